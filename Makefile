@@ -1,0 +1,39 @@
+# TechFlow Ops. The README's two commands are `make start` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup start demo test bench lock clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip==24.3.1"
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+## Airflow standalone on SQLite with this project's DAGs and plugin; prints URL and login.
+start: setup
+	bash scripts/start.sh
+
+## The five pipelines over a date range on generated data, no servers; prints a summary.
+demo: setup
+	$(BIN)/techflow-ops demo
+
+## The whole test suite (installs what the browser and integration tests need).
+test: setup
+	bash scripts/test.sh
+
+## Benchmarks (printed figures, not timed tests).
+bench: setup
+	bash benchmarks/run_all.sh
+
+## Re-pin every dependency after changing pyproject.toml.
+lock:
+	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip freeze --exclude-editable | grep -v '^techflow' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .airflow data .pytest_cache

@@ -1,0 +1,194 @@
+"""The registry: people, teams and pipelines loaded together and cross-checked.
+
+Loading is all-or-nothing: every problem in every file is collected and raised in one
+ConfigError, and no partially valid Registry is ever returned.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import settings
+from .errors import ConfigError, ConfigProblem
+from .loading import load_model
+from .models import Person, PeopleFile, Pipeline, PipelinesFile, Team, TeamsFile
+
+PEOPLE_FILE = "people.yaml"
+TEAMS_FILE = "teams.yaml"
+PIPELINES_FILE = "pipelines.yaml"
+
+
+@dataclass(frozen=True)
+class Registry:
+    config_dir: Path
+    project_root: Path
+    people: dict[str, Person]
+    teams: dict[str, Team]
+    pipelines: dict[str, Pipeline]
+    lines: dict[str, dict[tuple, int]] = field(default_factory=dict, repr=False, compare=False)
+
+    def person(self, person_id: str) -> Person:
+        return self.people[person_id]
+
+    def team(self, team_id: str) -> Team:
+        return self.teams[team_id]
+
+    def pipeline(self, pipeline_id: str) -> Pipeline:
+        return self.pipelines[pipeline_id]
+
+    def runbook_path(self, pipeline: Pipeline | str) -> Path:
+        pipeline = self.pipelines[pipeline] if isinstance(pipeline, str) else pipeline
+        return resolve_runbook(pipeline.runbook, self.project_root, self.config_dir)
+
+    def teams_of(self, person_id: str) -> list[Team]:
+        return [t for t in self.teams.values() if person_id in t.members]
+
+    def downstream_of(self, pipeline_id: str) -> list[Pipeline]:
+        return [p for p in self.pipelines.values() if pipeline_id in p.upstream]
+
+
+def resolve_runbook(runbook: str, project_root: Path, config_dir: Path) -> Path:
+    path = Path(runbook)
+    if path.is_absolute():
+        return path
+    # Relative to the project root for the shipped config; relative to the config folder
+    # for a config folder kept elsewhere (and for test fixtures).
+    for base in (project_root, config_dir):
+        if (base / path).exists():
+            return base / path
+    return project_root / path
+
+
+def _duplicates(items, file: Path, section: str, lines_of) -> list[ConfigProblem]:
+    seen: set[str] = set()
+    problems = []
+    for index, item in enumerate(items):
+        if item.id in seen:
+            problems.append(
+                ConfigProblem(str(file), f"{section}[{index}].id", item.id, "duplicate id", lines_of((section, index, "id")))
+            )
+        seen.add(item.id)
+    return problems
+
+
+def _cross_check(people_file, teams_file, pipelines_file, files, lines, project_root, config_dir) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    people = {p.id: p for p in people_file.people}
+    teams = {t.id: t for t in teams_file.teams}
+    pipelines = {p.id: p for p in pipelines_file.pipelines}
+
+    def line(kind: str, path: tuple) -> int | None:
+        return lines[kind].get(path)
+
+    def problem(kind: str, path: tuple, readable: str, value, message: str) -> None:
+        problems.append(ConfigProblem(str(files[kind]), readable, value, message, line(kind, path)))
+
+    problems += _duplicates(people_file.people, files["people"], "people", lambda p: line("people", p))
+    problems += _duplicates(teams_file.teams, files["teams"], "teams", lambda p: line("teams", p))
+    problems += _duplicates(pipelines_file.pipelines, files["pipelines"], "pipelines", lambda p: line("pipelines", p))
+
+    for ti, team in enumerate(teams_file.teams):
+        for mi, member in enumerate(team.members):
+            if member not in people:
+                problem("teams", ("teams", ti, "members", mi), f"teams[{team.id}].members[{mi}]", member, "unknown person")
+        if team.lead is not None and team.lead not in people:
+            problem("teams", ("teams", ti, "lead"), f"teams[{team.id}].lead", team.lead, "unknown person")
+
+    for pi, pipe in enumerate(pipelines_file.pipelines):
+        base = ("pipelines", pi)
+        name = f"pipelines[{pipe.id}]"
+        for role in ("primary", "secondary"):
+            owner = getattr(pipe.owners, role)
+            if owner not in people:
+                problem("pipelines", base + ("owners", role), f"{name}.owners.{role}", owner, "unknown person")
+        if pipe.owners.primary == pipe.owners.secondary:
+            problem(
+                "pipelines", base + ("owners", "secondary"), f"{name}.owners.secondary", pipe.owners.secondary,
+                "secondary owner must differ from the primary owner",
+            )
+        if pipe.business_owner_team not in teams:
+            problem("pipelines", base + ("business_owner_team",), f"{name}.business_owner_team", pipe.business_owner_team, "unknown team")
+        for si, stakeholder in enumerate(pipe.stakeholders):
+            if stakeholder not in people and stakeholder not in teams:
+                problem("pipelines", base + ("stakeholders", si), f"{name}.stakeholders[{si}]", stakeholder, "unknown person or team")
+        for ui, upstream in enumerate(pipe.upstream):
+            if upstream not in pipelines:
+                problem("pipelines", base + ("upstream", ui), f"{name}.upstream[{ui}]", upstream, "unknown pipeline")
+            elif upstream == pipe.id:
+                problem("pipelines", base + ("upstream", ui), f"{name}.upstream[{ui}]", upstream, "a pipeline cannot trigger itself")
+        runbook = resolve_runbook(pipe.runbook, project_root, config_dir)
+        if not runbook.is_file():
+            problem("pipelines", base + ("runbook",), f"{name}.runbook", pipe.runbook, f"runbook file not found (looked at {runbook})")
+
+    problems += _cycles(pipelines, files["pipelines"])
+    return problems
+
+
+def _cycles(pipelines: dict[str, Pipeline], file: Path) -> list[ConfigProblem]:
+    state: dict[str, int] = {}
+    problems = []
+
+    def visit(pid: str, trail: list[str]) -> None:
+        state[pid] = 1
+        for up in pipelines[pid].upstream:
+            if up not in pipelines:
+                continue
+            if state.get(up) == 1:
+                cycle = trail[trail.index(up):] + [up] if up in trail else [pid, up]
+                problems.append(ConfigProblem(str(file), f"pipelines[{pid}].upstream", " -> ".join(cycle), "upstream cycle"))
+            elif state.get(up) is None:
+                visit(up, trail + [up])
+        state[pid] = 2
+
+    for pid in pipelines:
+        if pid not in state:
+            visit(pid, [pid])
+    return problems
+
+
+def load_registry(config_dir: Path | str | None = None, project_root: Path | str | None = None) -> Registry:
+    """Load and validate the registry in `config_dir`; raise ConfigError listing every problem."""
+    config_dir = Path(config_dir) if config_dir else settings.config_dir()
+    project_root = Path(project_root) if project_root else settings.project_root()
+    files = {"people": config_dir / PEOPLE_FILE, "teams": config_dir / TEAMS_FILE, "pipelines": config_dir / PIPELINES_FILE}
+    problems: list[ConfigProblem] = []
+    loaded = {}
+    lines: dict[str, dict[tuple, int]] = {}
+    for kind, model in (("people", PeopleFile), ("teams", TeamsFile), ("pipelines", PipelinesFile)):
+        try:
+            loaded[kind], lines[kind] = load_model(files[kind], model)
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
+    problems = _cross_check(loaded["people"], loaded["teams"], loaded["pipelines"], files, lines, project_root, config_dir)
+    if problems:
+        raise ConfigError(problems)
+    return Registry(
+        config_dir=config_dir,
+        project_root=project_root,
+        people={p.id: p for p in loaded["people"].people},
+        teams={t.id: t for t in loaded["teams"].teams},
+        pipelines={p.id: p for p in loaded["pipelines"].pipelines},
+        lines=lines,
+    )
+
+
+_cache: dict[Path, Registry] = {}
+_cache_lock = threading.Lock()
+
+
+def get_registry(config_dir: Path | str | None = None) -> Registry:
+    """The registry, loaded once per process and config folder."""
+    key = Path(config_dir or settings.config_dir()).resolve()
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = load_registry(key)
+        return _cache[key]
+
+
+def clear_registry_cache() -> None:
+    with _cache_lock:
+        _cache.clear()

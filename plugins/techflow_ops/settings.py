@@ -1,0 +1,53 @@
+"""Where things live, from the environment, with embedded defaults for one machine.
+
+Every setting is an environment variable; the README's settings table lists them.
+Nothing here imports Airflow, so the pure-Python core can use it too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _project_root() -> Path:
+    explicit = os.environ.get("TECHFLOW_HOME")
+    if explicit:
+        return Path(explicit).resolve()
+    # plugins/techflow_ops/settings.py -> project root, for a source checkout or editable install.
+    return Path(__file__).resolve().parents[2]
+
+
+def project_root() -> Path:
+    return _project_root()
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("TECHFLOW_CONFIG_DIR") or project_root() / "include" / "config")
+
+
+def runbooks_dir() -> Path:
+    return Path(os.environ.get("TECHFLOW_RUNBOOKS_DIR") or project_root() / "include" / "runbooks")
+
+
+def data_dir() -> Path:
+    """Landing files, the default warehouse and generated reports (git-ignored)."""
+    return Path(os.environ.get("TECHFLOW_DATA_DIR") or project_root() / "data")
+
+
+def airflow_home() -> Path:
+    return Path(os.environ.get("AIRFLOW_HOME") or project_root() / ".airflow")
+
+
+def warehouse_url() -> str:
+    return os.environ.get("TECHFLOW_WAREHOUSE_URL") or f"sqlite:///{data_dir() / 'warehouse.db'}"
+
+
+def ops_db_url() -> str:
+    return os.environ.get("TECHFLOW_OPS_DB_URL") or f"sqlite:///{airflow_home() / 'techflow_ops.db'}"
+
+
+def airflow_base_url() -> str:
+    return os.environ.get("TECHFLOW_AIRFLOW_BASE_URL") or os.environ.get(
+        "AIRFLOW__API__BASE_URL", "http://localhost:8080"
+    ).rstrip("/")
