@@ -1,14 +1,51 @@
-"""Shared fixtures. Each test area may add its own conftest in a sub-folder."""
+"""Shared fixtures and the test process's environment.
+
+Every test session gets its own AIRFLOW_HOME, data folder and ops database in a temp
+folder, set before Airflow is imported, so tests never touch a developer's `make start`
+state and parallel sessions never share files.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = PROJECT_ROOT / "include" / "config"
+VENV_BIN = Path(sys.executable).parent
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="techflow-tests-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_SESSION_DIR / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "TECHFLOW_DATA_DIR": str(_SESSION_DIR / "data"),
+        "TECHFLOW_OPS_DB_URL": f"sqlite:///{_SESSION_DIR / 'ops.db'}",
+    }
+)
+os.environ.pop("TECHFLOW_WAREHOUSE_URL", None)
+(_SESSION_DIR / "airflow").mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return _SESSION_DIR
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """An initialised Airflow metadata DB (SQLite) for dag.test() and friends."""
+    subprocess.run([str(VENV_BIN / "airflow"), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    return Path(os.environ["AIRFLOW_HOME"])
 
 
 @pytest.fixture
@@ -16,6 +53,5 @@ def config_copy(tmp_path: Path) -> Path:
     """A writable copy of the shipped config folder, with runbooks resolvable from it."""
     target = tmp_path / "config"
     shutil.copytree(CONFIG_DIR, target)
-    runbooks = tmp_path / "include" / "runbooks"
-    shutil.copytree(PROJECT_ROOT / "include" / "runbooks", runbooks)
+    shutil.copytree(PROJECT_ROOT / "include" / "runbooks", tmp_path / "include" / "runbooks")
     return target
