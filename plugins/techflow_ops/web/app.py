@@ -1,0 +1,296 @@
+"""The FastAPI app mounted by the plugin at /techflow: HTML pages, a JSON API, iCal feeds.
+
+A plugin app gets no authentication from Airflow, so every router here carries Airflow's
+own auth dependencies; only the iCal feeds stand outside the login, behind a per-feed token.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Header, HTTPException, Query, Request, status
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
+from airflow.api_fastapi.common.db.common import SessionDep
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag, requires_access_view
+
+from .. import links
+from ..registry import get_registry
+from . import security, views
+from .views import AreaUnavailable
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+CALENDAR_WEEKS = 6
+
+NAV = [
+    ("oncall", "On call"),
+    ("calendar", "Calendar"),
+    ("ownership", "Ownership"),
+    ("incidents", "Incidents"),
+    ("fairness", "Fairness"),
+    ("datadocs/index.html", "Data Docs"),
+    ("feeds", "Calendar feeds"),
+]
+
+
+def _page(request: Request, template: str, user, **context) -> HTMLResponse:
+    html = TEMPLATES.get_template(template).render(
+        prefix=links.PLUGIN_PREFIX,
+        nav=NAV,
+        user_name=user.get_name(),
+        csrf_token=security.csrf_token(request),
+        **context,
+    )
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+def _section(builder, *args) -> dict:
+    try:
+        return builder(*args)
+    except AreaUnavailable as exc:
+        return exc.as_json()
+
+
+def _feed_urls(request: Request) -> dict:
+    registry = get_registry()
+    base = str(request.base_url).rstrip("/") + links.PLUGIN_PREFIX
+
+    def url(kind: str, feed_id: str) -> str:
+        return f"{base}/feeds/{kind}/{feed_id}.ics?token={security.feed_token(kind, feed_id)}"
+
+    return {
+        "people": [{"id": p.id, "name": p.name, "url": url("person", p.id)} for p in registry.people.values()],
+        "teams": [{"id": t.id, "name": t.name, "url": url("team", t.id)} for t in registry.teams.values()],
+    }
+
+
+def _calendar_start(start: date | None) -> date:
+    return start or datetime.now(timezone.utc).date()
+
+
+# --- pages -------------------------------------------------------------------------------
+
+pages = APIRouter(dependencies=[Depends(requires_access_view(AccessView.PLUGINS))], include_in_schema=False)
+
+
+@pages.get("/")
+def index() -> RedirectResponse:
+    return RedirectResponse(f"{links.PLUGIN_PREFIX}/oncall")
+
+
+@pages.get("/oncall")
+def oncall_page(request: Request, user: GetUserDep) -> HTMLResponse:
+    return _page(request, "oncall.html", user, title="On call", oncall=_section(views.oncall_now))
+
+
+@pages.get("/calendar")
+def calendar_page(request: Request, user: GetUserDep, start: date | None = None) -> HTMLResponse:
+    data = _section(views.calendar, _calendar_start(start), CALENDAR_WEEKS)
+    return _page(request, "calendar.html", user, title="Calendar", calendar=data)
+
+
+@pages.get("/ownership")
+def ownership_page(request: Request, user: GetUserDep, session: SessionDep) -> HTMLResponse:
+    return _page(request, "ownership.html", user, title="Ownership", ownership=views.ownership(session))
+
+
+@pages.get("/fairness")
+def fairness_page(request: Request, user: GetUserDep) -> HTMLResponse:
+    return _page(request, "fairness.html", user, title="Fairness", fairness=_section(views.fairness))
+
+
+@pages.get("/runbooks/{pipeline_id}")
+def runbook_page(request: Request, user: GetUserDep, pipeline_id: str) -> HTMLResponse:
+    data = views.runbook(pipeline_id)
+    return _page(request, "runbook.html", user, title=f"Runbook: {data['title']}", runbook=data)
+
+
+@pages.get("/feeds")
+def feeds_page(request: Request, user: GetUserDep) -> HTMLResponse:
+    return _page(request, "feeds.html", user, title="Calendar feeds", feeds=_feed_urls(request))
+
+
+@pages.get("/dags/{dag_id}", dependencies=[Depends(requires_access_dag("GET"))])
+def dag_page(request: Request, user: GetUserDep, session: SessionDep, dag_id: str) -> HTMLResponse:
+    return _page(request, "dag.html", user, title=f"{dag_id}: ownership", dag=views.dag_overview(session, dag_id))
+
+
+@pages.get("/datadocs/{path:path}")
+def data_docs(path: str) -> Response:
+    root = views.data_docs_dir().resolve()
+    target = (root / path).resolve()
+    if not target.is_relative_to(root):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    if not target.is_file():
+        if path in ("", "index.html"):
+            return HTMLResponse(
+                TEMPLATES.get_template("datadocs_missing.html").render(prefix=links.PLUGIN_PREFIX, nav=NAV, root=str(root)),
+                status_code=status.HTTP_404_NOT_FOUND,
+            )
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    return FileResponse(target)
+
+
+# --- incidents: reading needs the plugin view, acknowledging/resolving needs DAG edit rights ---
+
+INCIDENT_ACTIONS = ("acknowledge", "resolve")
+
+
+@pages.get("/incidents")
+def incidents_page(request: Request, user: GetUserDep, status_filter: Annotated[str | None, Query(alias="status")] = None) -> HTMLResponse:
+    data = _section(views.incidents, status_filter)
+    return _page(request, "incidents.html", user, title="Incidents", incidents=data, status_filter=status_filter)
+
+
+@pages.get("/incidents/{incident_id}")
+def incident_page(request: Request, user: GetUserDep, incident_id: int) -> HTMLResponse:
+    data = _section(views.incident, incident_id)
+    return _page(request, "incident.html", user, title=f"Incident {incident_id}", incident=data)
+
+
+@pages.post("/incidents/{incident_id}/{action}")
+def incident_action_form(
+    request: Request,
+    user: GetUserDep,
+    incident_id: int,
+    action: str,
+    csrf_token: Annotated[str | None, Form()] = None,
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> RedirectResponse:
+    security.check_csrf(request, csrf_token)
+    _act(user, incident_id, action, note)
+    return RedirectResponse(f"{links.PLUGIN_PREFIX}/incidents/{incident_id}", status_code=status.HTTP_303_SEE_OTHER)
+
+
+def _act(user, incident_id: int, action: str, note: str) -> dict:
+    if action not in INCIDENT_ACTIONS:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown action {action!r}")
+    try:
+        current = views.incident(incident_id)
+    except AreaUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+    security.require_dag_edit(user, current["dag_id"])
+    return views.incident_action(incident_id, action, user.get_name(), note)
+
+
+# --- JSON API ----------------------------------------------------------------------------
+
+api = APIRouter(prefix="/api", dependencies=[Depends(requires_access_view(AccessView.PLUGINS))])
+
+
+@api.get("/oncall/now")
+def api_oncall_now(at: datetime | None = None) -> dict:
+    return _section(views.oncall_now, at)
+
+
+@api.get("/calendar")
+def api_calendar(start: date | None = None, weeks: Annotated[int, Query(ge=1, le=52)] = CALENDAR_WEEKS) -> dict:
+    return _section(views.calendar, _calendar_start(start), weeks)
+
+
+@api.get("/ownership")
+def api_ownership(session: SessionDep) -> dict:
+    return views.ownership(session)
+
+
+@api.get("/fairness")
+def api_fairness() -> dict:
+    return _section(views.fairness)
+
+
+@api.get("/runbooks/{pipeline_id}")
+def api_runbook(pipeline_id: str) -> dict:
+    return views.runbook(pipeline_id)
+
+
+@api.get("/dags/{dag_id}", dependencies=[Depends(requires_access_dag("GET"))])
+def api_dag(session: SessionDep, dag_id: str) -> dict:
+    return views.dag_overview(session, dag_id)
+
+
+@api.get("/feeds")
+def api_feeds(request: Request) -> dict:
+    return _feed_urls(request)
+
+
+@api.get("/incidents")
+def api_incidents(status_filter: Annotated[str | None, Query(alias="status")] = None) -> dict:
+    return _section(views.incidents, status_filter)
+
+
+@api.get("/incidents/{incident_id}")
+def api_incident(incident_id: int) -> dict:
+    return _section(views.incident, incident_id)
+
+
+@api.post("/incidents/{incident_id}/{action}")
+def api_incident_action(
+    request: Request,
+    user: GetUserDep,
+    incident_id: int,
+    action: str,
+    body: dict | None = None,
+    csrf_header: Annotated[str | None, Header(alias=security.CSRF_HEADER)] = None,
+) -> dict:
+    security.check_csrf(request, csrf_header)
+    note = str((body or {}).get("note", ""))[:2000]
+    return _act(user, incident_id, action, note)
+
+
+# --- iCal feeds: calendar clients cannot log in, so each feed URL carries its own token ---
+
+feeds = APIRouter(prefix="/feeds", include_in_schema=False)
+ICS = "text/calendar; charset=utf-8"
+
+
+@feeds.get("/person/{person_id}.ics")
+def person_feed(person_id: str, token: str | None = None) -> Response:
+    security.check_feed_token("person", person_id, token)
+    if person_id not in get_registry().people:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown person")
+    oncall = _feed_area()
+    return Response(oncall.ics_for_person(person_id), media_type=ICS)
+
+
+@feeds.get("/team/{team_id}.ics")
+def team_feed(team_id: str, token: str | None = None) -> Response:
+    security.check_feed_token("team", team_id, token)
+    if team_id not in get_registry().teams:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown team")
+    oncall = _feed_area()
+    return Response(oncall.ics_for_team(team_id), media_type=ICS)
+
+
+def _feed_area():
+    try:
+        return views.area("techflow_ops.oncall", "ics_for_person", "ics_for_team")
+    except AreaUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="TechFlow Ops",
+        description="On call, ownership, incidents, fairness and runbooks for TechFlow's pipelines.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.include_router(pages)
+    app.include_router(api)
+    app.include_router(feeds)
+
+    @app.exception_handler(views.NotFound)
+    def _not_found(request: Request, exc: views.NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+    return app
+

@@ -1,0 +1,80 @@
+"""Who may do what: Airflow's own login for pages and the API, CSRF tokens for
+cookie-authenticated POSTs, and per-feed tokens for calendar clients that cannot log in.
+
+Tokens are HMACs keyed by Airflow's `[api] secret_key`, so every API server of one
+deployment agrees on them and nothing extra has to be stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from urllib.parse import urlsplit
+
+from fastapi import HTTPException, Request, status
+
+from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.configuration import conf
+
+CSRF_FORM_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def _secret() -> bytes:
+    secret = conf.get("api", "secret_key", fallback="")
+    if not secret:
+        raise RuntimeError("[api] secret_key is empty: set AIRFLOW__API__SECRET_KEY")
+    return secret.encode()
+
+
+def _sign(purpose: str, value: str) -> str:
+    return hmac.new(_secret(), f"{purpose}\0{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_token(request: Request) -> str:
+    """The token forms echo back; bound to the login cookie, so it dies with the session."""
+    return csrf_token_for(request.cookies.get(COOKIE_NAME_JWT_TOKEN, ""))
+
+
+def csrf_token_for(session_cookie: str) -> str:
+    return _sign("csrf", session_cookie)
+
+
+def _uses_bearer_token(request: Request) -> bool:
+    return request.headers.get("authorization", "").lower().startswith("bearer ")
+
+
+def check_csrf(request: Request, submitted: str | None) -> None:
+    """Refuse a state-changing request a third-party site could have made with the user's cookie.
+
+    A Bearer token is never sent by a browser on its own, so such requests need no CSRF token.
+    """
+    if _uses_bearer_token(request):
+        return
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"cross-origin request refused (Origin {origin!r})")
+    expected = csrf_token(request)
+    if not submitted or not hmac.compare_digest(submitted, expected):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or invalid CSRF token")
+
+
+def require_dag_edit(user, dag_id: str) -> None:
+    """Acknowledging or resolving an incident changes the DAG's operational state: same right as editing it."""
+    from airflow.models.dag import DagModel
+
+    details = DagDetails(id=dag_id, team_name=DagModel.get_team_name(dag_id))
+    if not get_auth_manager().is_authorized_dag(method="PUT", details=details, user=user):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"user {user.get_name()!r} may not edit DAG {dag_id!r}")
+
+
+def feed_token(kind: str, feed_id: str) -> str:
+    """The secret in one iCal feed URL; different for every feed."""
+    return _sign("ical-feed", f"{kind}:{feed_id}")[:32]
+
+
+def check_feed_token(kind: str, feed_id: str, token: str | None) -> None:
+    if not token or not hmac.compare_digest(token, feed_token(kind, feed_id)):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid feed token")

@@ -1,0 +1,309 @@
+"""What the pages and the JSON API show, as JSON-able dicts.
+
+Pages and API share these builders so they never disagree. Areas built by other modules
+(on-call schedule, escalation, quality) are imported when used; an area that is not
+installed yields an explicit "not available" marker, never invented data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from datetime import date, datetime, timedelta, timezone
+from enum import Enum
+from types import ModuleType
+from typing import Any
+
+from .. import links, settings
+from ..registry import Person, Registry, format_duration, get_registry
+
+
+class NotFound(LookupError):
+    """The thing asked for does not exist (answered as 404)."""
+
+
+class AreaUnavailable(Exception):
+    """An area this view needs is not installed in this deployment."""
+
+    def __init__(self, area: str, detail: str):
+        super().__init__(f"{area} is not available: {detail}")
+        self.area = area
+        self.detail = detail
+
+    def as_json(self) -> dict:
+        return {"available": False, "area": self.area, "detail": self.detail}
+
+
+def area(module_name: str, *needed: str) -> ModuleType:
+    """Another area's module, once it offers the functions this view needs."""
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise AreaUnavailable(module_name, f"module {exc.name} is not installed") from None
+        raise
+    missing = [name for name in needed if not hasattr(module, name)]
+    if missing:
+        raise AreaUnavailable(module_name, f"{module_name} does not provide {', '.join(missing)} yet")
+    return module
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types from the dataclasses / pydantic models / enums other areas return."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if hasattr(value, "model_dump"):
+        return jsonable(value.model_dump())
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _contact_href(kind: str, target: str) -> str | None:
+    if kind == "email":
+        return f"mailto:{target}"
+    return None
+
+
+def person_json(person: Person) -> dict:
+    return {
+        "id": person.id,
+        "name": person.name,
+        "title": person.title,
+        "email": person.email,
+        "slack": person.slack,
+        "timezone": person.timezone,
+        "contact": [
+            {"type": c.type, "target": c.target, "href": _contact_href(c.type, c.target)}
+            for c in person.contact_methods()
+        ],
+    }
+
+
+def _person_ref(registry: Registry, value: Any) -> dict | None:
+    """A person from whatever the schedule hands back: an id, a Person, or a shift naming one."""
+    if value is None:
+        return None
+    if isinstance(value, Person):
+        return person_json(value)
+    for attribute in ("person_id", "person", "id"):
+        inner = getattr(value, attribute, None)
+        if inner is not None and inner is not value:
+            return _person_ref(registry, inner)
+    if isinstance(value, str):
+        if value in registry.people:
+            return person_json(registry.people[value])
+        return {"id": value, "name": value, "unknown": True, "contact": []}
+    return {"id": str(value), "name": str(value), "unknown": True, "contact": []}
+
+
+def _stakeholder(registry: Registry, ref: str) -> dict:
+    if ref in registry.people:
+        return {"kind": "person", "id": ref, "name": registry.people[ref].name}
+    return {"kind": "team", "id": ref, "name": registry.teams[ref].name}
+
+
+# --- on call -----------------------------------------------------------------------------
+
+
+def oncall_now(at: datetime | None = None) -> dict:
+    oncall = area("techflow_ops.oncall", "get_schedule_service")
+    registry = get_registry()
+    at = at or datetime.now(timezone.utc)
+    now = oncall.get_schedule_service().now(at)
+    handoff = getattr(now, "next_handoff", None)
+    return {
+        "available": True,
+        "at": at.isoformat(),
+        "primary": _person_ref(registry, now.primary),
+        "secondary": _person_ref(registry, now.secondary),
+        "investor_watch": [_person_ref(registry, p) for p in _as_list(getattr(now, "investor_watch", None))],
+        "in_investor_period": bool(getattr(now, "in_investor_period", False)),
+        "next_handoff": jsonable(handoff),
+        "gaps": jsonable(getattr(now, "gaps", [])),
+    }
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)
+    return [value]
+
+
+def calendar(start: date, weeks: int) -> dict:
+    oncall = area("techflow_ops.oncall", "get_schedule_service")
+    registry = get_registry()
+    begin = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
+    end = begin + timedelta(weeks=weeks)
+    shifts = []
+    for shift in oncall.get_schedule_service().shifts(begin, end):
+        data = jsonable(shift)
+        if isinstance(data, dict):
+            for key in ("person", "person_id", "primary", "secondary"):
+                if isinstance(data.get(key), str) and data[key] in registry.people:
+                    data[f"{key}_name"] = registry.people[data[key]].name
+        shifts.append(data)
+    return {"available": True, "start": begin.isoformat(), "end": end.isoformat(), "shifts": shifts}
+
+
+def fairness() -> dict:
+    oncall = area("techflow_ops.oncall", "fairness_report")
+    report = oncall.fairness_report()
+    return {"available": True, "report": jsonable(report)}
+
+
+# --- ownership ---------------------------------------------------------------------------
+
+
+def _quality_or_unavailable() -> dict:
+    try:
+        return latest_quality()
+    except AreaUnavailable as exc:
+        return {"available": False, "detail": exc.detail, "results": {}}
+
+
+def _pipeline_row(registry: Registry, pipeline, state, quality: dict) -> dict:
+    team = registry.teams[pipeline.business_owner_team]
+    return {
+        "pipeline_id": pipeline.id,
+        "title": pipeline.title,
+        "description": pipeline.description,
+        "owners": {
+            "primary": person_json(registry.people[pipeline.owners.primary]),
+            "secondary": person_json(registry.people[pipeline.owners.secondary]),
+        },
+        "business_owner_team": {"id": team.id, "name": team.name},
+        "stakeholders": [_stakeholder(registry, s) for s in pipeline.stakeholders],
+        "criticality": pipeline.criticality.value,
+        "tier": pipeline.criticality.tier,
+        "investor_facing": pipeline.investor_facing,
+        "freshness_sla": format_duration(pipeline.freshness_sla),
+        "resolution_sla": format_duration(pipeline.resolution_sla),
+        "runbook_url": links.runbook_url(pipeline.id),
+        "dag_url": links.dag_url(pipeline.dag_id),
+        "airflow": state.as_json(),
+        "data_quality": quality["results"].get(pipeline.id),
+    }
+
+
+def ownership(session) -> dict:
+    from .airflow_state import dag_states
+
+    registry = get_registry()
+    pipelines = list(registry.pipelines.values())
+    states = dag_states(session, [p.dag_id for p in pipelines])
+    quality = _quality_or_unavailable()
+    rows = [_pipeline_row(registry, p, states[p.dag_id], quality) for p in pipelines]
+    rows.sort(key=lambda r: (r["tier"], r["pipeline_id"]))
+    return {"pipelines": rows, "data_quality_available": quality["available"]}
+
+
+def dag_overview(session, dag_id: str) -> dict:
+    """Everything the per-DAG tab shows: ownership, SLA, who is on call, open incidents, DQ, runbook."""
+    from .airflow_state import dag_states
+
+    registry = get_registry()
+    pipeline = next((p for p in registry.pipelines.values() if p.dag_id == dag_id), None)
+    if pipeline is None:
+        raise NotFound(f"DAG {dag_id!r} is not a TechFlow pipeline in {registry.config_dir}")
+    state = dag_states(session, [dag_id])[dag_id]
+    row = _pipeline_row(registry, pipeline, state, _quality_or_unavailable())
+    open_incidents = incidents(None, pipeline_id=pipeline.id)
+    if open_incidents.get("available"):
+        open_incidents["incidents"] = [i for i in open_incidents["incidents"] if i.get("status") != "resolved"]
+    return {
+        "pipeline": row,
+        "oncall": _guard(oncall_now),
+        "incidents": open_incidents,
+        "runbook": runbook(pipeline.id),
+    }
+
+
+def _guard(builder, *args, **kwargs) -> dict:
+    try:
+        return builder(*args, **kwargs)
+    except AreaUnavailable as exc:
+        return exc.as_json()
+
+
+def latest_quality() -> dict:
+    quality = area("techflow_ops.quality", "latest_results")
+    results = quality.latest_results()
+    if isinstance(results, dict):
+        by_pipeline = {str(k): jsonable(v) for k, v in results.items()}
+    else:
+        by_pipeline = {}
+        for result in results:
+            data = jsonable(result)
+            by_pipeline[data.get("pipeline_id") or data.get("pipeline")] = data
+    return {"available": True, "results": by_pipeline}
+
+
+def data_docs_dir():
+    return settings.data_dir() / "quality" / "data_docs"
+
+
+# --- runbooks ----------------------------------------------------------------------------
+
+
+def runbook(pipeline_id: str) -> dict:
+    from .runbook_html import render_runbook
+
+    registry = get_registry()
+    if pipeline_id not in registry.pipelines:
+        raise NotFound(f"unknown pipeline {pipeline_id!r}")
+    path = registry.runbook_path(pipeline_id)
+    markdown_text = path.read_text(encoding="utf-8")
+    return {
+        "pipeline_id": pipeline_id,
+        "title": registry.pipelines[pipeline_id].title,
+        "source": str(path.relative_to(registry.project_root)) if path.is_relative_to(registry.project_root) else path.name,
+        "markdown": markdown_text,
+        "html": render_runbook(markdown_text),
+    }
+
+
+# --- incidents ---------------------------------------------------------------------------
+
+
+def _incident_json(incident: Any) -> dict:
+    data = jsonable(incident)
+    data.setdefault("dag_id", data.get("pipeline_id"))
+    data["url"] = links.incident_url(data["id"])
+    if data.get("pipeline_id") in get_registry().pipelines:
+        data["runbook_url"] = links.runbook_url(data["pipeline_id"], data.get("runbook_anchor"))
+    return data
+
+
+def incidents(status: str | None, pipeline_id: str | None = None) -> dict:
+    try:
+        escalation = area("techflow_ops.escalation", "list_incidents")
+    except AreaUnavailable as exc:
+        return exc.as_json()
+    found = escalation.list_incidents(status=status, pipeline_id=pipeline_id)
+    return {"available": True, "status": status, "incidents": [_incident_json(i) for i in found]}
+
+
+def incident(incident_id: int) -> dict:
+    escalation = area("techflow_ops.escalation", "get_incident")
+    found = escalation.get_incident(incident_id)
+    if found is None:
+        raise NotFound(f"no incident {incident_id}")
+    return {"available": True, **_incident_json(found)}
+
+
+def incident_action(incident_id: int, action: str, user_name: str, note: str) -> dict:
+    escalation = area("techflow_ops.escalation", "acknowledge", "resolve")
+    perform = {"acknowledge": escalation.acknowledge, "resolve": escalation.resolve}[action]
+    perform(incident_id, by=user_name, note=note or None)
+    return incident(incident_id)

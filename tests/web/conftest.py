@@ -1,0 +1,93 @@
+"""The TechFlow app mounted in Airflow's real API server app, with real SimpleAuthManager users.
+
+Users and their roles: `viewer` (VIEWER: reads everything), `editor` (USER: may edit DAGs,
+so may acknowledge and resolve), `admin` (ADMIN). Passwords are written to the password
+file the auth manager reads, so tests log in through `POST /auth/token` like any client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+WEB_USERS = {"viewer": ("viewer", "viewer-pass"), "editor": ("user", "editor-pass"), "admin": ("admin", "admin-pass")}
+
+
+def airflow_web_env(home: Path) -> dict[str, str]:
+    passwords = home / "web_passwords.json"
+    passwords.write_text(json.dumps({name: password for name, (_, password) in WEB_USERS.items()}))
+    return {
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{n}:{role}" for n, (role, _) in WEB_USERS.items()),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__API__SECRET_KEY": "techflow-web-tests-secret-" + "k" * 40,
+        "AIRFLOW__API_AUTH__JWT_SECRET": "techflow-web-tests-jwt-secret-" + "j" * 40,
+    }
+
+
+@pytest.fixture(scope="session")
+def web_env(airflow_db, session_dir):
+    env = airflow_web_env(session_dir)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def api_client(web_env):
+    from fastapi.testclient import TestClient
+
+    from airflow.api_fastapi.app import create_app
+
+    with TestClient(create_app("core"), base_url="http://localhost") as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def tokens(api_client) -> dict[str, str]:
+    issued = {}
+    for name, (_, password) in WEB_USERS.items():
+        response = api_client.post("/auth/token", json={"username": name, "password": password})
+        assert response.status_code == 201, response.text
+        issued[name] = response.json()["access_token"]
+    return issued
+
+
+@pytest.fixture
+def hostile_config(config_copy, tmp_path, monkeypatch):
+    """A config folder whose names and runbook try to inject HTML and script."""
+    import yaml
+
+    from techflow_ops.registry import clear_registry_cache
+
+    from .hostile import HOSTILE_RUNBOOK, IMG_TEAM, SCRIPT_NAME
+
+    runbook = tmp_path / "hostile_profit.md"
+    runbook.write_text(HOSTILE_RUNBOOK)
+    edits = {
+        "people.yaml": lambda d: d["people"][[p["id"] for p in d["people"]].index("priya")].update(name=SCRIPT_NAME),
+        "teams.yaml": lambda d: d["teams"][[t["id"] for t in d["teams"]].index("finance")].update(name=IMG_TEAM),
+        "pipelines.yaml": lambda d: d["pipelines"][0].update(runbook=str(runbook)),
+    }
+    for file_name, edit in edits.items():
+        path = config_copy / file_name
+        data = yaml.safe_load(path.read_text())
+        edit(data)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+    monkeypatch.setenv("TECHFLOW_CONFIG_DIR", str(config_copy))
+    clear_registry_cache()
+    yield config_copy
+    clear_registry_cache()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
