@@ -1,0 +1,42 @@
+"""Anchors land in the rendered HTML, and DAG docs get a summary linking to each section."""
+
+from __future__ import annotations
+
+import nh3
+from markdown_it import MarkdownIt
+
+from techflow_ops import links
+from techflow_ops.failures import failure_classes_for
+from techflow_ops.runbooks import heading_ids, runbook_summary, slugify
+
+
+def test_slug_rule_matches_github():
+    assert slugify("Kafka outage") == "kafka-outage"
+    assert slugify("Divide-by-zero and missing values") == "divide-by-zero-and-missing-values"
+    assert slugify("SLA miss") == "sla-miss"
+    assert slugify("Backfill / re-run") == "backfill--re-run"
+
+
+def test_heading_ids_survive_sanitising(copy_registry):
+    text = copy_registry.runbook_path("profit").read_text()
+    html = MarkdownIt("commonmark").enable("table").use(heading_ids).render(text)
+    clean = nh3.clean(html, attributes={f"h{n}": {"id"} for n in range(1, 7)})
+    for failure_class in failure_classes_for(copy_registry.pipelines["profit"]):
+        assert f'id="{failure_class.anchor}"' in clean
+    assert 'id="revenue-mismatch"' in clean
+
+
+def test_summary_links_runbook_and_every_issue(copy_registry):
+    summary = runbook_summary("profit", registry=copy_registry)
+    assert summary.startswith(f"**Runbook:** [Runbook: Profit]({links.runbook_url('profit')})")
+    assert "Unit-level profit per account and day" in summary
+    for anchor in ("revenue-mismatch", "salary-duplicates", "data-quality-failure", "task-error"):
+        assert f"({links.runbook_url('profit', anchor)})" in summary
+
+
+def test_summary_follows_the_runbook(copy_registry, project_copy):
+    path = project_copy / "include/runbooks/profit.md"
+    path.write_text(path.read_text().replace("### Expense spike\n", "### Expense surge\n"))
+    summary = runbook_summary("profit", registry=copy_registry)
+    assert f"[Expense surge]({links.runbook_url('profit', 'expense-surge')})" in summary
+    assert "expense-spike" not in summary
