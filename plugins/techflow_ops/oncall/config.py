@@ -1,0 +1,350 @@
+"""The rotation config (`oncall.yaml`) and the overrides file (`oncall_overrides.yaml`).
+
+Both are read with the registry's `load_model`, so every problem names file, field path and
+value, and cross-checked against the registry (people, teams). The result is a `Rotation`
+the generator consumes: plain values, timezones resolved, vacations as UTC intervals.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator, Field
+
+from ..registry import ConfigError, ConfigProblem, Registry, load_model
+from ..registry.models import Duration, Identifier, StrictModel, TimeZoneName
+from .model import ROLES, Shift
+
+ONCALL_FILE = "oncall.yaml"
+OVERRIDES_FILE = "oncall_overrides.yaml"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def parse_clock(value: str) -> str:
+    """'HH:MM' on a 24-hour clock; '24:00' only means end of day."""
+    if not isinstance(value, str) or not _CLOCK.match(value) or (value.startswith("24") and value != "24:00"):
+        raise ValueError("expected a time of day 'HH:MM' (24-hour clock, e.g. '10:00')")
+    return value
+
+
+def _country(value: str) -> str:
+    import holidays
+
+    if value not in holidays.list_supported_countries():
+        raise ValueError("unknown country code for the `holidays` library (e.g. 'US', 'DE')")
+    return value
+
+
+Clock = Annotated[str, AfterValidator(parse_clock)]
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+RoleName = Literal["primary", "secondary", "investor_watch"]
+
+
+class HandoffSpec(StrictModel):
+    weekday: Weekday = "monday"
+    time: Clock = "10:00"
+    timezone: TimeZoneName = "America/New_York"
+
+
+class CoverageSpec(StrictModel):
+    """Limit the rotation to certain days and hours (local to the hand-off timezone)."""
+
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
+    start: Clock = "00:00"
+    end: Clock = "24:00"
+
+
+class RotationSpec(StrictModel):
+    id: Identifier
+    team: str
+    members: list[str] = Field(min_length=1, description="rotation order")
+    start: date = Field(description="first hand-off date (on or after it, on the hand-off weekday)")
+    shift_length: Duration = timedelta(weeks=1)
+    handoff: HandoffSpec = HandoffSpec()
+    coverage: CoverageSpec | None = None
+
+
+class CompanyDay(StrictModel):
+    date: date
+    name: str = Field(min_length=1)
+
+
+class HolidaySpec(StrictModel):
+    country: Annotated[str, AfterValidator(_country)] = "US"
+    subdivision: str | None = None
+    company_days: list[CompanyDay] = Field(default_factory=list)
+
+
+class VacationSpec(StrictModel):
+    start: date
+    end: date = Field(description="last day away (inclusive)")
+    note: str | None = None
+
+
+class InvestorPeriodSpec(StrictModel):
+    enabled: bool = True
+    business_days: int = Field(5, ge=1, le=20, description="the last N business days of each month")
+    watch_role: bool = Field(True, description="add a third role, investor_watch, during the period")
+    page_secondary_first: bool = Field(
+        False, description="for investor-facing pipelines, page the on-call secondary right after the primary"
+    )
+
+
+class RulesSpec(StrictModel):
+    no_back_to_back: bool = Field(True, description="nobody holds the same role two shifts running")
+
+
+class PublishSpec(StrictModel):
+    horizon_weeks: int = Field(26, ge=1, le=260)
+    file: str = Field("../oncall/published_schedule.yaml", description="relative to the config folder")
+
+
+class OnCallFile(StrictModel):
+    rotation: RotationSpec
+    holidays: HolidaySpec = HolidaySpec()
+    vacations: dict[str, list[VacationSpec]] = Field(default_factory=dict)
+    investor_period: InvestorPeriodSpec = InvestorPeriodSpec()
+    rules: RulesSpec = RulesSpec()
+    publish: PublishSpec = PublishSpec()
+
+
+class OverrideSpec(StrictModel):
+    id: str = Field(min_length=1)
+    person: str
+    role: RoleName
+    start: datetime
+    end: datetime
+    reason: str = Field(min_length=1)
+
+
+class OverridesFile(StrictModel):
+    overrides: list[OverrideSpec] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """Everything the generator needs, resolved: no files, no registry."""
+
+    id: str
+    team: str
+    members: tuple[str, ...]
+    start: date
+    shift_length: timedelta
+    handoff_weekday: int
+    handoff_time: time
+    tz: ZoneInfo
+    coverage_days: frozenset[int] | None = None  # None: around the clock, every day
+    coverage_start: time = time(0)
+    coverage_end: time | None = None  # None: end of day
+    holiday_country: str | None = "US"
+    holiday_subdivision: str | None = None
+    company_days: tuple[tuple[date, str], ...] = ()
+    vacations: dict[str, tuple[tuple[datetime, datetime], ...]] = field(default_factory=dict)
+    investor_business_days: int = 5  # 0: no investor period
+    investor_watch: bool = True
+    page_secondary_first: bool = False
+    no_back_to_back: bool = True
+    horizon_weeks: int = 26
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return ROLES if self.investor_watch and self.investor_business_days else ROLES[:2]
+
+    def first_handoff(self) -> datetime:
+        """The first shift start: the hand-off time on `start` or the next hand-off weekday after it."""
+        day = self.start
+        if self.shift_length >= timedelta(days=7):
+            day += timedelta(days=(self.handoff_weekday - day.weekday()) % 7)
+        return datetime.combine(day, self.handoff_time, self.tz).astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Override:
+    id: str
+    person: str
+    role: str
+    start: datetime
+    end: datetime
+    reason: str
+
+    def to_shift(self) -> Shift:
+        return Shift(self.person, self.role, self.start, self.end, "override", f"{self.reason} [override {self.id}]")
+
+
+@dataclass(frozen=True)
+class OnCallConfig:
+    rotation: Rotation
+    overrides: tuple[Override, ...]
+    config_dir: Path
+    oncall_file: Path
+    overrides_file: Path
+    published_file: Path
+
+
+def _clock(value: str) -> time | None:
+    return None if value == "24:00" else time.fromisoformat(value)
+
+
+def vacation_interval(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """Whole local days `start`..`end` (inclusive) in the person's own timezone, as UTC."""
+    return (datetime.combine(start, time(0), tz).astimezone(timezone.utc),
+            datetime.combine(end + timedelta(days=1), time(0), tz).astimezone(timezone.utc))
+
+
+def _cross_check(spec: OnCallFile, file: Path, lines: dict, registry: Registry) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+
+    def problem(path: tuple, readable: str, value, message: str) -> None:
+        line = next((lines[path[:cut]] for cut in range(len(path), 0, -1) if path[:cut] in lines), None)
+        problems.append(ConfigProblem(str(file), readable, value, message, line))
+
+    rot = spec.rotation
+    team = registry.teams.get(rot.team)
+    if team is None:
+        problem(("rotation", "team"), "rotation.team", rot.team, "unknown team")
+    seen: set[str] = set()
+    for index, member in enumerate(rot.members):
+        path, readable = ("rotation", "members", index), f"rotation.members[{index}]"
+        if member not in registry.people:
+            problem(path, readable, member, "unknown person")
+        elif team is not None and member not in team.members:
+            problem(path, readable, member, f"not a member of team {rot.team!r}")
+        if member in seen:
+            problem(path, readable, member, "listed twice in the rotation")
+        seen.add(member)
+    needed = 3 if spec.investor_period.enabled and spec.investor_period.watch_role else 2
+    if len(seen) < needed:
+        why = "primary, a distinct secondary and an investor watch" if needed == 3 else "primary and a distinct secondary"
+        problem(("rotation", "members"), "rotation.members", rot.members,
+                f"a rotation needs at least {needed} members ({why})")
+    if rot.shift_length < timedelta(hours=1):
+        problem(("rotation", "shift_length"), "rotation.shift_length", str(rot.shift_length), "shifts last at least 1h")
+    if rot.coverage is not None:
+        start, end = _clock(rot.coverage.start), _clock(rot.coverage.end)
+        if end is not None and end <= start:
+            problem(("rotation", "coverage", "end"), "rotation.coverage.end", rot.coverage.end,
+                    f"coverage end must be after its start {rot.coverage.start!r}")
+    if rot.handoff.time == "24:00":
+        problem(("rotation", "handoff", "time"), "rotation.handoff.time", rot.handoff.time, "use '00:00' for midnight")
+    company = set()
+    for index, day in enumerate(spec.holidays.company_days):
+        if day.date in company:
+            problem(("holidays", "company_days", index), f"holidays.company_days[{index}].date", str(day.date), "listed twice")
+        company.add(day.date)
+    for person, vacations in spec.vacations.items():
+        if person not in registry.people:
+            problem(("vacations", person), f"vacations[{person}]", person, "unknown person")
+        elif person not in rot.members:
+            problem(("vacations", person), f"vacations[{person}]", person, "not in the rotation")
+        ordered = sorted(enumerate(vacations), key=lambda iv: iv[1].start)
+        for index, vac in enumerate(vacations):
+            if vac.end < vac.start:
+                problem(("vacations", person, index, "end"), f"vacations[{person}][{index}].end", str(vac.end),
+                        f"vacation end before its start {vac.start}")
+        for (i, a), (j, b) in zip(ordered, ordered[1:]):
+            if b.start <= a.end:
+                problem(("vacations", person, j, "start"), f"vacations[{person}][{j}].start", str(b.start),
+                        f"overlaps vacations[{person}][{i}] ({a.start}..{a.end})")
+    return problems
+
+
+def _check_overrides(spec: OverridesFile, file: Path, lines: dict, registry: Registry) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+
+    def problem(path: tuple, readable: str, value, message: str) -> None:
+        line = next((lines[path[:cut]] for cut in range(len(path), 0, -1) if path[:cut] in lines), None)
+        problems.append(ConfigProblem(str(file), readable, value, message, line))
+
+    ids: set[str] = set()
+    for index, ovr in enumerate(spec.overrides):
+        base, name = ("overrides", index), f"overrides[{ovr.id}]"
+        if ovr.id in ids:
+            problem(base + ("id",), f"overrides[{index}].id", ovr.id, "duplicate override id")
+        ids.add(ovr.id)
+        if ovr.person not in registry.people:
+            problem(base + ("person",), f"{name}.person", ovr.person, "unknown person")
+        for key in ("start", "end"):
+            value = getattr(ovr, key)
+            if value.tzinfo is None:
+                problem(base + (key,), f"{name}.{key}", value.isoformat(),
+                        "needs a UTC offset or 'Z' (e.g. 2026-12-01T09:00:00-05:00)")
+        if ovr.start.tzinfo is not None and ovr.end.tzinfo is not None and ovr.end <= ovr.start:
+            problem(base + ("end",), f"{name}.end", ovr.end.isoformat(), f"override end before (or at) its start {ovr.start.isoformat()}")
+    valid = [o for o in spec.overrides if o.start.tzinfo and o.end.tzinfo and o.end > o.start]
+    for role in ROLES:
+        same = sorted((o for o in valid if o.role == role), key=lambda o: o.start)
+        for a, b in zip(same, same[1:]):
+            if b.start < a.end:
+                index = spec.overrides.index(b)
+                problem(("overrides", index, "start"), f"overrides[{b.id}].start", b.start.isoformat(),
+                        f"overlaps override {a.id!r} for role {role} ({a.start.isoformat()}..{a.end.isoformat()})")
+    return problems
+
+
+def load_oncall_config(config_dir: Path, registry: Registry) -> OnCallConfig:
+    """Load and cross-check the rotation and its overrides; raise ConfigError listing every problem."""
+    config_dir = Path(config_dir)
+    oncall_file, overrides_file = config_dir / ONCALL_FILE, config_dir / OVERRIDES_FILE
+    problems: list[ConfigProblem] = []
+    spec, lines = None, {}
+    try:
+        spec, lines = load_model(oncall_file, OnCallFile)
+    except ConfigError as exc:
+        problems += exc.problems
+    overrides_spec, overrides_lines = OverridesFile(), {}
+    if overrides_file.exists():
+        try:
+            overrides_spec, overrides_lines = load_model(overrides_file, OverridesFile)
+        except ConfigError as exc:
+            problems += exc.problems
+    if spec is not None:
+        problems += _cross_check(spec, oncall_file, lines, registry)
+        problems += _check_overrides(overrides_spec, overrides_file, overrides_lines, registry)
+    if problems:
+        raise ConfigError(problems)
+
+    rot = spec.rotation
+    vacations = {
+        person: tuple(vacation_interval(v.start, v.end, ZoneInfo(registry.people[person].timezone))
+                      for v in sorted(items, key=lambda v: v.start))
+        for person, items in spec.vacations.items()
+    }
+    rotation = Rotation(
+        id=rot.id,
+        team=rot.team,
+        members=tuple(rot.members),
+        start=rot.start,
+        shift_length=rot.shift_length,
+        handoff_weekday=WEEKDAYS.index(rot.handoff.weekday),
+        handoff_time=time.fromisoformat(rot.handoff.time),
+        tz=ZoneInfo(rot.handoff.timezone),
+        coverage_days=frozenset(WEEKDAYS.index(d) for d in rot.coverage.days) if rot.coverage else None,
+        coverage_start=_clock(rot.coverage.start) if rot.coverage else time(0),
+        coverage_end=_clock(rot.coverage.end) if rot.coverage else None,
+        holiday_country=spec.holidays.country,
+        holiday_subdivision=spec.holidays.subdivision,
+        company_days=tuple((d.date, d.name) for d in spec.holidays.company_days),
+        vacations=vacations,
+        investor_business_days=spec.investor_period.business_days if spec.investor_period.enabled else 0,
+        investor_watch=spec.investor_period.watch_role,
+        page_secondary_first=spec.investor_period.page_secondary_first,
+        no_back_to_back=spec.rules.no_back_to_back,
+        horizon_weeks=spec.publish.horizon_weeks,
+    )
+    overrides = tuple(
+        Override(o.id, o.person, o.role, o.start.astimezone(timezone.utc), o.end.astimezone(timezone.utc), o.reason)
+        for o in overrides_spec.overrides
+    )
+    published = (config_dir / spec.publish.file).resolve()
+    return OnCallConfig(rotation, overrides, config_dir, oncall_file, overrides_file, published)
+
+
+def check_config_dir(config_dir: Path, registry: Registry) -> None:
+    """`techflow-ops config check` hook: raise ConfigError if the on-call config is invalid."""
+    load_oncall_config(Path(config_dir), registry)

@@ -1,0 +1,239 @@
+"""The fair schedule generator and the strict round-robin baseline it is measured against.
+
+Greedy, slot by slot, role by role, deterministic. For each role in a slot it picks a "main"
+person among the members free for the whole slot (nobody on vacation, nobody already holding
+another role, nobody who held the same role the slot before), keeping on-call hours level
+(no pick may leave someone a whole shift ahead of the least-loaded eligible member) and,
+within that, the one with the least weekend, public-holiday and investor-period load weighted
+by how much of each the slot contains. Parts of the slot the main person cannot take (a
+vacation inside the week) go to a substitute chosen the same way, so the person who loses
+hours to a vacation makes them up later. When nobody is free, the stretch becomes a Gap.
+
+`previous` (the last published schedule) makes regeneration sticky: a previously published
+person keeps a future slot whenever they are still eligible and within the fairness level,
+so a config change moves as few shifts as fairness allows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .config import Rotation
+from .model import Gap, Shift, shift_order
+from .timeline import HOUR, IntervalSet, Slot, Timeline, hours, intersect, merge, subtract, vacation_sets
+
+CATEGORIES = ("hours", "weekend", "holiday", "investor")
+WEEKEND_UNIT, HOLIDAY_UNIT = 48.0, 24.0
+LEVEL_TOLERANCE = 0.5  # in shifts: how far ahead of the least-loaded eligible member a pick may be
+WEIGHTS = (1.0, 1.0, 1.0, 1.0)  # hours, weekend, holiday, investor
+
+
+@dataclass
+class GeneratedSchedule:
+    shifts: list[Shift]
+    gaps: list[Gap]
+    notes: list[str] = field(default_factory=list)  # rules relaxed, and why
+
+
+class Measure:
+    """How many hours of an interval list fall on weekends, holidays and investor periods."""
+
+    def __init__(self, timeline: Timeline):
+        self.timeline = timeline
+
+    def __call__(self, intervals) -> tuple[float, float, float, float]:
+        t = self.timeline
+        total = weekend = holiday = investor = 0.0
+        for a, b in intervals:
+            total += (b - a).total_seconds() / HOUR
+            weekend += t.weekends.overlap_hours(a, b)
+            holiday += t.holidays.overlap_hours(a, b)
+            investor += t.investor.overlap_hours(a, b)
+        return total, weekend, holiday, investor
+
+
+def make_timeline(rotation: Rotation, until: datetime, since: datetime | None = None) -> Timeline:
+    first = min(rotation.start.year, since.year if since else rotation.start.year) - 1
+    return Timeline(rotation, first, until.year + 1)
+
+
+def role_need(role: str, slot: Slot, timeline: Timeline) -> list:
+    if role == "investor_watch":
+        return [piece for a, b in slot.coverage for piece in timeline.investor.overlap(a, b)]
+    return list(slot.coverage)
+
+
+def _slot_holder(shifts_by_slot: dict, index: int, role: str) -> str | None:
+    per_person = shifts_by_slot.get((index, role))
+    if not per_person:
+        return None
+    return max(sorted(per_person), key=lambda p: per_person[p])
+
+
+def generate(
+    rotation: Rotation,
+    until: datetime,
+    *,
+    frozen: list[Shift] = (),
+    previous: list[Shift] = (),
+    timeline: Timeline | None = None,
+) -> GeneratedSchedule:
+    """Shifts (source "schedule") from the slot after the last frozen one through the slot holding `until`.
+
+    `frozen` shifts are history: they are not returned, but count towards everyone's load.
+    """
+    timeline = timeline or make_timeline(rotation, until)
+    measure = Measure(timeline)
+    vacations = vacation_sets(rotation)
+    members = rotation.members
+    n = len(members)
+    roles = rotation.roles
+    loads = {role: {p: [0.0, 0.0, 0.0, 0.0] for p in members} for role in roles}
+    seen = {role: set() for role in roles}
+    last_main: dict[str, str | None] = {role: None for role in roles}
+    first_index = 0
+    if frozen:
+        first_index = timeline.slot_index_at(max(s.start for s in frozen)) + 1
+        by_slot: dict = defaultdict(lambda: defaultdict(float))
+        for s in frozen:
+            if s.role in loads and s.person in loads[s.role]:
+                for k, v in enumerate(measure([(s.start, s.end)])):
+                    loads[s.role][s.person][k] += v
+                seen[s.role].add(s.person)
+            if s.source != "override":
+                by_slot[(timeline.slot_index_at(s.start), s.role)][s.person] += s.hours
+        for role in roles:
+            last_main[role] = _slot_holder(by_slot, first_index - 1, role)
+            # Members without history (new joiners) start level with the average, not at zero,
+            # so they are not handed every shift until they catch up.
+            if seen[role]:
+                veterans = [loads[role][p] for p in seen[role]]
+                mean = [sum(v[k] for v in veterans) / len(veterans) for k in range(4)]
+                for p in members:
+                    if p not in seen[role]:
+                        loads[role][p] = list(mean)
+    sticky_by_slot: dict = defaultdict(lambda: defaultdict(float))
+    for s in previous:
+        if s.source != "override":
+            sticky_by_slot[(timeline.slot_index_at(s.start), s.role)][s.person] += s.hours
+
+    last_index = timeline.slot_index_at(until)
+    if timeline.slot_start(last_index) == until:
+        last_index -= 1
+    slots = [timeline.slot(i) for i in range(first_index, last_index + 1)]
+    covered = [hours(s.coverage) for s in slots if s.coverage]
+    unit = (sum(covered) / len(covered)) if covered else 1.0
+    units = (unit, WEEKEND_UNIT, HOLIDAY_UNIT, unit)
+
+    shifts: list[Shift] = []
+    gaps: list[Gap] = []
+    notes: list[str] = []
+
+    def pick(role: str, candidates: list[str], amounts, sticky: str | None, slot_index: int) -> str:
+        load = loads[role]
+        floor = min(load[p][0] for p in candidates)
+        level = [p for p in candidates if load[p][0] < floor + unit * LEVEL_TOLERANCE]
+        if sticky in level:
+            return sticky
+
+        def key(p: str):
+            cost = sum(WEIGHTS[k] * amounts[k] / units[k] * load[p][k] / units[k] for k in range(4))
+            return round(cost, 6), (members.index(p) - slot_index) % n
+
+        return min(level, key=key)
+
+    def credit(role: str, person: str, intervals) -> None:
+        if person in loads[role]:
+            for k, v in enumerate(measure(intervals)):
+                loads[role][person][k] += v
+
+    for slot in slots:
+        holds: dict[str, list] = defaultdict(list)
+        away = {p: vacations[p].overlap(slot.start, slot.end) for p in members}
+        for role in roles:
+            need = role_need(role, slot, timeline)
+            if not need:
+                continue
+            need_hours = hours(need)
+            busy = {p: merge(away[p] + holds[p]) for p in members}
+            free = {p: subtract(need, busy[p]) for p in members}
+            candidates = [p for p in members if free[p]]
+            if rotation.no_back_to_back and last_main[role] in candidates and len(candidates) > 1:
+                candidates.remove(last_main[role])
+            elif rotation.no_back_to_back and last_main[role] in candidates:
+                notes.append(f"slot {timeline.slot_start(slot.index).isoformat()}: {role} given to "
+                             f"{last_main[role]} twice running: nobody else was free")
+            if not candidates:
+                gaps += [Gap(role, a, b, "uncovered", "no rotation member is free (vacation or another role)")
+                         for a, b in need]
+                last_main[role] = None
+                continue
+            whole = [p for p in candidates if abs(hours(free[p]) - need_hours) < 1e-9] or candidates
+            sticky = _slot_holder(sticky_by_slot, slot.index, role)
+            main = pick(role, whole, measure(need), sticky, slot.index)
+            last_main[role] = main
+            pieces = [(a, b, main, None) for a, b in free[main]]
+            rest = intersect(need, busy[main])
+            if rest:
+                cuts = sorted({t for p in members for iv in busy[p] for t in iv} | {t for iv in rest for t in iv})
+                atoms = [(a, b) for lo, hi in rest for a, b in zip(cuts, cuts[1:]) if lo <= a and b <= hi and a < b]
+                substitute = None
+                for a, b in atoms:
+                    able = [q for q in members if q != main and not IntervalSet(busy[q]).overlap(a, b)]
+                    if not able:
+                        gaps.append(Gap(role, a, b, "uncovered",
+                                        f"{main} is away and no other member is free (vacation or another role)"))
+                        continue
+                    if substitute not in able:
+                        substitute = pick(role, able, measure([(a, b)]), None, slot.index)
+                    why = "vacation" if vacations[main].overlap(a, b) else "another role"
+                    pieces.append((a, b, substitute, f"covers {main} ({why})"))
+            pieces.sort()
+            merged: list[list] = []
+            for a, b, person, reason in pieces:
+                if merged and merged[-1][2] == person and merged[-1][1] == a and merged[-1][3] == reason:
+                    merged[-1][1] = b
+                else:
+                    merged.append([a, b, person, reason])
+            for a, b, person, reason in merged:
+                shifts.append(Shift(person, role, a, b, "schedule", reason))
+                holds[person].append((a, b))
+                credit(role, person, [(a, b)])
+    shifts.sort(key=shift_order)
+    return GeneratedSchedule(shifts, gaps, notes)
+
+
+def round_robin(rotation: Rotation, since: datetime, until: datetime, timeline: Timeline | None = None) -> GeneratedSchedule:
+    """Strict round-robin by slot number, the baseline: slot i goes to member i mod n (then i+1, i+2
+    for the other roles); someone on vacation swaps with the next in rotation order."""
+    timeline = timeline or make_timeline(rotation, until, since)
+    vacations = vacation_sets(rotation)
+    members = rotation.members
+    n = len(members)
+    shifts: list[Shift] = []
+    gaps: list[Gap] = []
+    first, last = timeline.slot_index_at(since), timeline.slot_index_at(until)
+    if timeline.slot_start(last) == until:
+        last -= 1
+    for index in range(first, last + 1):
+        slot = timeline.slot(index)
+        taken: set[str] = set()
+        position = index % n
+        for role in rotation.roles:
+            need = role_need(role, slot, timeline)
+            if not need:
+                continue
+            person = None
+            for step in range(n):
+                candidate = members[(position + step) % n]
+                if candidate not in taken and not vacations[candidate].overlap(need[0][0], need[-1][1]):
+                    person, position = candidate, (position + step + 1) % n
+                    break
+            if person is None:
+                gaps += [Gap(role, a, b, "uncovered", "everyone is away or busy") for a, b in need]
+                continue
+            taken.add(person)
+            shifts += [Shift(person, role, a, b, "round_robin") for a, b in need]
+    return GeneratedSchedule(shifts, gaps)

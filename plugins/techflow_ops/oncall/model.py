@@ -1,0 +1,115 @@
+"""The on-call value types every consumer (escalation, web UI, CLI) codes against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+ROLES = ("primary", "secondary", "investor_watch")
+
+
+def utc(value: datetime) -> datetime:
+    """An aware datetime in UTC; naive input is refused rather than guessed."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} has no timezone; pass an aware datetime")
+    return value.astimezone(timezone.utc)
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Shift:
+    """One person in one role for [start, end), aware UTC datetimes."""
+
+    person: str
+    role: str
+    start: datetime
+    end: datetime
+    source: str  # "schedule" (published), "generated" (beyond the published horizon), "override"
+    reason: str | None = None
+
+    @property
+    def hours(self) -> float:
+        return (self.end - self.start).total_seconds() / 3600
+
+    def to_json(self) -> dict:
+        return {"person": self.person, "role": self.role, "start": iso(self.start), "end": iso(self.end),
+                "source": self.source, "reason": self.reason}
+
+
+def shift_order(shift: "Shift") -> tuple:
+    """The one sort order for shifts everywhere (published file, API results): time, then role."""
+    return shift.start, ROLES.index(shift.role) if shift.role in ROLES else len(ROLES), shift.person, shift.end
+
+
+@dataclass(frozen=True)
+class Gap:
+    """An interval where a role is uncovered (`kind="uncovered"`) or wrongly covered (`"conflict"`)."""
+
+    role: str
+    start: datetime
+    end: datetime
+    kind: str
+    reason: str
+    people: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return f"{self.role} {self.kind} {iso(self.start)} .. {iso(self.end)}: {self.reason}"
+
+    def to_json(self) -> dict:
+        return {"role": self.role, "kind": self.kind, "start": iso(self.start), "end": iso(self.end),
+                "reason": self.reason, "people": list(self.people)}
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """At `at`, `role` passes from `off` to `on` (either may be None at a coverage edge)."""
+
+    at: datetime
+    role: str
+    on: str | None
+    off: str | None
+
+    def to_json(self) -> dict:
+        return {"at": iso(self.at), "role": self.role, "on": self.on, "off": self.off}
+
+
+@dataclass(frozen=True)
+class ShiftChange:
+    """A stretch of `role` that a publish moved from `previous` to `current` person."""
+
+    role: str
+    start: datetime
+    end: datetime
+    previous: str | None
+    current: str | None
+    published_at: datetime
+
+    @property
+    def affected(self) -> tuple[str, ...]:
+        return tuple(sorted({p for p in (self.previous, self.current) if p}))
+
+    def to_json(self) -> dict:
+        return {"role": self.role, "start": iso(self.start), "end": iso(self.end), "previous": self.previous,
+                "current": self.current, "affected": list(self.affected), "published_at": iso(self.published_at)}
+
+
+@dataclass(frozen=True)
+class OnCallNow:
+    at: datetime
+    primary: str | None
+    secondary: str | None
+    investor_watch: str | None
+    in_investor_period: bool
+    next_handoff: datetime | None
+    gaps: list[str]  # which role is uncovered (or conflicting) at `at` and why; empty when covered
+    off_hours: bool = False  # outside a rotation limited to certain days/hours: nobody is meant to be on call
+    sources: dict[str, str] = field(default_factory=dict)  # role -> "schedule" | "generated" | "override"
+
+    def to_json(self) -> dict:
+        return {"at": iso(self.at), "primary": self.primary, "secondary": self.secondary,
+                "investor_watch": self.investor_watch, "in_investor_period": self.in_investor_period,
+                "next_handoff": iso(self.next_handoff), "off_hours": self.off_hours, "gaps": list(self.gaps),
+                "sources": dict(self.sources)}

@@ -1,0 +1,201 @@
+"""Time on a rotation: shift slots, coverage windows, weekends, holidays, investor periods.
+
+Every boundary is computed in the rotation's local wall-clock time and converted to UTC, so
+a Monday 10:00 hand-off stays at 10:00 local across DST (the week is 167 or 169 hours long).
+Intervals are half-open `(start, end)` pairs of aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import calendar
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+
+from .config import Rotation
+
+Interval = tuple[datetime, datetime]
+HOUR = 3600.0
+
+
+def local_instant(day: date, clock: time | None, tz) -> datetime:
+    """`clock` on `day` in `tz` as UTC; None means the end of the day (next midnight)."""
+    if clock is None:
+        return datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(timezone.utc)
+    return datetime.combine(day, clock, tz).astimezone(timezone.utc)
+
+
+def hours(intervals) -> float:
+    return sum((b - a).total_seconds() for a, b in intervals) / HOUR
+
+
+def intersect(a: list[Interval], b: list[Interval]) -> list[Interval]:
+    """Intersection of two sorted, non-overlapping interval lists."""
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo < hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def subtract(a: list[Interval], b: list[Interval]) -> list[Interval]:
+    """`a` minus `b`, both sorted and non-overlapping."""
+    out = []
+    j = 0
+    for lo, hi in a:
+        cursor = lo
+        while j < len(b) and b[j][1] <= cursor:
+            j += 1
+        k = j
+        while k < len(b) and b[k][0] < hi:
+            if b[k][0] > cursor:
+                out.append((cursor, b[k][0]))
+            cursor = max(cursor, b[k][1])
+            k += 1
+        if cursor < hi:
+            out.append((cursor, hi))
+    return out
+
+
+def merge(intervals) -> list[Interval]:
+    out: list[Interval] = []
+    for lo, hi in sorted(intervals):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+class IntervalSet:
+    """Sorted, merged intervals with fast overlap measurement (bisect)."""
+
+    def __init__(self, intervals):
+        self.intervals = merge(intervals)
+        self.starts = [a for a, _ in self.intervals]
+        self.ends = [b for _, b in self.intervals]
+
+    def overlap(self, lo: datetime, hi: datetime) -> list[Interval]:
+        i = bisect_right(self.ends, lo)
+        out = []
+        while i < len(self.intervals) and self.starts[i] < hi:
+            a, b = self.intervals[i]
+            out.append((max(a, lo), min(b, hi)))
+            i += 1
+        return out
+
+    def overlap_hours(self, lo: datetime, hi: datetime) -> float:
+        return hours(self.overlap(lo, hi))
+
+    def contains(self, at: datetime) -> bool:
+        i = bisect_right(self.starts, at) - 1
+        return i >= 0 and at < self.ends[i]
+
+
+@dataclass(frozen=True)
+class Slot:
+    index: int
+    start: datetime
+    end: datetime
+    coverage: tuple[Interval, ...]  # the parts of [start, end) someone must be on call
+
+
+class Timeline:
+    """The calendar of one rotation over a range of years."""
+
+    def __init__(self, rotation: Rotation, first_year: int, last_year: int):
+        self.rotation = rotation
+        self.tz = rotation.tz
+        self.epoch = rotation.first_handoff()
+        self.epoch_local = self.epoch.astimezone(self.tz).replace(tzinfo=None)
+        self.holiday_names = holiday_names(rotation, first_year, last_year)
+        self.holidays = IntervalSet(self._day(d) for d in self.holiday_names)
+        self.weekends = IntervalSet(
+            self._day(date(first_year, 1, 1) + timedelta(days=n))
+            for n in range((date(last_year, 12, 31) - date(first_year, 1, 1)).days + 1)
+            if (date(first_year, 1, 1) + timedelta(days=n)).weekday() >= 5
+        )
+        self.investor = IntervalSet(
+            self.investor_period(year, month) for year in range(first_year, last_year + 1) for month in range(1, 13)
+        ) if rotation.investor_business_days else IntervalSet([])
+
+    def _day(self, day: date) -> Interval:
+        return local_instant(day, time(0), self.tz), local_instant(day, None, self.tz)
+
+    def investor_period(self, year: int, month: int) -> Interval:
+        """From the first of the month's last N business days to the end of the month."""
+        last = date(year, month, calendar.monthrange(year, month)[1])
+        day, found = last, 0
+        while True:
+            if day.weekday() < 5 and day not in self.holiday_names:
+                found += 1
+                if found == self.rotation.investor_business_days:
+                    break
+            day -= timedelta(days=1)
+        return local_instant(day, time(0), self.tz), local_instant(last, None, self.tz)
+
+    def slot_start(self, index: int) -> datetime:
+        local = self.epoch_local + index * self.rotation.shift_length
+        return local.replace(tzinfo=self.tz).astimezone(timezone.utc)
+
+    def slot_index_at(self, at: datetime) -> int:
+        """Index of the slot containing `at` (negative before the rotation starts)."""
+        length = self.rotation.shift_length.total_seconds()
+        index = int((at - self.epoch).total_seconds() // length)
+        while self.slot_start(index) > at:
+            index -= 1
+        while self.slot_start(index + 1) <= at:
+            index += 1
+        return index
+
+    def slot(self, index: int) -> Slot:
+        start, end = self.slot_start(index), self.slot_start(index + 1)
+        return Slot(index, start, end, tuple(self.coverage(start, end)))
+
+    def coverage(self, lo: datetime, hi: datetime) -> list[Interval]:
+        rot = self.rotation
+        if rot.coverage_days is None and rot.coverage_start == time(0) and rot.coverage_end is None:
+            return [(lo, hi)] if lo < hi else []
+        days = rot.coverage_days if rot.coverage_days is not None else frozenset(range(7))
+        out = []
+        day = lo.astimezone(self.tz).date() - timedelta(days=1)
+        last = hi.astimezone(self.tz).date()
+        while day <= last:
+            if day.weekday() in days:
+                a = max(lo, local_instant(day, rot.coverage_start, self.tz))
+                b = min(hi, local_instant(day, rot.coverage_end, self.tz))
+                if a < b:
+                    out.append((a, b))
+            day += timedelta(days=1)
+        return merge(out)
+
+    def in_coverage(self, at: datetime) -> bool:
+        return bool(self.coverage(at, at + timedelta(seconds=1)))
+
+
+@lru_cache(maxsize=64)
+def _country_holidays(country: str, subdivision: str | None, years: tuple[int, ...]) -> dict[date, str]:
+    import holidays
+
+    return dict(holidays.country_holidays(country, subdiv=subdivision, years=years))
+
+
+def holiday_names(rotation: Rotation, first_year: int, last_year: int) -> dict[date, str]:
+    names: dict[date, str] = {}
+    if rotation.holiday_country:
+        names.update(_country_holidays(rotation.holiday_country, rotation.holiday_subdivision,
+                                       tuple(range(first_year, last_year + 1))))
+    for day, name in rotation.company_days:
+        names[day] = f"{names[day]}; {name}" if day in names else name
+    return names
+
+
+def vacation_sets(rotation: Rotation) -> dict[str, IntervalSet]:
+    return {person: IntervalSet(rotation.vacations.get(person, ())) for person in rotation.members}
+
