@@ -1,0 +1,77 @@
+"""Automatic escalation: incidents from failed tasks, DAG runs and missed deadlines; a
+policy that pages the on-call engineer, then owners, the business team and management;
+a durable outbox that delivers through Airflow's notification providers.
+
+The Python API below is what the CLI and the web UI call; names are stable. Every
+function works on the configured ops DB, registry and on-call schedule; pass `at=` (an
+aware datetime) to act at another instant (tests drive a fake clock that way).
+
+    list_incidents(status=None, pipeline_id=None, limit=100, offset=0) -> list[Incident]
+    get_incident(incident_id) -> Incident            (with .timeline and .notifications)
+    acknowledge(incident_id, user, note=None)         stops escalation
+    resolve(incident_id, user, note=None)
+    report_failure(pipeline_id=..., run_id=..., task_id=..., exception=... | error=...) -> id
+    tick(at=None) -> TickReport                       what the engine DAG runs every minute
+
+`Incident.to_dict()` is the JSON shape (see README "Escalation").
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .store import STATUSES, Incident, IncidentNotFound, IncidentStateError
+
+_default = None
+_default_key = None
+_lock = threading.Lock()
+
+
+def service():
+    """The process-wide `Escalation` for the configured ops DB and config folder."""
+    global _default, _default_key
+    from .. import settings
+    from .engine import Escalation
+
+    key = (settings.ops_db_url(), str(settings.config_dir()))
+    with _lock:
+        if _default is None or _default_key != key:
+            _default, _default_key = Escalation(), key
+        return _default
+
+
+def reset_service() -> None:
+    """Forget the default instance (after the config, schedule or DB URL changed)."""
+    global _default, _default_key
+    with _lock:
+        _default, _default_key = None, None
+
+
+def list_incidents(status: str | None = None, pipeline_id: str | None = None, limit: int = 100, offset: int = 0):
+    return service().list_incidents(status=status, pipeline_id=pipeline_id, limit=limit, offset=offset)
+
+
+def get_incident(incident_id: int) -> Incident:
+    return service().get_incident(incident_id)
+
+
+def acknowledge(incident_id: int, user: str, note: str | None = None, *, at=None) -> Incident:
+    return service().acknowledge(incident_id, user, note, at=at)
+
+
+def resolve(incident_id: int, user: str, note: str | None = None, *, at=None) -> Incident:
+    return service().resolve(incident_id, user, note, at=at)
+
+
+def report_failure(**kwargs) -> int:
+    return service().report_failure(**kwargs)
+
+
+def tick(at=None):
+    return service().tick(at)
+
+
+__all__ = [
+    "STATUSES", "Incident", "IncidentNotFound", "IncidentStateError", "acknowledge", "get_incident", "list_incidents",
+    "report_failure", "reset_service", "resolve", "service", "tick",
+]

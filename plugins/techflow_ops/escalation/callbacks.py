@@ -1,0 +1,157 @@
+"""Airflow glue: callbacks and the Deadline Alert that feed the escalation engine.
+
+Thin on purpose. Importing this module is cheap (no SQLAlchemy, no providers): DAG files
+import it at parse time. Every callback catches everything: a failure inside escalation
+is logged and never changes the outcome of the task or DAG run it reports on.
+
+    DAG(..., **dag_hooks(pipeline), default_args={..., **task_hooks(pipeline.id)})
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+log = logging.getLogger(__name__)
+
+
+def _get(obj, name: str, default=None):
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _log_url(ti) -> str | None:
+    try:
+        return ti.log_url if ti is not None else None
+    except Exception:  # noqa: BLE001 - a missing config value must not cost the page
+        return None
+
+
+class ReportTaskFailure:
+    """Task `on_failure_callback`: Airflow calls it only once the last try failed, so retries page nobody."""
+
+    def __init__(self, pipeline_id: str):
+        self.pipeline_id = pipeline_id
+
+    def __call__(self, context) -> None:
+        try:
+            from . import report_failure
+
+            ti = context.get("ti") or context.get("task_instance")
+            exception = context.get("exception")
+            report_failure(
+                pipeline_id=self.pipeline_id, dag_id=_get(ti, "dag_id"), run_id=_get(ti, "run_id") or context.get("run_id"),
+                task_id=_get(ti, "task_id"), try_number=_get(ti, "try_number"), kind="task_failure",
+                exception=exception if isinstance(exception, BaseException) else None,
+                error=None if isinstance(exception, BaseException) else str(exception or "task failed (no exception given)"),
+                log_url=_log_url(ti),
+            )
+        except Exception:  # noqa: BLE001 - see module docstring
+            log.exception("TechFlow escalation: could not report the failure of pipeline %s", self.pipeline_id)
+
+
+class ReportTaskSuccess:
+    """Task `on_success_callback`: a later success of the same task auto-resolves its incidents."""
+
+    def __init__(self, pipeline_id: str):
+        self.pipeline_id = pipeline_id
+
+    def __call__(self, context) -> None:
+        try:
+            from . import service
+
+            ti = context.get("ti") or context.get("task_instance")
+            service().record_success(dag_id=_get(ti, "dag_id"), task_id=_get(ti, "task_id"), run_id=_get(ti, "run_id"))
+        except Exception:  # noqa: BLE001
+            log.exception("TechFlow escalation: could not record the success of pipeline %s", self.pipeline_id)
+
+
+class ReportDagRunFailure:
+    """DAG `on_failure_callback` (runs in the dag-processor): opens a run-level incident unless a
+    task incident of the same run already covers it (then notes the run failure on it)."""
+
+    def __init__(self, pipeline_id: str):
+        self.pipeline_id = pipeline_id
+
+    def __call__(self, context) -> None:
+        try:
+            from . import service
+
+            dag_run = context.get("dag_run")
+            service().report_run_failure(
+                pipeline_id=self.pipeline_id, dag_id=_get(dag_run, "dag_id"), run_id=_get(dag_run, "run_id"),
+                reason=str(context.get("reason") or "DAG run failed"),
+            )
+        except Exception:  # noqa: BLE001
+            log.exception("TechFlow escalation: could not report the DAG run failure of pipeline %s", self.pipeline_id)
+
+
+class ReportDagRunSuccess:
+    def __init__(self, pipeline_id: str):
+        self.pipeline_id = pipeline_id
+
+    def __call__(self, context) -> None:
+        try:
+            from . import service
+
+            dag_run = context.get("dag_run")
+            service().record_success(dag_id=_get(dag_run, "dag_id"), task_id=None, run_id=_get(dag_run, "run_id"))
+        except Exception:  # noqa: BLE001
+            log.exception("TechFlow escalation: could not record the DAG run success of pipeline %s", self.pipeline_id)
+
+
+def report_deadline_miss_sync(context: dict, pipeline_id: str, sla: str) -> int | None:
+    try:
+        from . import report_failure
+
+        dag_run = context.get("dag_run") or {}
+        deadline = context.get("deadline") or {}
+        return report_failure(
+            pipeline_id=pipeline_id, dag_id=_get(dag_run, "dag_id"), run_id=_get(dag_run, "dag_run_id") or _get(dag_run, "run_id"),
+            task_id=None, kind="deadline_miss", failure_class="sla_miss",
+            error=(f"freshness SLA {sla} missed: run queued at {_get(dag_run, 'queued_at')} was not done by "
+                   f"{_get(deadline, 'deadline_time')} (state {_get(dag_run, 'state')})"),
+            details={"deadline": deadline},
+        )
+    except Exception:  # noqa: BLE001
+        log.exception("TechFlow escalation: could not report the deadline miss of pipeline %s", pipeline_id)
+        return None
+
+
+async def report_deadline_miss(context: dict, pipeline_id: str, sla: str) -> None:
+    """Deadline Alert callback (AsyncCallback, runs in the triggerer): the blocking DB and
+    SMTP work goes to a thread so the triggerer's event loop keeps serving other triggers."""
+    import asyncio
+
+    await asyncio.to_thread(report_deadline_miss_sync, context, pipeline_id, sla)
+
+
+def task_hooks(pipeline_id: str) -> dict:
+    """`default_args` entries for every task of a pipeline DAG."""
+    return {"on_failure_callback": [ReportTaskFailure(pipeline_id)], "on_success_callback": [ReportTaskSuccess(pipeline_id)]}
+
+
+def freshness_deadline(pipeline_id: str, freshness_sla: timedelta):
+    """The pipeline's freshness SLA as a Deadline Alert: a run not done `freshness_sla` after it
+    was queued leaves the data staler than promised, and opens an incident."""
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    from ..registry import format_duration
+
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=freshness_sla,
+        callback=AsyncCallback(report_deadline_miss, kwargs={"pipeline_id": pipeline_id, "sla": format_duration(freshness_sla)}),
+    )
+
+
+def dag_hooks(pipeline) -> dict:
+    """DAG(...) keyword arguments: run-level callbacks and the freshness Deadline Alert."""
+    return {
+        "on_failure_callback": [ReportDagRunFailure(pipeline.id)],
+        "on_success_callback": [ReportDagRunSuccess(pipeline.id)],
+        "deadline": freshness_deadline(pipeline.id, pipeline.freshness_sla),
+    }

@@ -1,0 +1,70 @@
+"""Deliver one outbox row through Airflow's notification providers (SMTP, Slack, PagerDuty).
+
+Imported lazily (only when something is sent): it pulls in Airflow and the providers.
+Every sender raises on failure; the outbox records the failure and retries later.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+_URL = re.compile(r"(https?://[^\s<>\"]+)")
+
+
+def _html(body: str) -> str:
+    escaped = html.escape(body)
+    linked = _URL.sub(r'<a href="\1">\1</a>', escaped)
+    return f'<pre style="font-family: monospace; white-space: pre-wrap">{linked}</pre>'
+
+
+def send_email(row, from_email: str) -> None:
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    notifier = SmtpNotifier(
+        to=row.target, from_email=from_email, subject=row.subject, html_content=_html(row.body),
+        smtp_conn_id=row.connection_id,
+        custom_headers={"X-TechFlow-Outbox-Id": str(row.id), "X-TechFlow-Incident": str(row.incident_id or "")},
+    )
+    # notify() rather than the notifier's __call__, which logs and swallows delivery errors.
+    notifier.notify({})
+
+
+def send_slack(row) -> None:
+    from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+
+    text = f"{row.target} *{row.subject}*\n```{row.body}```"
+    SlackWebhookNotifier(slack_webhook_conn_id=row.connection_id, text=text, timeout=10).notify({})
+
+
+def send_pagerduty(row) -> None:
+    import asyncio
+
+    from airflow.providers.pagerduty.hooks.pagerduty_events import PagerdutyEventsAsyncHook, PagerdutyEventsHook
+
+    payload = json.loads(row.payload or "{}")
+    hook = PagerdutyEventsAsyncHook(pagerduty_events_conn_id=row.connection_id)
+    # The connection's host selects the Events API endpoint (https://events.eu.pagerduty.com for
+    # EU accounts); without one the provider's default (US) endpoint is used.
+    host = (PagerdutyEventsHook.get_connection(row.connection_id).host or "").strip().rstrip("/")
+    if host:
+        hook.base_url = host if "://" in host else f"https://{host}"
+    hook.retry_limit = 1  # the outbox retries with its own backoff
+    asyncio.run(hook.send_event(
+        summary=row.subject[:1024], severity=payload.get("severity", "error"), source=payload.get("source", "techflow-ops"),
+        custom_details={"message": row.body, "outbox_id": row.id}, component=payload.get("component"),
+        group=payload.get("group"), class_type=payload.get("class_type"), action="trigger",
+        dedup_key=payload.get("dedup_key"),
+    ))
+
+
+def deliver(row, from_email: str) -> None:
+    if row.channel == "email":
+        send_email(row, from_email)
+    elif row.channel == "slack":
+        send_slack(row)
+    elif row.channel == "pagerduty":
+        send_pagerduty(row)
+    else:
+        raise ValueError(f"outbox row {row.id}: unknown channel {row.channel!r}")

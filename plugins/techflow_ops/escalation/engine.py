@@ -1,0 +1,342 @@
+"""The escalation engine: open incidents, fire policy steps, advance them when waits pass.
+
+`Escalation` binds the ops DB, the registry, the policy and the on-call schedule; the
+module-level API in `techflow_ops.escalation` uses a default instance. Nothing here
+imports Airflow; notification delivery imports the providers only when it sends.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import Engine, and_, select, update
+
+from ..failures import FailureClass
+from ..opsdb import get_engine
+from ..opsdb.schema import engine_state, incidents
+from . import store
+from .classify import classify
+from .messages import render_page
+from .outbox import Backoff, DeliveryReport, deliver_due, enqueue
+from .policy import EscalationConfig, OnCallView, effective_wait, get_policy, read_oncall, resolve_step
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(at: datetime | None) -> datetime:
+    if at is None:
+        return utcnow()
+    if at.tzinfo is None:
+        raise ValueError(f"naive datetime {at!r}: pass an aware datetime (UTC)")
+    return at.astimezone(timezone.utc)
+
+
+def default_schedule():
+    """The on-call schedule service, or None when it cannot be built (the gap is then recorded)."""
+    try:
+        from ..oncall import get_schedule_service
+    except ImportError:
+        return None
+    return get_schedule_service()
+
+
+@dataclass
+class TickReport:
+    at: datetime
+    escalated: int = 0
+    exhausted: int = 0
+    auto_resolved: int = 0
+    handoff_notices: int = 0
+    delivered: int = 0
+    delivery_failures: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        data = dict(self.__dict__)
+        data["at"] = self.at.isoformat()
+        return data
+
+
+class Escalation:
+    def __init__(self, *, engine: Engine | None = None, registry=None, policy: EscalationConfig | None = None,
+                 schedule=None, use_default_schedule: bool = True):
+        from ..registry import get_registry
+
+        self.engine = engine or get_engine()
+        self.registry = registry or get_registry()
+        self.policy = policy or get_policy(self.registry.config_dir)
+        self.schedule = schedule if schedule is not None or not use_default_schedule else default_schedule()
+        notifications = self.policy.notifications
+        self.backoff = Backoff(notifications.delivery_backoff.first, notifications.delivery_backoff.max)
+
+    # --- opening ---------------------------------------------------------------------------
+
+    def report_failure(self, *, pipeline_id: str, dag_id: str | None = None, run_id: str | None = None,
+                       task_id: str | None = None, try_number: int | None = None, kind: str = "task_failure",
+                       exception: BaseException | None = None, error: str | None = None,
+                       failure_class: FailureClass | str | None = None, details: dict | None = None,
+                       log_url: str | None = None, at: datetime | None = None, deliver: bool = True) -> int:
+        """Open the incident for this failure (or count another report of it); return its id.
+
+        The first report fires the policy's first step at once and, with `deliver`, sends its
+        notifications before returning; failed deliveries stay in the outbox for the engine.
+        """
+        at = _aware(at)
+        pipeline = self.registry.pipeline(pipeline_id)
+        dag_id = dag_id or pipeline.dag_id
+        if failure_class is None:
+            failure_class = classify(exception if exception is not None else error)
+        failure_class = FailureClass(failure_class)
+        if error is None and exception is not None:
+            error = f"{type(exception).__name__}: {exception}"
+        if details is None and exception is not None:
+            details = getattr(exception, "details", None)
+        values = {
+            "dedup_key": store.dedup_key(pipeline_id, dag_id, run_id, task_id, kind), "kind": kind,
+            "pipeline_id": pipeline_id, "dag_id": dag_id, "run_id": run_id, "task_id": task_id,
+            "try_number": try_number, "failure_class": failure_class.value, "error": error or "",
+            "details": json.dumps(details or {}, default=str), "log_url": log_url,
+        }
+        oncall = read_oncall(self.schedule, at)
+        with self.engine.begin() as connection:
+            incident_id, opened = store.open_or_touch(connection, values, at)
+            if opened:
+                store.add_event(connection, incident_id, at, "opened",
+                                f"{kind.replace('_', ' ')} reported ({failure_class.title})",
+                                data={"try_number": try_number, "failure_class": failure_class.value})
+                self._fire_due_steps(connection, store.load_incident(connection, incident_id), at, oncall)
+            else:
+                store.add_event(connection, incident_id, at, "reported_again",
+                                "the same failure was reported again (deduplicated)", data={"try_number": try_number})
+        if deliver and opened:
+            self.deliver(at=at, incident_id=incident_id)
+        return incident_id
+
+    def report_run_failure(self, *, pipeline_id: str, dag_id: str | None, run_id: str | None, reason: str,
+                           at: datetime | None = None) -> int:
+        """A failed DAG run: noted on the run's task incidents when there are any (the page already
+        went out for the task), else opened as its own run-level incident."""
+        at = _aware(at)
+        dag_id = dag_id or self.registry.pipeline(pipeline_id).dag_id
+        with self.engine.begin() as connection:
+            ids = list(connection.execute(
+                select(incidents.c.id).where(incidents.c.dag_id == dag_id, incidents.c.run_id == run_id,
+                                             incidents.c.kind == "task_failure").order_by(incidents.c.id)
+            ).scalars())
+            for incident_id in ids:
+                store.add_event(connection, incident_id, at, "run_failed", f"the DAG run failed: {reason}")
+        if ids:
+            return ids[0]
+        return self.report_failure(pipeline_id=pipeline_id, dag_id=dag_id, run_id=run_id, task_id=None,
+                                   kind="dag_failure", error=reason, at=at)
+
+    # --- firing steps ------------------------------------------------------------------------
+
+    def _fire_due_steps(self, connection, incident: store.Incident, at: datetime, oncall: OnCallView) -> str:
+        """Fire the incident's current step (skipping empty ones); return 'fired' or 'exhausted'."""
+        pipeline = self.registry.pipeline(incident.pipeline_id)
+        spec = self.policy.policy_for(pipeline)
+        step_index, cycle, level = incident.step_index, incident.cycle, incident.level
+        failure_class = FailureClass(incident.failure_class)
+        # Bounded: at most every step of every allowed pass is looked at once.
+        for _ in range(len(spec.steps) * (spec.repeat + 1) + 1):
+            if step_index >= len(spec.steps):
+                if cycle >= spec.repeat:
+                    connection.execute(
+                        update(incidents).where(incidents.c.id == incident.id)
+                        .values(step_index=step_index, cycle=cycle, level=level, next_step_at=None, updated_at=at)
+                    )
+                    store.add_event(connection, incident.id, at, "exhausted",
+                                    f"escalation policy exhausted after {cycle + 1} pass(es); incident stays open",
+                                    level=level)
+                    return "exhausted"
+                step_index, cycle = 0, cycle + 1
+                store.add_event(connection, incident.id, at, "repeated",
+                                f"not acknowledged: repeating the policy (pass {cycle + 1} of {spec.repeat + 1})")
+            step = spec.steps[step_index]
+            targets = resolve_step(step, pipeline, failure_class, oncall, self.registry, self.policy)
+            for gap in targets.gaps:
+                store.add_event(connection, incident.id, at, "gap", f"step {step_index + 1} (level {step.level}): {gap}",
+                                level=step.level, data={"step": step_index, "cycle": cycle})
+            if not targets.recipients:
+                store.add_event(connection, incident.id, at, "skipped",
+                                f"step {step_index + 1} (level {step.level}) reaches nobody: skipped without waiting",
+                                level=step.level, data={"step": step_index, "cycle": cycle, "notify": step.notify})
+                step_index += 1
+                continue
+            if step.level > level and level > 0:
+                store.add_event(connection, incident.id, at, "escalated", f"escalated to level {step.level}",
+                                level=step.level)
+            level = max(level, step.level)
+            self._enqueue_step(connection, incident, pipeline, step_index, cycle, step.level, targets.recipients, at)
+            wait = effective_wait(step, pipeline, oncall, self.policy)
+            next_at = at + wait
+            store.add_event(
+                connection, incident.id, at, "paged",
+                f"step {step_index + 1} (level {step.level}): paged "
+                + ", ".join(f"{r.name} ({r.role})" for r in targets.recipients)
+                + f"; next step at {next_at.isoformat()} unless acknowledged"
+                + (" (investor-period wait)" if wait != step.wait else ""),
+                level=step.level,
+                data={"step": step_index, "cycle": cycle, "recipients": [r.id for r in targets.recipients],
+                      "wait_seconds": wait.total_seconds()},
+            )
+            connection.execute(
+                update(incidents).where(incidents.c.id == incident.id)
+                .values(step_index=step_index + 1, cycle=cycle, level=level, next_step_at=next_at, updated_at=at)
+            )
+            return "fired"
+        raise RuntimeError(f"incident {incident.id}: policy loop did not terminate")  # unreachable by construction
+
+    def _enqueue_step(self, connection, incident, pipeline, step_index, cycle, level, recipients, at) -> None:
+        notifications = self.policy.notifications
+        is_drill = incident.kind == "drill" or bool(incident.details.get("drill"))
+        for recipient in recipients:
+            page = render_page(incident, pipeline, level, recipient.role, notifications.error_lines, drill=is_drill)
+            for method in recipient.contacts:
+                default_conn = {"email": notifications.smtp_conn_id, "slack": notifications.slack_conn_id,
+                                "pagerduty": notifications.pagerduty_conn_id}[method.type]
+                enqueue(
+                    connection,
+                    idempotency_key=f"incident:{incident.id}:pass:{cycle}:step:{step_index}:{recipient.kind}:"
+                                    f"{recipient.id}:{method.type}:{method.target}",
+                    incident_id=incident.id, purpose="page", recipient=recipient.id, channel=method.type,
+                    target=method.target, connection_id=method.connection_id or default_conn,
+                    subject=page.subject, body=page.body, at=at,
+                    payload={"severity": "critical" if pipeline.criticality.tier <= 1 else "error",
+                             "source": incident.dag_id, "component": incident.task_id or incident.dag_id,
+                             "group": pipeline.id, "class_type": incident.failure_class,
+                             "dedup_key": f"techflow-incident-{incident.id}"},
+                )
+
+    # --- the tick ------------------------------------------------------------------------------
+
+    def tick(self, at: datetime | None = None, *, deliver: bool = True, batch: int = 500) -> TickReport:
+        """Advance every unacknowledged incident whose step deadline passed, then deliver the outbox."""
+        at = _aware(at)
+        report = TickReport(at=at)
+        oncall = read_oncall(self.schedule, at)
+        while True:
+            with self.engine.begin() as connection:
+                due = connection.execute(
+                    select(incidents)
+                    .where(incidents.c.status == store.OPEN, incidents.c.next_step_at <= at)
+                    .order_by(incidents.c.next_step_at, incidents.c.id).limit(batch)
+                ).all()
+                for row in due:
+                    outcome = self._fire_due_steps(connection, store.Incident.from_row(row), at, oncall)
+                    report.escalated += outcome == "fired"
+                    report.exhausted += outcome == "exhausted"
+            if len(due) < batch:
+                break
+        report.handoff_notices = self._shift_notices(at, report)
+        if deliver:
+            delivered = self.deliver(at=at)
+            report.delivered, report.delivery_failures = delivered.delivered, delivered.failed
+        return report
+
+    def deliver(self, *, at: datetime | None = None, incident_id: int | None = None) -> DeliveryReport:
+        at = _aware(at)
+        return deliver_due(self.engine, at, from_email=self.policy.notifications.from_email, backoff=self.backoff,
+                           incident_id=incident_id, wall_clock=utcnow())
+
+    # --- shift notices --------------------------------------------------------------------------
+
+    def _state(self, connection, key: str) -> str | None:
+        return connection.execute(select(engine_state.c.value).where(engine_state.c.key == key)).scalar()
+
+    def _set_state(self, connection, key: str, value: str) -> None:
+        if connection.execute(update(engine_state).where(engine_state.c.key == key).values(value=value)).rowcount == 0:
+            connection.execute(engine_state.insert().values(key=key, value=value))
+
+    def _shift_notices(self, at: datetime, report: TickReport) -> int:
+        """Hand-off notices for shift changes since the last tick (to people coming on and going off)."""
+        if self.schedule is None or not hasattr(self.schedule, "handoffs"):
+            return 0
+        from .notices import handoff_notices
+
+        with self.engine.begin() as connection:
+            last = self._state(connection, "handoffs_checked_until")
+            since = datetime.fromisoformat(last) if last else at
+            try:
+                notices = handoff_notices(self.schedule, self.registry, since, at)
+            except Exception as exc:  # noqa: BLE001 - a broken schedule must not stop escalation
+                report.errors.append(f"hand-off notices: {type(exc).__name__}: {exc}")
+                return 0
+            added = 0
+            for notice in notices:
+                for method in notice.recipient.contacts:
+                    if method.type != "email":
+                        continue  # hand-offs are not pages: email only
+                    added += enqueue(
+                        connection, idempotency_key=f"{notice.key}:{notice.recipient.id}:{method.target}",
+                        incident_id=None, purpose=notice.purpose, recipient=notice.recipient.id, channel="email",
+                        target=method.target, connection_id=method.connection_id or self.policy.notifications.smtp_conn_id,
+                        subject=notice.subject, body=notice.body, at=at,
+                    )
+            self._set_state(connection, "handoffs_checked_until", at.isoformat())
+        return added
+
+    # --- people acting on incidents ---------------------------------------------------------------
+
+    def acknowledge(self, incident_id: int, user: str, note: str | None = None, *, at: datetime | None = None) -> store.Incident:
+        at = _aware(at)
+        with self.engine.begin() as connection:
+            incident = store.load_incident(connection, incident_id)
+            if incident.status != store.OPEN:
+                raise store.IncidentStateError(f"incident {incident_id} is {incident.status}, not open: nothing to acknowledge")
+            connection.execute(
+                update(incidents).where(incidents.c.id == incident_id)
+                .values(status=store.ACKNOWLEDGED, acknowledged_by=user, acknowledged_at=at, next_step_at=None, updated_at=at)
+            )
+            store.add_event(connection, incident_id, at, "acknowledged", note or "acknowledged; escalation stopped", actor=user)
+            return store.load_incident(connection, incident_id, with_timeline=True)
+
+    def resolve(self, incident_id: int, user: str, note: str | None = None, *, at: datetime | None = None) -> store.Incident:
+        at = _aware(at)
+        with self.engine.begin() as connection:
+            incident = store.load_incident(connection, incident_id)
+            if incident.status == store.RESOLVED:
+                raise store.IncidentStateError(f"incident {incident_id} is already resolved (by {incident.resolved_by})")
+            connection.execute(
+                update(incidents).where(incidents.c.id == incident_id)
+                .values(status=store.RESOLVED, resolved_by=user, resolved_at=at, next_step_at=None, updated_at=at)
+            )
+            store.add_event(connection, incident_id, at, "resolved", note or "resolved", actor=user)
+            return store.load_incident(connection, incident_id, with_timeline=True)
+
+    def record_success(self, *, dag_id: str, task_id: str | None, run_id: str | None,
+                       at: datetime | None = None) -> list[int]:
+        """Auto-resolve unresolved incidents of this task (or, with task_id None, of this DAG's
+        run-level failures) now that a run of it succeeded; return their ids."""
+        at = _aware(at)
+        condition = and_(incidents.c.dag_id == dag_id, incidents.c.status != store.RESOLVED, incidents.c.opened_at <= at)
+        condition = and_(condition, incidents.c.task_id == task_id) if task_id else and_(condition, incidents.c.task_id.is_(None))
+        with self.engine.begin() as connection:
+            ids = list(connection.execute(select(incidents.c.id).where(condition)).scalars())
+            if not ids:
+                return []
+            connection.execute(
+                update(incidents).where(incidents.c.id.in_(ids))
+                .values(status=store.RESOLVED, resolved_by="auto", resolved_at=at, next_step_at=None, updated_at=at)
+            )
+            what = f"task {task_id}" if task_id else f"DAG {dag_id}"
+            for incident_id in ids:
+                store.add_event(connection, incident_id, at, "resolved",
+                                f"auto-resolved: {what} succeeded in run {run_id}", actor="auto", data={"run_id": run_id})
+            return ids
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    def list_incidents(self, *, status: str | None = None, pipeline_id: str | None = None, limit: int = 100,
+                       offset: int = 0) -> list[store.Incident]:
+        with self.engine.connect() as connection:
+            return store.query_incidents(connection, status=status, pipeline_id=pipeline_id, limit=limit, offset=offset)
+
+    def get_incident(self, incident_id: int) -> store.Incident:
+        with self.engine.connect() as connection:
+            return store.load_incident(connection, incident_id, with_timeline=True)

@@ -1,0 +1,72 @@
+"""What a page says: everything the person paged at 3 a.m. needs, in one message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import links
+from ..failures import FailureClass
+
+LEVEL_NAMES = {1: "L1 data engineering", 2: "L2 business owner team", 3: "L3 management"}
+KIND_TITLES = {"task_failure": "task failed", "dag_failure": "DAG run failed", "deadline_miss": "SLA deadline missed",
+               "drill": "drill"}
+
+
+@dataclass(frozen=True)
+class Page:
+    subject: str
+    body: str  # plain text; channels format it
+
+
+def first_lines(text: str, count: int) -> str:
+    lines = (text or "").strip().splitlines()
+    if len(lines) <= count:
+        return "\n".join(lines)
+    return "\n".join(lines[:count] + [f"... ({len(lines) - count} more lines in the log)"])
+
+
+def render_page(incident, pipeline, level: int, role: str, error_lines: int, *, drill: bool = False) -> Page:
+    failure_class = FailureClass(incident.failure_class)
+    what = KIND_TITLES.get(incident.kind, incident.kind)
+    where = f"task {incident.task_id}" if incident.task_id else f"DAG {incident.dag_id}"
+    prefix = "[DRILL] " if drill else ""
+    subject = (
+        f"{prefix}[TechFlow L{level}] {pipeline.title}: {where} {what}"
+        + (f" ({failure_class.title})" if failure_class is not FailureClass.task_error else "")
+    )
+    runbook = links.runbook_url(pipeline.id)
+    section = links.runbook_url(pipeline.id, failure_class.anchor)
+    lines = [
+        f"{prefix}Incident #{incident.id} - {pipeline.title} ({pipeline.criticality.value} criticality"
+        + (", investor-facing" if pipeline.investor_facing else "") + ")",
+        f"You are paged as: {role}; escalation level {level} ({LEVEL_NAMES.get(level, level)})",
+        "",
+        f"Pipeline:   {pipeline.id}",
+        f"DAG:        {incident.dag_id}",
+        f"Task:       {incident.task_id or '-'}",
+        f"Run:        {incident.run_id or '-'}",
+        f"Try:        {incident.try_number if incident.try_number is not None else '-'}",
+        f"Failure:    {failure_class.title} ({what})",
+        f"Opened:     {incident.opened_at.isoformat()}",
+        f"Owners:     {pipeline.owners.primary} (primary), {pipeline.owners.secondary} (secondary); "
+        f"business owner team: {pipeline.business_owner_team}",
+        "",
+        "Error:",
+        first_lines(incident.error, error_lines) or "(no error text)",
+    ]
+    quality = incident.details.get("failed_expectations") if isinstance(incident.details, dict) else None
+    if quality:
+        lines += ["", "Failed checks:"]
+        for item in quality:
+            lines.append(f"  - {item}" if not isinstance(item, dict) else "  - " + ", ".join(f"{k}={v}" for k, v in item.items()))
+    lines += [
+        "",
+        f"Log:        {incident.log_url or '-'}",
+        f"Runbook:    {runbook}",
+        f"Section:    {section}  ({failure_class.title})",
+        f"Incident:   {links.incident_url(incident.id)}",
+        "",
+        f"Acknowledge to stop escalation: techflow-ops incidents ack {incident.id} --user <you>",
+        f"Resolve:                        techflow-ops incidents resolve {incident.id} --user <you>",
+    ]
+    return Page(subject, "\n".join(lines))

@@ -1,0 +1,131 @@
+"""The durable outbox: every notification is a row first, then a delivery attempt.
+
+A row is claimed (a lease with a random token) before sending and marked delivered with
+the same token after, so two processes never send the same row at once and a delivered
+row is never sent again. A failed attempt is recorded and retried with exponential
+backoff, forever: nothing is dropped. The one window for a repeat is a process killed
+after the receiver accepted the message and before the row was marked (at-least-once
+there, as with any outbox); the lease keeps that to one extra send at most per lease.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, and_, or_, select, update
+
+from ..opsdb.schema import outbox
+from .store import add_event
+
+PENDING, DELIVERED = "pending", "delivered"
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    first: timedelta
+    max: timedelta
+
+    def after(self, attempts: int) -> timedelta:
+        return min(self.first * (2 ** max(attempts - 1, 0)), self.max)
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    failed: int = 0
+
+    def __iadd__(self, other: "DeliveryReport") -> "DeliveryReport":
+        self.delivered += other.delivered
+        self.failed += other.failed
+        return self
+
+
+def enqueue(connection, *, idempotency_key: str, incident_id: int | None, purpose: str, recipient: str, channel: str,
+            target: str, connection_id: str | None, subject: str, body: str, at: datetime,
+            payload: dict | None = None) -> bool:
+    """Add a notification unless one with the same key exists; True when added."""
+    from .store import _insert_ignoring_duplicate
+
+    return _insert_ignoring_duplicate(connection, outbox, {
+        "idempotency_key": idempotency_key, "incident_id": incident_id, "purpose": purpose, "recipient": recipient,
+        "channel": channel, "target": target, "connection_id": connection_id, "subject": subject, "body": body,
+        "payload": json.dumps(payload or {}), "status": PENDING, "attempts": 0, "created_at": at, "next_attempt_at": at,
+    }, "idempotency_key")
+
+
+def due_ids(engine: Engine, at: datetime, *, incident_id: int | None = None, limit: int = 200) -> list[int]:
+    query = (
+        select(outbox.c.id)
+        .where(outbox.c.status == PENDING, outbox.c.next_attempt_at <= at)
+        .where(or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < at))
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .limit(limit)
+    )
+    if incident_id is not None:
+        query = query.where(outbox.c.incident_id == incident_id)
+    with engine.connect() as connection:
+        return list(connection.execute(query).scalars())
+
+
+def _claim(engine: Engine, row_id: int, at: datetime, wall_clock: datetime):
+    token = secrets.token_hex(16)
+    with engine.begin() as connection:
+        claimed = connection.execute(
+            update(outbox)
+            .where(outbox.c.id == row_id, outbox.c.status == PENDING)
+            .where(or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < max(at, wall_clock)))
+            .values(claimed_until=max(at, wall_clock) + CLAIM_LEASE, claim_token=token, attempts=outbox.c.attempts + 1)
+        ).rowcount
+        if not claimed:
+            return None, None
+        return connection.execute(select(outbox).where(outbox.c.id == row_id)).first(), token
+
+
+def deliver_one(engine: Engine, row_id: int, at: datetime, *, from_email: str, backoff: Backoff,
+                wall_clock: datetime | None = None) -> DeliveryReport:
+    """Try to deliver one pending row; record the outcome (and a timeline event for pages)."""
+    from . import channels
+
+    wall_clock = wall_clock or at
+    row, token = _claim(engine, row_id, at, wall_clock)
+    if row is None:
+        return DeliveryReport()
+    try:
+        channels.deliver(row, from_email)
+    except Exception as exc:  # noqa: BLE001 - any delivery failure is recorded and retried
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        retry_at = at + backoff.after(row.attempts)
+        with engine.begin() as connection:
+            connection.execute(
+                update(outbox).where(and_(outbox.c.id == row_id, outbox.c.claim_token == token))
+                .values(claimed_until=None, claim_token=None, last_error=error, next_attempt_at=retry_at)
+            )
+            if row.incident_id is not None:
+                add_event(connection, row.incident_id, at, "notification_failed",
+                          f"{row.channel} to {row.recipient} ({row.target}) failed (attempt {row.attempts}): {error}; "
+                          f"retry at {retry_at.isoformat()}",
+                          data={"outbox_id": row.id, "attempt": row.attempts, "retry_at": retry_at})
+        return DeliveryReport(failed=1)
+    with engine.begin() as connection:
+        connection.execute(
+            update(outbox).where(and_(outbox.c.id == row_id, outbox.c.claim_token == token))
+            .values(status=DELIVERED, delivered_at=at, claimed_until=None, last_error=None)
+        )
+        if row.incident_id is not None:
+            add_event(connection, row.incident_id, at, "notified",
+                      f"{row.channel} to {row.recipient} ({row.target}) delivered"
+                      + (f" after {row.attempts} attempts" if row.attempts > 1 else ""),
+                      data={"outbox_id": row.id, "attempt": row.attempts})
+    return DeliveryReport(delivered=1)
+
+
+def deliver_due(engine: Engine, at: datetime, *, from_email: str, backoff: Backoff, incident_id: int | None = None,
+                wall_clock: datetime | None = None, limit: int = 200) -> DeliveryReport:
+    report = DeliveryReport()
+    for row_id in due_ids(engine, at, incident_id=incident_id, limit=limit):
+        report += deliver_one(engine, row_id, at, from_email=from_email, backoff=backoff, wall_clock=wall_clock)
+    return report

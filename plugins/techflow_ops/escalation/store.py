@@ -1,0 +1,154 @@
+"""Incidents and their timeline in the ops DB: SQLAlchemy Core, one connection per call site."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from ..opsdb.schema import incident_events, incidents, outbox
+
+OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
+STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
+
+
+class IncidentNotFound(LookupError):
+    pass
+
+
+class IncidentStateError(ValueError):
+    """The requested change does not apply to the incident's current status."""
+
+
+def dedup_key(pipeline_id: str, dag_id: str, run_id: str | None, task_id: str | None, kind: str) -> str:
+    """One incident per failure: the task of a run, or the run itself for DAG failures and deadline misses."""
+    return "|".join([pipeline_id, dag_id, run_id or "-", task_id or "-", kind if task_id is None else "task"])
+
+
+def _insert_ignoring_duplicate(connection: Connection, table, values: dict, conflict_column: str) -> bool:
+    """Insert unless a row with the same unique `conflict_column` exists; True when inserted."""
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        raise RuntimeError(f"ops DB dialect {dialect!r} is not supported (use SQLite or PostgreSQL)")
+    statement = dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=[conflict_column])
+    return connection.execute(statement).rowcount == 1
+
+
+def add_event(connection: Connection, incident_id: int, at: datetime, kind: str, message: str = "", *,
+              actor: str | None = None, level: int | None = None, data: dict | None = None) -> None:
+    connection.execute(
+        insert(incident_events).values(
+            incident_id=incident_id, at=at, kind=kind, message=message, actor=actor, level=level,
+            data=json.dumps(data or {}, default=str),
+        )
+    )
+
+
+def open_or_touch(connection: Connection, values: dict, at: datetime) -> tuple[int, bool]:
+    """Insert the incident unless its dedup key exists; return (id, opened_now)."""
+    row = dict(values, status=OPEN, opened_at=at, updated_at=at, reports=1, step_index=0, cycle=0, level=0)
+    inserted = _insert_ignoring_duplicate(connection, incidents, row, "dedup_key")
+    incident_id = connection.execute(select(incidents.c.id).where(incidents.c.dedup_key == values["dedup_key"])).scalar_one()
+    if not inserted:
+        connection.execute(
+            update(incidents).where(incidents.c.id == incident_id).values(reports=incidents.c.reports + 1, updated_at=at)
+        )
+    return incident_id, inserted
+
+
+@dataclass
+class Incident:
+    id: int
+    dedup_key: str
+    kind: str
+    pipeline_id: str
+    dag_id: str
+    run_id: str | None
+    task_id: str | None
+    try_number: int | None
+    failure_class: str
+    error: str
+    details: dict
+    log_url: str | None
+    status: str
+    opened_at: datetime
+    updated_at: datetime
+    reports: int
+    step_index: int
+    cycle: int
+    level: int
+    next_step_at: datetime | None
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    resolved_by: str | None
+    resolved_at: datetime | None
+    timeline: list[dict] = field(default_factory=list)
+    notifications: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def from_row(cls, row) -> "Incident":
+        data = dict(row._mapping)
+        data["details"] = json.loads(data.get("details") or "{}")
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        """JSON-ready (datetimes as ISO 8601 UTC)."""
+        out = {}
+        for key, value in self.__dict__.items():
+            out[key] = value.isoformat() if isinstance(value, datetime) else value
+        out["timeline"] = [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in e.items()} for e in self.timeline]
+        out["notifications"] = [
+            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in n.items()} for n in self.notifications
+        ]
+        return out
+
+
+def load_incident(connection: Connection, incident_id: int, *, with_timeline: bool = False) -> Incident:
+    row = connection.execute(select(incidents).where(incidents.c.id == incident_id)).first()
+    if row is None:
+        raise IncidentNotFound(f"no incident with id {incident_id}")
+    incident = Incident.from_row(row)
+    if with_timeline:
+        events = connection.execute(
+            select(incident_events).where(incident_events.c.incident_id == incident_id).order_by(incident_events.c.id)
+        )
+        for event in events:
+            entry = dict(event._mapping)
+            entry["data"] = json.loads(entry["data"] or "{}")
+            entry.pop("incident_id")
+            incident.timeline.append(entry)
+        deliveries = connection.execute(
+            select(
+                outbox.c.id, outbox.c.recipient, outbox.c.channel, outbox.c.target, outbox.c.status, outbox.c.attempts,
+                outbox.c.last_error, outbox.c.created_at, outbox.c.delivered_at,
+            ).where(outbox.c.incident_id == incident_id).order_by(outbox.c.id)
+        )
+        incident.notifications = [dict(d._mapping) for d in deliveries]
+    return incident
+
+
+def query_incidents(connection: Connection, *, status: str | None = None, pipeline_id: str | None = None,
+                    limit: int = 100, offset: int = 0) -> list[Incident]:
+    if status is not None and status not in STATUSES + ("unresolved",):
+        raise ValueError(f"status must be one of {list(STATUSES) + ['unresolved']}, not {status!r}")
+    query = select(incidents).order_by(incidents.c.id.desc()).limit(limit).offset(offset)
+    if status == "unresolved":
+        query = query.where(incidents.c.status != RESOLVED)
+    elif status:
+        query = query.where(incidents.c.status == status)
+    if pipeline_id:
+        query = query.where(incidents.c.pipeline_id == pipeline_id)
+    return [Incident.from_row(row) for row in connection.execute(query)]
+
+
+def count_by_status(connection: Connection) -> dict[str, int]:
+    rows = connection.execute(select(incidents.c.status, func.count()).group_by(incidents.c.status))
+    counts = {status: 0 for status in STATUSES}
+    counts.update({status: n for status, n in rows})
+    return counts

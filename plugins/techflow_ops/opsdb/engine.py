@@ -1,0 +1,67 @@
+"""Engine factory for the ops database, with the SQLite settings concurrent writers need."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import NullPool
+
+from .. import settings
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # pysqlite's own transaction handling defers BEGIN and cannot do BEGIN IMMEDIATE;
+        # switch it off and begin explicitly below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        # Take the write lock up front: a deferred transaction that reads and then writes
+        # fails with SQLITE_BUSY instead of waiting when another process wrote meanwhile.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """A new engine for `url` (default: the configured ops DB), without running migrations."""
+    url = url or settings.ops_db_url()
+    if url.startswith("sqlite"):
+        # One connection per use: task processes are short-lived and fork-safety beats pooling here.
+        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The process-wide engine for `url`, upgraded to the latest schema on first use."""
+    url = url or settings.ops_db_url()
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            from .migrations_runner import upgrade_to_head
+
+            engine = make_engine(url)
+            upgrade_to_head(url, engine=engine)
+            _engines[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
