@@ -1,0 +1,5 @@
+"""Aggregated experiment-team dataset: the Airflow DAG, built from the registry (include/config/pipelines.yaml) by the DAG factory."""
+
+from techflow_ops.pipelines.dag_factory import build_pipeline_dag
+
+dag = build_pipeline_dag("experiment_team")

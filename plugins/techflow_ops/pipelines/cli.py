@@ -1,0 +1,136 @@
+"""`techflow-ops data generate|faults` and `techflow-ops demo`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+DEFAULT_DAYS = 14
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _range(args) -> tuple[date, date]:
+    end = args.end or date.today() - timedelta(days=1)
+    start = args.start or end - timedelta(days=DEFAULT_DAYS - 1)
+    if end < start:
+        raise SystemExit(f"error: --end {end} is before --start {start}")
+    return start, end
+
+
+def _generator_config(args, start: date, end: date):
+    from .generator import FaultSpec, GeneratorConfig
+
+    try:
+        faults = tuple(FaultSpec.parse(text) for text in args.fault or [])
+        return GeneratorConfig(start=start, end=end, accounts=args.accounts, events_per_day=args.events_per_day,
+                               seed=args.seed, faults=faults)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _generate(args) -> int:
+    from .generator import generate
+
+    start, end = _range(args)
+    config = _generator_config(args, start, end)
+    started = time.perf_counter()
+    result = generate(config, Path(args.data_dir) if args.data_dir else None)
+    print(f"landed {sum(result.records.values())} records in {result.files} files under {result.landing_dir} "
+          f"({start}..{end}, {time.perf_counter() - started:.1f} s)")
+    for source, count in sorted(result.records.items()):
+        print(f"  {source:<24} {count:>10}")
+    for fault in config.faults:
+        print(f"  fault injected: {fault}")
+    return 0
+
+
+def _faults(args) -> int:
+    from .generator import fault_catalogue
+
+    catalogue = fault_catalogue()
+    if args.json:
+        print(json.dumps(catalogue, indent=2))
+        return 0
+    for entry in catalogue:
+        print(f"{entry['fault']}: {entry['description']}\n    sources: {', '.join(entry['sources'])}\n"
+              f"    visible in: {entry['visible_in']}")
+    return 0
+
+
+def _demo(args) -> int:
+    from .generator import generate
+    from .runner import pipeline_order, run_pipeline
+    from .warehouse import get_engine, warehouse_url
+
+    start, end = _range(args)
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    if not args.no_generate:
+        config = _generator_config(args, start, end)
+        result = generate(config, data_dir)
+        print(f"generated {sum(result.records.values())} landing records for {start}..{end} under {result.landing_dir}")
+    engine = get_engine()
+    totals: dict[str, dict] = {}
+    started = time.perf_counter()
+    day = start
+    while day <= end:
+        for pipeline_id in pipeline_order():
+            summary = run_pipeline(engine, pipeline_id, day, f"demo__{day.isoformat()}", data_dir)
+            total = totals.setdefault(pipeline_id, {"runs": 0, "rows": 0, "rejects": 0, "late": 0, "missing": 0, "seconds": 0.0})
+            as_dict = summary.as_dict()
+            total["runs"] += 1
+            total["rows"] += summary.rows_written
+            total["rejects"] += summary.rows_rejected
+            total["late"] += as_dict["late_rows"]
+            total["missing"] += len(summary.missing_partitions)
+            total["seconds"] += summary.seconds
+        day += timedelta(days=1)
+    if args.json:
+        print(json.dumps({"start": start.isoformat(), "end": end.isoformat(), "warehouse": warehouse_url(),
+                          "pipelines": totals}, indent=2))
+        return 0
+    print(f"\nwarehouse: {warehouse_url()}   dates: {start}..{end}")
+    header = f"{'pipeline':<20} {'runs':>5} {'rows written':>13} {'rejects':>8} {'late':>6} {'missing':>8} {'duration':>9}"
+    print(header)
+    print("-" * len(header))
+    for pipeline_id, t in totals.items():
+        print(f"{pipeline_id:<20} {t['runs']:>5} {t['rows']:>13} {t['rejects']:>8} {t['late']:>6} {t['missing']:>8} "
+              f"{t['seconds']:>8.2f}s")
+    print(f"total {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def _add_generation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--start", type=_date, help=f"first date (default: {DEFAULT_DAYS} days before --end)")
+    parser.add_argument("--end", type=_date, help="last date (default: yesterday)")
+    parser.add_argument("--accounts", type=int, default=40, help="customer accounts (default 40)")
+    parser.add_argument("--events-per-day", type=int, default=5000, help="click events per day (default 5000)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    parser.add_argument("--fault", action="append", metavar="SOURCE:DATE:FAULT",
+                        help="inject a fault, e.g. click_events:2026-11-20:late_events (repeatable)")
+    parser.add_argument("--data-dir", help="data folder (default: $TECHFLOW_DATA_DIR or <project>/data)")
+
+
+def register(subparsers) -> None:
+    data = subparsers.add_parser("data", help="synthetic TechFlow landing data")
+    sub = data.add_subparsers(dest="data_command", required=True)
+    generate = sub.add_parser("generate", help="land deterministic synthetic data for a date range")
+    _add_generation_options(generate)
+    generate.set_defaults(handler=_generate)
+    faults = sub.add_parser("faults", help="list the faults the generator can inject")
+    faults.add_argument("--json", action="store_true")
+    faults.set_defaults(handler=_faults)
+
+    demo = subparsers.add_parser("demo", help="run the five pipelines headless over a date range and print a summary")
+    _add_generation_options(demo)
+    demo.add_argument("--no-generate", action="store_true", help="use the landing data already there")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.set_defaults(handler=_demo)

@@ -1,0 +1,256 @@
+"""Build one Airflow DAG per pipeline from the registry (`build_pipeline_dag(pipeline_id)`).
+
+Every DAG carries its ownership: `owner` (the primary owner's id) on every task,
+`owner_links`, tags (business area, tier, investor-facing), `description`, `doc_md` with
+the ownership block and runbook link, and the JSON ownership/SLA block under
+`default_args["techflow_ownership"]` (serialized, so `GET /api/v2/dags/{id}/details` returns
+it). Upstream pipelines publish an Asset (`pipeline_asset(id)`); aggregated pipelines are
+scheduled on their upstream pipelines' Assets.
+
+Task graph: `ingest` (pipelines with landing sources) -> `transform` -> `publish`. Task
+callables are module-level functions that import the pure modules (`runner`, `warehouse`)
+only when they run: parsing a DAG file imports nothing but Airflow's authoring API, the
+registry and this module.
+
+Extension points (other areas edit this file; keep each edit small and in its place):
+- ESCALATION: callbacks and retries for every task go into `_default_args()`; DAG-level
+  `on_failure_callback` / `on_success_callback` and `deadline=` go into `_dag_kwargs()`.
+- QUALITY: validation tasks go into `_wire()`: after `ingest` (source datasets) and before
+  `publish` (outputs); the circuit breaker of aggregated pipelines goes first in the chain
+  there. `PipelineTasks` names the tasks, `run_dates(context)` gives the dates a run covers.
+- RUNBOOKS: `_doc_md()` renders the DAG documentation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param
+
+from ..links import runbook_url
+from ..registry import ConfigError, ConfigProblem, Pipeline, Registry, format_duration, get_registry
+from ..registry.registry import PIPELINES_FILE
+from .generator import Source
+
+#: First logical date of the daily pipelines; runs start from the latest interval (no catchup).
+START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+OWNERSHIP_KEY = "techflow_ownership"
+
+
+def pipeline_asset(pipeline_id: str) -> Asset:
+    """The Asset a pipeline's `publish` task updates once its outputs for a date are written."""
+    return Asset(name=f"techflow_{pipeline_id}_published", uri=f"techflow://pipelines/{pipeline_id}")
+
+
+# --- task callables (run in the worker; parse time does not import what they import) --------
+
+def run_dates(context) -> list[date]:
+    """The dates a run covers: `date` param, else the upstream Assets' dates, else its data interval."""
+    requested = (context.get("params") or {}).get("date")
+    if requested:
+        return [date.fromisoformat(requested)]
+    events = context.get("triggering_asset_events") or {}
+    dates = sorted({
+        event.extra["date"] for asset_events in events.values() for event in asset_events
+        if event.extra and event.extra.get("date")
+    })
+    if dates:
+        return [date.fromisoformat(d) for d in dates]
+    moment = context.get("data_interval_start") or context.get("logical_date") or context["dag_run"].run_after
+    return [moment.date()]
+
+
+def _engine():
+    from techflow_ops.pipelines import warehouse
+
+    return warehouse.get_engine(warehouse.warehouse_url_in_airflow())
+
+
+def ingest_task(pipeline_id: str, **context) -> list[dict]:
+    from techflow_ops.pipelines import runner
+
+    engine, run_id = _engine(), context["run_id"]
+    return [load for day in run_dates(context) for load in runner.ingest(engine, pipeline_id, day, run_id)]
+
+
+def transform_task(pipeline_id: str, **context) -> dict[str, dict[str, int]]:
+    from techflow_ops.pipelines import runner
+
+    engine, run_id = _engine(), context["run_id"]
+    return {day.isoformat(): runner.transform(engine, pipeline_id, day, run_id) for day in run_dates(context)}
+
+
+def publish_task(pipeline_id: str, **context) -> list[dict]:
+    from techflow_ops.pipelines import runner
+
+    ti, run_id, engine = context["ti"], context["run_id"], _engine()
+    loads = (ti.xcom_pull(task_ids="ingest") or []) if context["dag"].has_task("ingest") else []
+    outputs = ti.xcom_pull(task_ids="transform") or {}
+    published = []
+    for day in run_dates(context):
+        summary = runner.RunSummary(pipeline_id, day, run_id,
+                                    loads=[load for load in loads if _load_covers(load, day)],
+                                    outputs=outputs.get(day.isoformat(), {}))
+        runner.publish(engine, summary)
+        published.append(summary.as_dict())
+    context["outlet_events"][pipeline_asset(pipeline_id)].extra = {
+        "date": published[-1]["date"], "dates": [p["date"] for p in published],
+    }
+    return published
+
+
+def _load_covers(load: dict, day: date) -> bool:
+    partition = date.fromisoformat(load["partition_date"])
+    return partition == day or (partition.day == 1 and (partition.year, partition.month) == (day.year, day.month))
+
+
+# --- the DAG -------------------------------------------------------------------------------
+
+@dataclass
+class PipelineTasks:
+    ingest: PythonOperator | None
+    transform: PythonOperator
+    publish: PythonOperator
+
+
+def ownership_block(pipeline: Pipeline, registry: Registry) -> dict:
+    """The JSON ownership/SLA block stored in `default_args[OWNERSHIP_KEY]`."""
+
+    def person(person_id: str) -> dict:
+        p = registry.person(person_id)
+        return {"id": p.id, "name": p.name, "email": p.email, "slack": p.slack, "timezone": p.timezone}
+
+    team = registry.team(pipeline.business_owner_team)
+    return {
+        "pipeline_id": pipeline.id,
+        "title": pipeline.title,
+        "business_area": pipeline.business_area,
+        "primary_owner": person(pipeline.owners.primary),
+        "secondary_owner": person(pipeline.owners.secondary),
+        "business_owner_team": {"id": team.id, "name": team.name,
+                                "contact": [c.model_dump() for c in team.contact]},
+        "stakeholders": list(pipeline.stakeholders),
+        "consumers": list(pipeline.consumers),
+        "criticality": pipeline.criticality.value,
+        "tier": pipeline.criticality.tier,
+        "investor_facing": pipeline.investor_facing,
+        "freshness_sla": format_duration(pipeline.freshness_sla),
+        "resolution_sla": format_duration(pipeline.resolution_sla),
+        "resolve_by_month_end": pipeline.resolve_by_month_end,
+        "outputs": [output.table for output in pipeline.outputs],
+        "upstream": list(pipeline.upstream),
+        "runbook": pipeline.runbook,
+        "runbook_url": runbook_url(pipeline.id),
+    }
+
+
+def _schedule(pipeline: Pipeline):
+    if pipeline.upstream:
+        return [pipeline_asset(up) for up in pipeline.upstream]
+    # A run starts when its interval ends and processes that interval (the day that just
+    # ended for @daily), so its data interval start is the date the run covers.
+    return CronDataIntervalTimetable(pipeline.schedule, timezone="UTC")
+
+
+def _tags(pipeline: Pipeline) -> list[str]:
+    return [
+        "techflow",
+        f"area:{pipeline.business_area}",
+        f"tier:{pipeline.criticality.value}",
+        "investor-facing" if pipeline.investor_facing else "internal",
+    ]
+
+
+def _doc_md(pipeline: Pipeline, registry: Registry) -> str:
+    primary, secondary = registry.person(pipeline.owners.primary), registry.person(pipeline.owners.secondary)
+    team = registry.team(pipeline.business_owner_team)
+    trigger = pipeline.schedule or "when " + ", ".join(pipeline.upstream) + " have published"
+    outputs = "\n".join(f"| `{o.table}` | {o.grain} | {o.description} |" for o in pipeline.outputs)
+    return f"""# {pipeline.title}
+
+{pipeline.description}
+
+## Ownership
+| role | who |
+|---|---|
+| primary owner | {primary.name} ([{primary.email}](mailto:{primary.email}), Slack {primary.slack or '-'}) |
+| secondary owner | {secondary.name} ([{secondary.email}](mailto:{secondary.email}), Slack {secondary.slack or '-'}) |
+| business owner | {team.name} |
+| stakeholders | {", ".join(pipeline.stakeholders) or "-"} |
+| criticality | {pipeline.criticality.value}{" (investor-facing)" if pipeline.investor_facing else ""} |
+| freshness SLA | {format_duration(pipeline.freshness_sla)} |
+| resolution SLA | {format_duration(pipeline.resolution_sla)}{" (and before month end)" if pipeline.resolve_by_month_end else ""} |
+| runs | {trigger} |
+
+**Runbook:** [{pipeline.runbook}]({runbook_url(pipeline.id)})
+
+## Outputs
+| table | grain | what |
+|---|---|---|
+{outputs}
+"""
+
+
+def _default_args(pipeline: Pipeline, registry: Registry) -> dict:
+    return {
+        "owner": pipeline.owners.primary,
+        OWNERSHIP_KEY: ownership_block(pipeline, registry),
+    }
+
+
+def _dag_kwargs(pipeline: Pipeline, registry: Registry) -> dict:
+    return {}
+
+
+def _wire(pipeline: Pipeline, tasks: PipelineTasks) -> None:
+    if tasks.ingest is not None:
+        tasks.ingest >> tasks.transform
+    tasks.transform >> tasks.publish
+
+
+def _check_sources(pipeline: Pipeline, registry: Registry) -> None:
+    known = {source.value for source in Source}
+    problems = [
+        ConfigProblem(str(registry.config_dir / PIPELINES_FILE), f"pipelines[{pipeline.id}].sources[{index}]", source,
+                      f"no landing loader for this source (known: {', '.join(sorted(known))})")
+        for index, source in enumerate(pipeline.sources) if source not in known
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
+def build_pipeline_dag(pipeline_id: str, registry: Registry | None = None) -> DAG:
+    """The DAG of one registry pipeline; raises ConfigError if the registry is invalid."""
+    registry = registry or get_registry()
+    pipeline = registry.pipeline(pipeline_id)
+    _check_sources(pipeline, registry)
+    owner_links = {
+        pid: f"mailto:{registry.person(pid).email}" for pid in (pipeline.owners.primary, pipeline.owners.secondary)
+    }
+    with DAG(
+        dag_id=pipeline.dag_id,
+        description=f"{pipeline.title}: {pipeline.description}"[:1000],
+        schedule=_schedule(pipeline),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=_tags(pipeline),
+        owner_links=owner_links,
+        doc_md=_doc_md(pipeline, registry),
+        default_args=_default_args(pipeline, registry),
+        params={"date": Param(None, type=["null", "string"], format="date",
+                              description="Process this date (YYYY-MM-DD) instead of the run's data interval")},
+        **_dag_kwargs(pipeline, registry),
+    ) as dag:
+        op_kwargs = {"pipeline_id": pipeline.id}
+        tasks = PipelineTasks(
+            ingest=PythonOperator(task_id="ingest", python_callable=ingest_task, op_kwargs=op_kwargs)
+            if pipeline.sources else None,
+            transform=PythonOperator(task_id="transform", python_callable=transform_task, op_kwargs=op_kwargs),
+            publish=PythonOperator(task_id="publish", python_callable=publish_task, op_kwargs=op_kwargs,
+                                   outlets=[pipeline_asset(pipeline.id)]),
+        )
+        _wire(pipeline, tasks)
+    return dag

@@ -1,0 +1,583 @@
+"""Deterministic synthetic TechFlow data, landed as JSONL files the way the real sources land.
+
+One seeded simulation of accounts over the date range (sign-ups as trials, trials converting
+or expiring, license upgrades and downgrades, renewals, churn, weekday/weekend usage) is
+written to `<data_dir>/landing/<source>/...`:
+
+- daily sources:   `<source>/dt=YYYY-MM-DD/part-000.jsonl`
+- click events:    `click_events/dt=YYYY-MM-DD/hour=HH.jsonl` (like a Kafka sink, one file per hour)
+- monthly sources: `<source>/month=YYYY-MM/part-000.jsonl` (revenue, ledger, expenses, salaries)
+
+The same arguments always produce byte-identical files. Faults are injected per source and
+date (`FaultSpec`); `FAULTS` describes every fault, the sources it applies to and where the
+warehouse makes it visible, so quality checks and drills can iterate over all of them.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import random
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from enum import Enum
+from pathlib import Path
+
+from .. import settings
+
+
+class Source(str, Enum):
+    revenue = "revenue"
+    ledger = "ledger"
+    expenses = "expenses"
+    salaries = "salaries"
+    account_status_changes = "account_status_changes"
+    license_changes = "license_changes"
+    renewals = "renewals"
+    click_events = "click_events"
+    usage_sessions = "usage_sessions"
+    team_activity = "team_activity"
+
+    @property
+    def grain(self) -> str:
+        if self in MONTHLY_SOURCES:
+            return "monthly"
+        return "hourly" if self is Source.click_events else "daily"
+
+
+MONTHLY_SOURCES = frozenset({Source.revenue, Source.ledger, Source.expenses, Source.salaries})
+
+#: The field that identifies what a record is about; `null_keys` blanks it.
+KEY_FIELDS: dict[Source, str] = {
+    Source.revenue: "account_id",
+    Source.ledger: "account_id",
+    Source.expenses: "expense_id",
+    Source.salaries: "team_id",
+    Source.account_status_changes: "account_id",
+    Source.license_changes: "account_id",
+    Source.renewals: "account_id",
+    Source.click_events: "user_id",
+    Source.usage_sessions: "user_id",
+    Source.team_activity: "account_id",
+}
+
+
+class Fault(str, Enum):
+    missing_partition = "missing_partition"
+    duplicate_events = "duplicate_events"
+    late_events = "late_events"
+    null_keys = "null_keys"
+    stale = "stale"
+    revenue_ledger_mismatch = "revenue_ledger_mismatch"
+    skipped_status_step = "skipped_status_step"
+    zero_subscribers = "zero_subscribers"
+    malformed_rows = "malformed_rows"
+
+
+@dataclass(frozen=True)
+class FaultInfo:
+    fault: Fault
+    description: str
+    sources: frozenset[Source]
+    visible_in: str  # where the warehouse shows it, for checks and runbooks
+
+
+_ALL = frozenset(Source)
+FAULTS: dict[Fault, FaultInfo] = {
+    info.fault: info
+    for info in (
+        FaultInfo(Fault.missing_partition,
+                  "the partition is not landed at all (click events: hour 13 of the day is missing)",
+                  _ALL, "landing_partitions.present = false for the source and date"),
+        FaultInfo(Fault.duplicate_events,
+                  "about 2 % of the partition's records (at least one) are landed twice, same ids",
+                  _ALL, "duplicate keys in the staging table (event_id; account+month; team+salary_month; ...)"),
+        FaultInfo(Fault.late_events,
+                  "about 1 % extra click events (at least one) that happened 72 h before the partition",
+                  frozenset({Source.click_events}), "stg_click_events.is_late = true"),
+        FaultInfo(Fault.null_keys,
+                  "about 2 % of records (at least one) have their key field set to null",
+                  _ALL, "rejects rows with reason 'missing required field <key>'"),
+        FaultInfo(Fault.stale,
+                  "the partition is landed but holds no new data (empty files)",
+                  _ALL, "landing_partitions.present = true and rows_loaded = 0"),
+        FaultInfo(Fault.revenue_ledger_mismatch,
+                  "billed revenue is 5 % above the accounting ledger for every account of the month",
+                  frozenset({Source.revenue}), "profit_monthly.revenue_vs_ledger ~ 0.05"),
+        FaultInfo(Fault.skipped_status_step,
+                  "an account still in Trial is reported Active -> Churned: its Trial -> Active step is missing",
+                  frozenset({Source.account_status_changes}),
+                  "a stg_account_status_changes row whose previous_status differs from the account's last new_status"),
+        FaultInfo(Fault.zero_subscribers,
+                  "one account of the month is billed with user_licenses = 0",
+                  frozenset({Source.revenue}), "stg_revenue.user_licenses = 0; profit_daily_account.zero_subscribers"),
+        FaultInfo(Fault.malformed_rows,
+                  "three bad lines: unparsable JSON, a wrong type, a missing required field",
+                  _ALL, "rejects rows with reasons 'unparsable JSON', 'wrong type', 'missing required field'"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    source: Source
+    date: date
+    fault: Fault
+
+    @classmethod
+    def parse(cls, text: str) -> "FaultSpec":
+        """`SOURCE:YYYY-MM-DD:FAULT`, e.g. `click_events:2026-11-20:late_events`."""
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"fault {text!r}: expected SOURCE:YYYY-MM-DD:FAULT")
+        source_text, date_text, fault_text = parts
+        try:
+            source = Source(source_text)
+        except ValueError:
+            raise ValueError(f"fault {text!r}: unknown source {source_text!r} (one of {', '.join(s.value for s in Source)})") from None
+        try:
+            day = date.fromisoformat(date_text)
+        except ValueError:
+            raise ValueError(f"fault {text!r}: date {date_text!r} is not YYYY-MM-DD") from None
+        try:
+            fault = Fault(fault_text)
+        except ValueError:
+            raise ValueError(f"fault {text!r}: unknown fault {fault_text!r} (one of {', '.join(f.value for f in Fault)})") from None
+        if source not in FAULTS[fault].sources:
+            allowed = ", ".join(sorted(s.value for s in FAULTS[fault].sources))
+            raise ValueError(f"fault {text!r}: {fault.value} does not apply to {source.value} (applies to {allowed})")
+        return cls(source, day, fault)
+
+    def __str__(self) -> str:
+        return f"{self.source.value}:{self.date.isoformat()}:{self.fault.value}"
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    start: date
+    end: date
+    accounts: int = 40
+    events_per_day: int = 5000
+    seed: int = 7
+    faults: tuple[FaultSpec, ...] = ()
+
+    def __post_init__(self):
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        if self.accounts < 1:
+            raise ValueError(f"accounts must be at least 1, got {self.accounts}")
+        if self.events_per_day < 0:
+            raise ValueError(f"events_per_day must not be negative, got {self.events_per_day}")
+        for spec in self.faults:
+            if not self.start <= spec.date <= self.end:
+                raise ValueError(f"fault {spec}: date outside the generated range {self.start}..{self.end}")
+
+    def faults_for(self, source: Source, day: date) -> set[Fault]:
+        """Faults for a source's partition; a monthly source's partition covers its whole month."""
+        if source in MONTHLY_SOURCES:
+            return {f.fault for f in self.faults if f.source is source and f.date.replace(day=1) == day.replace(day=1)}
+        return {f.fault for f in self.faults if f.source is source and f.date == day}
+
+
+# --- the business ---------------------------------------------------------------------------
+
+PRICE_PER_LICENSE = {"Trial": 0.0, "Starter": 25.0, "Professional": 60.0, "Enterprise": 120.0}
+FEATURE_PRICES = {"Advanced Analytics": 400.0, "API Access": 250.0, "Priority Support": 300.0}
+FEATURES = ("Dashboard", "Contacts", "Deals", "Reports", "Advanced Analytics", "API Access", "Email Campaigns", "Forecasting")
+EVENT_TYPES = ("page_view", "click", "feature_use", "api_call", "report_generated")
+DEVICES = ("desktop", "desktop", "desktop", "mobile", "tablet")
+USER_AGENTS = ("Mozilla/5.0 (Windows NT 10.0) Chrome/131", "Mozilla/5.0 (Macintosh) Safari/18", "TechFlowMobile/4.2 (iOS 18)")
+SALES_REPS = ("ana.sales", "ben.sales", "carla.sales", "dev.sales")
+#: (team_id, team_name, headcount per 400 accounts, monthly cost per person)
+SALARY_TEAMS = (
+    ("data_engineering", "Data Engineering", 4, 11000.0),
+    ("frontend", "Software Frontend", 6, 10000.0),
+    ("backend", "Platform Backend", 8, 10500.0),
+    ("sales", "Accounts & Sales", 5, 8000.0),
+    ("support", "Customer Support", 4, 6000.0),
+)
+#: Allowed account status transitions; anything else means a step is missing.
+STATUS_TRANSITIONS = frozenset({(None, "Trial"), ("Trial", "Active"), ("Trial", "Expired"), ("Active", "Churned")})
+LATE_AFTER = timedelta(hours=48)
+
+
+@dataclass
+class _Account:
+    id: str
+    signup: date
+    licenses: int
+    users: list[str]
+    status: str = "Trial"
+    tier: str = "Trial"
+    trial_days: int = 14
+    contract_value: float = 0.0
+    features: tuple[str, ...] = ()
+    history: list[tuple[date, str, int]] = field(default_factory=list)  # (day, status, licenses) at day end
+
+
+def _tier_for(licenses: int) -> str:
+    return "Starter" if licenses < 10 else "Professional" if licenses < 40 else "Enterprise"
+
+
+def _days(start: date, end: date):
+    day = start
+    while day <= end:
+        yield day
+        day += timedelta(days=1)
+
+
+def _month_starts(start: date, end: date) -> list[date]:
+    months, cursor = [], start.replace(day=1)
+    while cursor <= end:
+        months.append(cursor)
+        cursor = (cursor + timedelta(days=32)).replace(day=1)
+    return months
+
+
+def _month_end(month: date) -> date:
+    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
+
+
+def _ts(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class GenerationResult:
+    landing_dir: Path
+    files: int = 0
+    records: dict[str, int] = field(default_factory=dict)
+
+    def add(self, source: Source, count: int) -> None:
+        self.records[source.value] = self.records.get(source.value, 0) + count
+
+
+class _Writer:
+    def __init__(self, config: GeneratorConfig, landing: Path, result: GenerationResult):
+        self.config, self.landing, self.result = config, landing, result
+
+    def partition_path(self, source: Source, day: date, hour: int | None = None) -> Path:
+        if source in MONTHLY_SOURCES:
+            return self.landing / source.value / f"month={day:%Y-%m}" / "part-000.jsonl"
+        folder = self.landing / source.value / f"dt={day.isoformat()}"
+        return folder / (f"hour={hour:02d}.jsonl" if hour is not None else "part-000.jsonl")
+
+    def write(self, source: Source, day: date, records: list[dict], hour: int | None = None,
+              rng: random.Random | None = None) -> None:
+        """Apply the partition's faults, then land the records as JSON lines."""
+        faults = self.config.faults_for(source, day)
+        rng = rng or random.Random(f"{self.config.seed}:{source.value}:{day}:{hour}:faults")
+        if Fault.missing_partition in faults and (hour is None or hour == 13):
+            return
+        if Fault.stale in faults:
+            records = []
+        key = KEY_FIELDS[source]
+        if Fault.null_keys in faults and records and (hour is None or hour == 9):
+            for index in rng.sample(range(len(records)), max(1, len(records) // 50)):
+                records[index] = {**records[index], key: None}
+        if Fault.duplicate_events in faults and records:
+            copies = [records[i] for i in rng.sample(range(len(records)), max(1, len(records) // 50))]
+            records = records + copies
+        lines = [json.dumps(r, separators=(",", ":")) for r in records]
+        if Fault.malformed_rows in faults and records and (hour is None or hour == 10):
+            wrong_type = dict(records[0])
+            numeric = next((k for k, v in wrong_type.items() if isinstance(v, (int, float)) and not isinstance(v, bool)), None)
+            if numeric is not None:
+                wrong_type[numeric] = "not-a-number"
+            else:
+                wrong_type["timestamp"] = "yesterday-ish"
+            missing = {k: v for k, v in records[0].items() if k != key}
+            lines += ['{"account_id": "ACC0001", "truncated', json.dumps(wrong_type), json.dumps(missing)]
+        path = self.partition_path(source, day, hour)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        self.result.files += 1
+        self.result.add(source, len(lines))
+
+
+class _Simulation:
+    def __init__(self, config: GeneratorConfig):
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.accounts: list[_Account] = []
+        self.next_account = 1
+        # Half the accounts sign up on the first day, the rest spread over the range.
+        days = (config.end - config.start).days + 1
+        first = max(1, config.accounts // 2)
+        self.signups: dict[date, int] = {config.start: first}
+        for _ in range(config.accounts - first):
+            day = config.start + timedelta(days=self.rng.randrange(days))
+            self.signups[day] = self.signups.get(day, 0) + 1
+
+    def _new_account(self, day: date) -> _Account:
+        rng = self.rng
+        licenses = rng.choice([2, 3, 5, 8, 12, 15, 20, 30, 45, 60])
+        account_id = f"ACC{self.next_account:04d}"
+        self.next_account += 1
+        users = [f"{account_id}-U{n:03d}" for n in range(1, licenses + 1)]
+        account = _Account(account_id, day, licenses, users, trial_days=rng.randint(5, 14))
+        self.accounts.append(account)
+        return account
+
+    def day(self, day: date) -> tuple[list[dict], list[dict], list[dict]]:
+        """Advance one day; return the day's status changes, license changes and renewals."""
+        rng, status_changes, license_changes, renewals = self.rng, [], [], []
+
+        def status_change(account: _Account, new: str, reason: str, previous: str | None) -> None:
+            status_changes.append({
+                "account_id": account.id, "previous_status": previous, "new_status": new,
+                "change_date": day.isoformat(), "change_reason": reason,
+                "sales_rep": SALES_REPS[int(account.id[3:]) % len(SALES_REPS)],
+                "contract_value": round(account.contract_value, 2),
+            })
+            account.status = new
+
+        for _ in range(self.signups.get(day, 0)):
+            status_change(self._new_account(day), "Trial", "signed up for a trial", None)
+
+        skip_step = Fault.skipped_status_step in self.config.faults_for(Source.account_status_changes, day)
+        for account in self.accounts:
+            if account.signup == day:
+                continue
+            if account.status == "Trial" and skip_step:
+                # The Trial -> Active record never arrived; only the later churn is reported.
+                status_change(account, "Churned", "cancelled: budget cut", "Active")
+                skip_step = False
+            elif account.status == "Trial" and (day - account.signup).days >= account.trial_days:
+                if rng.random() < 0.7:
+                    account.tier = _tier_for(account.licenses)
+                    account.contract_value = account.licenses * PRICE_PER_LICENSE[account.tier] * 12
+                    if account.tier != "Starter":
+                        account.features = tuple(sorted(rng.sample(sorted(FEATURE_PRICES), rng.randint(0, 2))))
+                    status_change(account, "Active", "trial converted", "Trial")
+                else:
+                    status_change(account, "Expired", "trial ended without purchase", "Trial")
+            elif account.status == "Active":
+                roll = rng.random()
+                if roll < 0.004:
+                    status_change(account, "Churned", rng.choice(["switched to a competitor", "budget cut"]), "Active")
+                elif roll < 0.034:
+                    upgrade = roll < 0.024
+                    delta = rng.randint(1, 10) if upgrade else -min(account.licenses - 1, rng.randint(1, 3))
+                    if delta:
+                        previous = account.licenses
+                        account.licenses += delta
+                        if upgrade:
+                            account.users += [f"{account.id}-U{n:03d}" for n in range(previous + 1, account.licenses + 1)]
+                        else:
+                            account.users = account.users[: account.licenses]
+                        license_changes.append({
+                            "account_id": account.id, "previous_licenses": previous, "new_licenses": account.licenses,
+                            "change_date": day.isoformat(), "change_type": "Upgrade" if upgrade else "Downgrade",
+                            "additional_revenue": round(delta * PRICE_PER_LICENSE[account.tier], 2),
+                            "effective_date": (day + timedelta(days=1)).isoformat(),
+                        })
+                elif roll < 0.040:
+                    previous_value = account.contract_value
+                    kind = rng.choice(["Expansion", "Expansion", "Flat", "Contraction"])
+                    factor = {"Expansion": 1.15, "Flat": 1.0, "Contraction": 0.9}[kind]
+                    account.contract_value = round(previous_value * factor, 2)
+                    renewals.append({
+                        "account_id": account.id, "renewal_date": day.isoformat(),
+                        "previous_contract_value": round(previous_value, 2),
+                        "new_contract_value": account.contract_value, "renewal_type": kind,
+                        "contract_duration": rng.choice([12, 12, 24]),
+                    })
+        for account in self.accounts:
+            account.history.append((day, account.status, account.licenses))
+        return status_changes, license_changes, renewals
+
+    def using(self, day: date) -> list[_Account]:
+        return [a for a in self.accounts if a.status in ("Trial", "Active") and a.signup <= day]
+
+
+def _usage(config: GeneratorConfig, day: date, accounts: list[_Account]):
+    """Sessions, click events (by hour) and team activity of one day."""
+    rng = random.Random(f"{config.seed}:usage:{day}")
+    weekend = day.weekday() >= 5
+    p_active = 0.25 if weekend else 0.7
+    sessions = []
+    for account in accounts:
+        for user in account.users:
+            if rng.random() >= p_active:
+                continue
+            for n in range(rng.choice([1, 1, 2, 3])):
+                hour = min(23, max(0, int(rng.gauss(14, 3.5))))
+                start = datetime(day.year, day.month, day.day, hour, rng.randrange(60), rng.randrange(60))
+                minutes = rng.randint(3, 90)
+                end = min(start + timedelta(minutes=minutes), datetime(day.year, day.month, day.day, 23, 59, 59))
+                sessions.append({"session_id": f"S-{user}-{day:%Y%m%d}-{n}", "user_id": user, "account_id": account.id,
+                                 "start": start, "end": end, "device": rng.choice(DEVICES), "features": set()})
+    events_by_hour: dict[int, list[dict]] = {h: [] for h in range(24)}
+    if sessions and config.events_per_day:
+        weights = [max(1.0, (s["end"] - s["start"]).total_seconds()) for s in sessions]
+        picks = rng.choices(range(len(sessions)), weights=weights, k=config.events_per_day)
+        for serial, index in enumerate(sorted(picks)):
+            session = sessions[index]
+            span = max(1, int((session["end"] - session["start"]).total_seconds()))
+            ts = session["start"] + timedelta(seconds=rng.randrange(span))
+            event_type = rng.choice(EVENT_TYPES)
+            feature = rng.choice(FEATURES) if event_type in ("feature_use", "report_generated", "api_call") else None
+            if feature:
+                session["features"].add(feature)
+            events_by_hour[ts.hour].append({
+                "event_id": f"E{day:%Y%m%d}-{serial:07d}", "user_id": session["user_id"],
+                "account_id": session["account_id"], "event_type": event_type, "feature_name": feature,
+                "timestamp": _ts(ts), "session_id": session["session_id"],
+                "page_url": f"/app/{(feature or 'home').lower().replace(' ', '-')}",
+                "user_agent": USER_AGENTS[serial % len(USER_AGENTS)],
+                "ip_address": f"10.{serial % 250}.{(serial // 250) % 250}.{index % 250}",
+            })
+    session_rows = [{
+        "session_id": s["session_id"], "user_id": s["user_id"], "account_id": s["account_id"],
+        "session_start": _ts(s["start"]), "session_end": _ts(s["end"]),
+        "total_active_time_minutes": round((s["end"] - s["start"]).total_seconds() / 60 * 0.8, 2),
+        "features_used": sorted(s["features"]), "device_type": s["device"],
+    } for s in sessions]
+    activity = []
+    for account in accounts:
+        mine = [s for s in sessions if s["account_id"] == account.id]
+        if not mine:
+            continue
+        activity.append({
+            "account_id": account.id, "activity_date": day.isoformat(),
+            "active_users": len({s["user_id"] for s in mine}),
+            "total_session_hours": round(sum((s["end"] - s["start"]).total_seconds() for s in mine) / 3600, 2),
+            "features_accessed": len(set().union(*(s["features"] for s in mine))),
+            "api_calls": rng.randint(0, 40 * len(mine)) if "API Access" in account.features else 0,
+            "reports_generated": rng.randint(0, 3 * len(mine)),
+        })
+    return session_rows, events_by_hour, activity
+
+
+def _late_events(config: GeneratorConfig, day: date, accounts: list[_Account], on_time: int) -> list[dict]:
+    rng = random.Random(f"{config.seed}:late:{day}")
+    users = [(a.id, u) for a in accounts for u in a.users]
+    if not users:
+        return []
+    late = []
+    for serial in range(max(1, on_time // 100)):
+        account_id, user = rng.choice(users)
+        ts = datetime(day.year, day.month, day.day, rng.randrange(24), rng.randrange(60)) - timedelta(hours=72)
+        late.append({
+            "event_id": f"L{day:%Y%m%d}-{serial:06d}", "user_id": user, "account_id": account_id,
+            "event_type": "click", "feature_name": None, "timestamp": _ts(ts),
+            "session_id": f"S-{user}-late", "page_url": "/app/home", "user_agent": USER_AGENTS[0],
+            "ip_address": "10.0.0.1",
+        })
+    return late
+
+
+def _monthly_finance(config: GeneratorConfig, month: date, sim: _Simulation, writer: _Writer) -> None:
+    rng = random.Random(f"{config.seed}:finance:{month}")
+    last_day = min(_month_end(month), config.end)
+    revenue, ledger, expenses = [], [], []
+    zero_done = False
+    mismatch = Fault.revenue_ledger_mismatch in config.faults_for(Source.revenue, month)
+    zero_subscribers = Fault.zero_subscribers in config.faults_for(Source.revenue, month)
+    for account in sim.accounts:
+        states = [(d, s, lic) for d, s, lic in account.history if month <= d <= last_day]
+        billable = [st for st in states if st[1] in ("Trial", "Active")]
+        if not billable:
+            continue
+        _, status, licenses = billable[-1]
+        tier = account.tier if status == "Active" else "Trial"
+        license_revenue = licenses * PRICE_PER_LICENSE[tier]
+        features = list(account.features) if tier != "Trial" else []
+        feature_revenue = sum(FEATURE_PRICES[f] for f in features)
+        total = license_revenue + feature_revenue
+        ledger.append({"entry_id": f"GL-{month:%Y%m}-{account.id}", "account_id": account.id,
+                       "ledger_month": month.isoformat(), "recognized_revenue": round(total, 2)})
+        if mismatch:
+            license_revenue, feature_revenue, total = license_revenue * 1.05, feature_revenue * 1.05, total * 1.05
+        billed_licenses = licenses
+        if zero_subscribers and not zero_done and tier != "Trial":
+            billed_licenses, zero_done = 0, True
+        revenue.append({
+            "account_id": account.id, "subscription_tier": tier,
+            "monthly_license_revenue": round(license_revenue, 2), "user_licenses": billed_licenses,
+            "additional_features": features, "feature_revenue": round(feature_revenue, 2),
+            "total_monthly_revenue": round(total, 2), "billing_date": month.isoformat(),
+            "payment_status": "Paid" if rng.random() < 0.93 else rng.choice(["Pending", "Failed"]),
+        })
+        cloud = round(licenses * rng.uniform(2.0, 4.0), 2)
+        database = round(licenses * rng.uniform(0.8, 1.5), 2)
+        monitoring = round(rng.uniform(5, 20), 2)
+        expenses.append({
+            "expense_id": f"EX-{month:%Y%m}-{account.id}", "account_id": account.id, "cost_centre": None,
+            "expense_category": "Infrastructure", "monthly_cost": round(cloud + database + monitoring, 2),
+            "breakdown": {"cloud_services": cloud, "database_hosting": database, "monitoring_tools": monitoring},
+            "expense_date": month.isoformat(),
+        })
+    if zero_subscribers and not zero_done and revenue:
+        revenue[0]["user_licenses"] = 0
+    for centre, category, base in (("platform", "Infrastructure", 4200.0), ("security", "Tooling", 1500.0)):
+        cloud, database, monitoring = round(base * 0.6, 2), round(base * 0.3, 2), round(base * 0.1, 2)
+        expenses.append({
+            "expense_id": f"EX-{month:%Y%m}-{centre}", "account_id": None, "cost_centre": centre,
+            "expense_category": category, "monthly_cost": round(cloud + database + monitoring, 2),
+            "breakdown": {"cloud_services": cloud, "database_hosting": database, "monitoring_tools": monitoring},
+            "expense_date": month.isoformat(),
+        })
+    salaries = []
+    for team_id, name, per_400_accounts, cost in SALARY_TEAMS:
+        headcount = max(1, round(per_400_accounts * config.accounts / 400))  # teams grow with the customer base
+        salaries.append({
+            "team_id": team_id, "team_name": name, "monthly_salary_total": round(headcount * cost, 2),
+            "headcount": headcount, "cost_per_engineer": cost, "salary_month": month.isoformat(),
+        })
+    writer.write(Source.revenue, month, revenue)
+    writer.write(Source.ledger, month, ledger)
+    writer.write(Source.expenses, month, expenses)
+    writer.write(Source.salaries, month, salaries)
+
+
+def landing_dir(data_dir: Path | None = None) -> Path:
+    return (data_dir or settings.data_dir()) / "landing"
+
+
+def generate(config: GeneratorConfig, data_dir: Path | None = None) -> GenerationResult:
+    """Simulate and land every source for `config.start`..`config.end`, replacing earlier landing files."""
+    landing = landing_dir(data_dir)
+    result = GenerationResult(landing)
+    writer = _Writer(config, landing, result)
+    for source in Source:
+        for day in _days(config.start, config.end):
+            if source in MONTHLY_SOURCES:
+                shutil.rmtree(landing / source.value / f"month={day:%Y-%m}", ignore_errors=True)
+            else:
+                shutil.rmtree(landing / source.value / f"dt={day.isoformat()}", ignore_errors=True)
+    sim = _Simulation(config)
+    for day in _days(config.start, config.end):
+        status_changes, license_changes, renewals = sim.day(day)
+        writer.write(Source.account_status_changes, day, status_changes)
+        writer.write(Source.license_changes, day, license_changes)
+        writer.write(Source.renewals, day, renewals)
+        using = sim.using(day)
+        sessions, events_by_hour, activity = _usage(config, day, using)
+        if Fault.late_events in config.faults_for(Source.click_events, day):
+            late = _late_events(config, day, using, sum(len(v) for v in events_by_hour.values()))
+            for index, event in enumerate(late):
+                events_by_hour[index % 24].append(event)
+        for hour in range(24):
+            writer.write(Source.click_events, day, events_by_hour[hour], hour=hour)
+        writer.write(Source.usage_sessions, day, sessions)
+        writer.write(Source.team_activity, day, activity)
+    for month in _month_starts(config.start, config.end):
+        _monthly_finance(config, month, sim, writer)
+    manifest = {
+        "start": config.start.isoformat(), "end": config.end.isoformat(), "accounts": config.accounts,
+        "events_per_day": config.events_per_day, "seed": config.seed, "faults": [str(f) for f in config.faults],
+    }
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / "_generated.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def fault_catalogue() -> list[dict]:
+    """Every fault as plain data (for `techflow-ops data faults` and docs)."""
+    return [
+        {**asdict(info), "fault": info.fault.value, "sources": sorted(s.value for s in info.sources)}
+        for info in FAULTS.values()
+    ]
