@@ -3,9 +3,11 @@
 Greedy, slot by slot, role by role, deterministic. For each role in a slot it picks a "main"
 person among the members free for the whole slot (nobody on vacation, nobody already holding
 another role, nobody who held the same role the slot before), keeping on-call hours level
-(no pick may leave someone a whole shift ahead of the least-loaded eligible member) and,
-within that, the one with the least weekend, public-holiday and investor-period load weighted
-by how much of each the slot contains. Parts of the slot the main person cannot take (a
+(only members within half a shift of the least-loaded eligible member are considered) and,
+within that, the least weekend, public-holiday and investor-period load weighted by how much
+of each the slot contains. The choice is planned together with the next few slots (a small
+exact assignment over the best candidates), so a holiday week late in a round still goes to
+whoever has worked the fewest holidays; only the current slot's pick is committed. Parts of the slot the main person cannot take (a
 vacation inside the week) go to a substitute chosen the same way, so the person who loses
 hours to a vacation makes them up later. When nobody is free, the stretch becomes a Gap.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import permutations
 from datetime import datetime
 
 from .config import Rotation
@@ -27,7 +30,8 @@ from .timeline import HOUR, IntervalSet, Slot, Timeline, hours, intersect, merge
 CATEGORIES = ("hours", "weekend", "holiday", "investor")
 WEEKEND_UNIT, HOLIDAY_UNIT = 48.0, 24.0
 LEVEL_TOLERANCE = 0.5  # in shifts: how far ahead of the least-loaded eligible member a pick may be
-WEIGHTS = (1.0, 1.0, 1.0, 1.0)  # hours, weekend, holiday, investor
+LOOKAHEAD = 4  # slots planned together (a round of a 4-person rotation), one committed at a time
+LOOKAHEAD_POOL = 5  # best-ranked candidates considered for the plan
 
 
 @dataclass
@@ -138,11 +142,37 @@ def generate(
         if sticky in level:
             return sticky
 
-        def key(p: str):
-            cost = sum(WEIGHTS[k] * amounts[k] / units[k] * load[p][k] / units[k] for k in range(4))
-            return round(cost, 6), (members.index(p) - slot_index) % n
+        def cost(p: str, amounts) -> float:
+            return sum(amounts[k] / units[k] * load[p][k] / units[k] for k in range(4))
 
-        return min(level, key=key)
+        ranked = sorted(level, key=lambda p: (round(cost(p, amounts), 6), (members.index(p) - slot_index) % n))
+        # Plan this slot and the next few together (a holiday week late in a round should still
+        # go to whoever has worked the fewest holidays), but commit only this slot's pick.
+        pool = ranked[:LOOKAHEAD_POOL]
+        window = [(amounts, None)] + [
+            (future_amounts(role, j), j) for j in range(slot_index + 1, min(slot_index + min(len(pool), LOOKAHEAD), last_index + 1))
+        ]
+        if len(window) == 1:
+            return ranked[0]
+        best, choice = None, ranked[0]
+        for plan in permutations(pool, len(window)):
+            if any(j is not None and not free_for_slot(p, j) for p, (_, j) in zip(plan, window)):
+                continue
+            total = sum(cost(p, am) for p, (am, _) in zip(plan, window))
+            if best is None or total < best - 1e-9:
+                best, choice = total, plan[0]
+        return choice
+
+    future_cache: dict = {}
+
+    def future_amounts(role: str, index: int):
+        if (role, index) not in future_cache:
+            future_cache[(role, index)] = measure(role_need(role, slots[index - first_index], timeline))
+        return future_cache[(role, index)]
+
+    def free_for_slot(person: str, index: int) -> bool:
+        slot = slots[index - first_index]
+        return not vacations[person].overlap(slot.start, slot.end)
 
     def credit(role: str, person: str, intervals) -> None:
         if person in loads[role]:

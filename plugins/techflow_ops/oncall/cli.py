@@ -1,0 +1,296 @@
+"""`techflow-ops oncall now|schedule|publish|fairness|ics|override|gaps`.
+
+JSON output (`--format json`) is stable and documented in the README's On-call section.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+
+import yaml
+
+from ..registry import ConfigError, clear_registry_cache
+from .config import OVERRIDES_FILE
+from .fairness import METRICS, fairness_report
+from .model import iso
+from .service import load_schedule_service
+
+
+def _instant(text: str, tz) -> datetime:
+    """ISO 8601 with an offset or Z; a bare date means midnight in the rotation's timezone."""
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(0), tz).astimezone(timezone.utc)
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SystemExit(f"error: {text!r} is not an ISO 8601 date or date-time (e.g. 2026-12-01T09:00:00Z)") from None
+    if value.tzinfo is None:
+        raise SystemExit(f"error: {text!r} has no UTC offset; add 'Z' or e.g. '-05:00'")
+    return value.astimezone(timezone.utc)
+
+
+def _service(args):
+    try:
+        return load_schedule_service(args.config_dir)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _print_json(payload) -> None:
+    print(json.dumps(payload, indent=2, sort_keys=False))
+
+
+def _now(args) -> int:
+    service = _service(args)
+    at = _instant(args.at, service.rotation.tz) if args.at else datetime.now(timezone.utc)
+    now = service.now(at)
+    payload = now.to_json()
+    if args.pipeline:
+        try:
+            payload["pipeline"] = args.pipeline
+            payload["page_order"] = service.page_order(args.pipeline, at)
+        except KeyError as exc:
+            print(f"error: {exc.args[0]}", file=sys.stderr)
+            return 2
+    if args.format == "json":
+        _print_json(payload)
+    else:
+        print(f"at {iso(now.at)}" + (" (investor-report period)" if now.in_investor_period else ""))
+        for role in ("primary", "secondary", "investor_watch"):
+            if payload[role] or role != "investor_watch":
+                print(f"  {role:<15} {payload[role] or '-':<10} {now.sources.get(role, '')}")
+        print(f"  next hand-off   {iso(now.next_handoff) or '-'}")
+        if args.pipeline:
+            print(f"  page {args.pipeline}: {' -> '.join(payload['page_order']) or '(nobody)'}")
+        for gap in now.gaps:
+            print(f"  GAP: {gap}")
+    return 1 if now.gaps and not now.off_hours else 0
+
+
+def _range(args, service) -> tuple[datetime, datetime]:
+    start = _instant(args.start, service.rotation.tz) if args.start else datetime.now(timezone.utc)
+    return start, start + timedelta(weeks=args.weeks)
+
+
+def _schedule(args) -> int:
+    service = _service(args)
+    start, end = _range(args, service)
+    shifts = service.shifts(start, end)
+    if args.format == "json":
+        _print_json({"from": iso(start), "until": iso(end), "shifts": [s.to_json() for s in shifts]})
+        return 0
+    for s in shifts:
+        local = s.start.astimezone(service.rotation.tz)
+        note = f"  ({s.reason})" if s.reason else ""
+        print(f"{iso(s.start)} .. {iso(s.end)}  {local:%a %d %b %H:%M %Z}  {s.role:<15} {s.person:<10} {s.source}{note}")
+    return 0
+
+
+def _publish(args) -> int:
+    from .published import publish
+
+    service = _service(args)
+    at = _instant(args.at, service.rotation.tz) if args.at else datetime.now(timezone.utc)
+    result = publish(service.config, at, weeks=args.weeks)
+    payload = {
+        "file": str(result.path),
+        "written": result.written,
+        "published_at": iso(result.published.published_at),
+        "frozen_until": iso(result.frozen_until),
+        "until": iso(result.published.until),
+        "shifts": len(result.published.shifts),
+        "gaps": [g.to_json() for g in result.published.gaps if g.end > at],
+        "moved": [c.to_json() for c in result.moved],
+    }
+    if args.format == "json":
+        _print_json(payload)
+    else:
+        state = "written" if result.written else "unchanged (nothing to publish)"
+        print(f"{result.path}: {state}; frozen until {payload['frozen_until']}, published until {payload['until']}")
+        for change in result.moved:
+            print(f"  moved {change.role} {iso(change.start)} .. {iso(change.end)}: {change.previous or '-'} -> "
+                  f"{change.current or '-'} (tell {', '.join(change.affected)})")
+        for gap in payload["gaps"]:
+            print(f"  GAP {gap['role']} {gap['start']} .. {gap['end']}: {gap['reason']}")
+    return 1 if payload["gaps"] else 0
+
+
+def _fairness(args) -> int:
+    service = _service(args)
+    start = _instant(args.start, service.rotation.tz) if args.start else service.covered_from
+    end = start + timedelta(weeks=args.weeks) if args.weeks else service.covered_until
+    end = min(end, service.covered_until)
+    shifts = [s for s in service.shifts(start, end) if s.source != "override"]
+    report = fairness_report(service.rotation, shifts, service.timeline, start, end)
+    if args.format == "json":
+        _print_json(report)
+        return 0
+    print(f"rotation {report['rotation']}  {report['from']} .. {report['until']}")
+    for role, spread in report["fair"]["spread"].items():
+        print(f"\n{role}")
+        print(f"  {'person':<10}" + "".join(f"{m:>16}" for m in METRICS))
+        for person, row in report["fair"]["per_person"][role].items():
+            print(f"  {person:<10}" + "".join(f"{row[m]:>16g}" for m in METRICS))
+        print(f"  {'spread':<10}" + "".join(f"{spread[m]:>16g}" for m in METRICS))
+        rr = report["round_robin"]["spread"].get(role, {})
+        print(f"  {'rr spread':<10}" + "".join(f"{rr.get(m, 0):>16g}" for m in METRICS))
+    return 0
+
+
+def _ics(args) -> int:
+    from .ical import ics_for_person, ics_for_team
+
+    _service(args)
+    try:
+        data = ics_for_person(args.person, args.config_dir) if args.person else ics_for_team(args.team, args.config_dir)
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    if args.output:
+        Path(args.output).write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+    return 0
+
+
+def _overrides_path(args) -> Path:
+    from .. import settings
+
+    return Path(args.config_dir or settings.config_dir()) / OVERRIDES_FILE
+
+
+def _read_overrides(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("overrides") or []
+
+
+def _write_overrides(path: Path, overrides: list[dict]) -> None:
+    header = ("# One-off on-call swaps; they win over the published schedule for [start, end).\n"
+              "# Managed with `techflow-ops oncall override add|list|remove` (this file is rewritten).\n")
+    body = yaml.safe_dump({"overrides": overrides}, sort_keys=False, allow_unicode=True)
+    path.write_text(header + body, encoding="utf-8")
+
+
+def _override_add(args) -> int:
+    service = _service(args)
+    tz = service.rotation.tz
+    start, end = _instant(args.start, tz), _instant(args.end, tz)
+    path = _overrides_path(args)
+    original = path.read_text(encoding="utf-8") if path.exists() else None
+    overrides = _read_overrides(path)
+    entry = {
+        "id": args.id or f"{args.person}-{args.role}-{start:%Y%m%dT%H%M}",
+        "person": args.person, "role": args.role, "start": iso(start), "end": iso(end), "reason": args.reason,
+    }
+    _write_overrides(path, overrides + [entry])
+    clear_registry_cache()
+    try:
+        load_schedule_service(args.config_dir)
+    except ConfigError as exc:
+        if original is None:
+            path.unlink()
+        else:
+            path.write_text(original, encoding="utf-8")
+        print(exc, file=sys.stderr)
+        return 1
+    print(json.dumps(entry) if args.format == "json" else f"added override {entry['id']}")
+    return 0
+
+
+def _override_list(args) -> int:
+    service = _service(args)
+    rows = [{"id": o.id, "person": o.person, "role": o.role, "start": iso(o.start), "end": iso(o.end), "reason": o.reason}
+            for o in service.config.overrides]
+    if args.format == "json":
+        _print_json({"overrides": rows})
+    else:
+        for r in rows:
+            print(f"{r['id']:<32} {r['role']:<15} {r['person']:<10} {r['start']} .. {r['end']}  {r['reason']}")
+    return 0
+
+
+def _override_remove(args) -> int:
+    path = _overrides_path(args)
+    overrides = _read_overrides(path)
+    kept = [o for o in overrides if o.get("id") != args.id]
+    if len(kept) == len(overrides):
+        print(f"error: no override with id {args.id!r} in {path}", file=sys.stderr)
+        return 2
+    _write_overrides(path, kept)
+    print(f"removed override {args.id}")
+    return 0
+
+
+def _gaps(args) -> int:
+    service = _service(args)
+    start, end = _range(args, service)
+    gaps = service.gaps(start, end)
+    if args.format == "json":
+        _print_json({"from": iso(start), "until": iso(end), "gaps": [g.to_json() for g in gaps]})
+    else:
+        for g in gaps:
+            print(g.describe())
+        print(f"{len(gaps)} gap(s) or conflict(s) between {iso(start)} and {iso(end)}")
+    return 1 if gaps else 0
+
+
+def register(subparsers) -> None:
+    oncall = subparsers.add_parser("oncall", help="fair on-call schedule: who is on call, publish, iCal, overrides")
+    sub = oncall.add_subparsers(dest="oncall_command", required=True)
+
+    def command(name: str, handler, help_text: str, formats: bool = True):
+        parser = sub.add_parser(name, help=help_text)
+        parser.add_argument("--config-dir", default=None, help="config folder (default: include/config)")
+        if formats:
+            parser.add_argument("--format", choices=("table", "json"), default="table")
+        parser.set_defaults(handler=handler)
+        return parser
+
+    now = command("now", _now, "who is on call at an instant (exit 1 on a gap)")
+    now.add_argument("--at", help="ISO 8601 instant (default: now)")
+    now.add_argument("--pipeline", help="also print the level-1 page order for this pipeline")
+
+    schedule = command("schedule", _schedule, "effective shifts (overrides applied)")
+    schedule.add_argument("--from", dest="start", help="ISO date or date-time (default: now)")
+    schedule.add_argument("--weeks", type=int, default=4)
+
+    pub = command("publish", _publish, "freeze the past, regenerate the future, write the published file")
+    pub.add_argument("--at", help="publish as of this instant (default: now)")
+    pub.add_argument("--weeks", type=int, default=None, help="horizon (default: publish.horizon_weeks)")
+
+    fair = command("fairness", _fairness, "per-person load and spread vs strict round-robin")
+    fair.add_argument("--from", dest="start", help="ISO date (default: first shift)")
+    fair.add_argument("--weeks", type=int, default=None, help="window length (default: to the end of the schedule)")
+
+    ics = command("ics", _ics, "iCalendar feed (RFC 5545)", formats=False)
+    who = ics.add_mutually_exclusive_group(required=True)
+    who.add_argument("--person")
+    who.add_argument("--team")
+    ics.add_argument("--output", "-o", help="write to a file instead of stdout")
+
+    override = sub.add_parser("override", help="one-off swaps that win over the published schedule")
+    osub = override.add_subparsers(dest="override_command", required=True)
+    for name, handler, text in (("add", _override_add, "add an override"), ("list", _override_list, "list overrides"),
+                                ("remove", _override_remove, "remove an override by id")):
+        parser = osub.add_parser(name, help=text)
+        parser.add_argument("--config-dir", default=None)
+        parser.add_argument("--format", choices=("table", "json"), default="table")
+        parser.set_defaults(handler=handler)
+        if name == "add":
+            parser.add_argument("--person", required=True)
+            parser.add_argument("--role", required=True, choices=("primary", "secondary", "investor_watch"))
+            parser.add_argument("--start", required=True, help="ISO 8601 with offset, or a date (rotation timezone)")
+            parser.add_argument("--end", required=True)
+            parser.add_argument("--reason", required=True)
+            parser.add_argument("--id", help="default: person-role-start")
+        elif name == "remove":
+            parser.add_argument("id")
+
+    gaps = command("gaps", _gaps, "uncovered stretches and conflicts (exit 1 if any)")
+    gaps.add_argument("--from", dest="start", help="ISO date or date-time (default: now)")
+    gaps.add_argument("--weeks", type=int, default=26)
