@@ -95,14 +95,83 @@ def _optional_module(name: str):
         raise
 
 
+def failure_class_title(failure_class) -> str:
+    """The title of a failure class's runbook section, from its anchor: `sla-miss` -> `SLA miss`."""
+    return failure_class.anchor.replace("-", " ").capitalize().replace("Sla ", "SLA ")
+
+
+def _first_sentence(obj) -> str | None:
+    doc = " ".join((type(obj).__doc__ or "").split())
+    return doc.split(". ")[0].rstrip(".") + "." if doc else None
+
+
+def _callback_lines(pipeline: Pipeline) -> list[str]:
+    callbacks = _optional_module("techflow_ops.escalation.callbacks")
+    if callbacks is None:
+        return ["- Callbacks and deadline alert: not published by `techflow_ops.escalation` yet."]
+    lines = []
+    dag_hooks = callbacks.dag_hooks(pipeline)
+    deadline = dag_hooks.get("deadline")
+    if deadline is not None:
+        target = getattr(deadline.callback, "path", type(deadline.callback).__name__)
+        lines.append(
+            f"- **Deadline alert:** a run still unfinished {format_duration(deadline.interval)} after its deadline "
+            f"reference (`{type(deadline.reference).__name__}`) calls `{target}`, which opens an incident "
+            "classified `sla_miss` ([SLA miss](#sla-miss))."
+        )
+    hooks = [("task", name, cb) for name, cbs in callbacks.task_hooks(pipeline.id).items() for cb in cbs]
+    hooks += [("DAG run", name, cb) for name, cbs in dag_hooks.items() if name.endswith("_callback") for cb in cbs]
+    for scope, name, callback in hooks:
+        doc = _first_sentence(callback)
+        lines.append(f"- **{scope} `{name}`:** `{type(callback).__name__}`" + (f": {doc}" if doc else "."))
+    return lines
+
+
 def render_monitoring(registry: Registry, pipeline: Pipeline) -> list[str]:
     lines = ["Failure classes escalation reports for this pipeline, each with its section below:", ""]
-    lines += [f"- `{fc.value}`: [{fc.title}](#{fc.anchor})" for fc in failure_classes_for(pipeline)]
+    lines += [f"- `{fc.value}`: [{failure_class_title(fc)}](#{fc.anchor})" for fc in failure_classes_for(pipeline)]
+    lines += ["", "Callbacks and deadline alert of the DAG (from `techflow_ops.escalation.callbacks`):", ""]
+    lines += _callback_lines(pipeline)
     return lines
 
 
 def render_escalation(registry: Registry, pipeline: Pipeline) -> list[str]:
-    return ["Escalation policy: not published by `techflow_ops.escalation` yet."]
+    policy = _optional_module("techflow_ops.escalation.policy")
+    if policy is None:
+        return ["Escalation policy: not published by `techflow_ops.escalation` yet."]
+    config = policy.load_policy(registry.config_dir, registry)
+    spec = config.policy_for(pipeline)
+    classes = failure_classes_for(pipeline)
+    infra_classes = [fc for fc in config.infrastructure.failure_classes if fc in classes]
+    nobody_on_call = policy.OnCallView(primary=None, secondary=None, in_investor_period=False)
+    factor = config.investor_period.wait_factor if pipeline.investor_facing else None
+    wait_header = "Wait before the next step" + (" (investor-report period)" if factor else "")
+    lines = [f"| Step | Level | Who is paged | {wait_header} |", "|---|---|---|---|"]
+    for number, step in enumerate(spec.steps, start=1):
+        who: list[str] = []
+        for target in step.notify:
+            if target in ("oncall_primary", "oncall_secondary"):
+                who.append(f"the on-call {target.split('_')[1]} of the schedule at that moment")
+                continue
+            if target == "infrastructure" and not infra_classes:
+                continue  # this pipeline reports no failure class Infrastructure is paged for
+            failure_class = infra_classes[0] if infra_classes else classes[0]
+            single = policy.Step(level=step.level, notify=[target], wait=step.wait)
+            for recipient in policy.resolve_step(single, pipeline, failure_class, nobody_on_call, registry, config).recipients:
+                role = recipient.role
+                if target == "infrastructure":
+                    role = "infrastructure, only for " + ", ".join(f"[{failure_class_title(fc)}](#{fc.anchor})" for fc in infra_classes)
+                who.append(f"{recipient.name} — {role}")
+        wait = format_duration(step.wait) + (f" ({format_duration(step.wait * factor)})" if factor else "")
+        lines.append(f"| {number} | {step.level} | {'<br>'.join(who) or 'nobody'} | {wait} |")
+    lines.append("")
+    if spec.repeat:
+        lines.append(f"After the last step the sequence starts again at step 1, {spec.repeat} more time(s), until someone acknowledges.")
+    else:
+        lines.append("After the last step nobody else is paged; the incident stays open until acknowledged.")
+    if factor:
+        lines.append(f"During the investor-report period every wait is multiplied by {factor:g} (this pipeline is investor-facing).")
+    return lines
 
 
 BLOCK_RENDERERS: dict[str, Callable[[Registry, Pipeline], list[str]]] = {
