@@ -159,7 +159,7 @@ up() {
   create_databases
   "$BIN/airflow" db migrate >"$STACK_DIR/logs/migrate.log" 2>&1 || {
     tail -n 30 "$STACK_DIR/logs/migrate.log" >&2; exit 1; }
-  if "$BIN/techflow-ops" opsdb --help >/dev/null 2>&1; then "$BIN/techflow-ops" opsdb upgrade; fi
+  "$BIN/techflow-ops" opsdb upgrade
   write_passwords_file
   export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT="${AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT:-$(free_port)}"
   start api-server "$BIN/airflow" api-server
