@@ -99,7 +99,9 @@ def test_registry_change_makes_block_stale(project_copy):
     edit(pipelines, "owners: {primary: priya, secondary: marcus}", "owners: {primary: sofia, secondary: marcus}")
     registry = reload(project_copy)
     problems = problems_of(registry)
-    assert len(problems) == 1 and "generated block 'details' is out of date" in problems[0] and "Sofia Alvarez" in problems[0]
+    assert len(problems) == 2, problems
+    assert "generated block 'details' is out of date" in problems[0] and "Sofia Alvarez" in problems[0]
+    assert "generated block 'escalation' is out of date" in problems[1] and "Sofia Alvarez" in problems[1]
     generate_all(registry, ["profit"])
     assert "| Primary owner | Sofia Alvarez" in (project_copy / RUNBOOK).read_text()
     assert problems_of(registry) == []
