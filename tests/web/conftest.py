@@ -89,5 +89,37 @@ def hostile_config(config_copy, tmp_path, monkeypatch):
     clear_registry_cache()
 
 
+def record_dag_run(dag_id: str, run_id: str, state: str, run_after) -> None:
+    """A DAG and one run in the real metadata DB, as the scheduler would have left them."""
+    from airflow.models.dag import DagModel
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        if session.get(DagBundleModel, "techflow_web_tests") is None:
+            session.add(DagBundleModel(name="techflow_web_tests"))
+            session.flush()
+        session.merge(DagModel(dag_id=dag_id, bundle_name="techflow_web_tests", is_stale=False, is_paused=False))
+        session.flush()
+        session.add(DagRun(dag_id=dag_id, run_id=run_id, run_type="manual", state=state, run_after=run_after))
+
+
+def open_incident(error: str, *, pipeline_id: str = "profit", task_id: str = "load", failure_class: str = "task_error") -> int:
+    """A real incident in the session's ops DB, opened the way a failure callback opens one."""
+    from uuid import uuid4
+
+    from techflow_ops import escalation
+
+    return escalation.report_failure(
+        pipeline_id=pipeline_id, run_id=f"manual__{uuid4().hex[:8]}", task_id=task_id,
+        error=error, failure_class=failure_class, deliver=False,
+    )
+
+
+def csrf_from(html: str) -> str:
+    return html.split('name="csrf_token" value="')[1].split('"')[0]
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}

@@ -146,7 +146,9 @@ INCIDENT_ACTIONS = ("acknowledge", "resolve")
 
 
 @pages.get("/incidents")
-def incidents_page(request: Request, user: GetUserDep, status_filter: Annotated[str | None, Query(alias="status")] = None) -> HTMLResponse:
+def incidents_page(
+    request: Request, user: GetUserDep, status_filter: Annotated[str | None, Query(alias="status")] = None
+) -> HTMLResponse:
     data = _section(views.incidents, status_filter)
     return _page(request, "incidents.html", user, title="Incidents", incidents=data, status_filter=status_filter)
 
@@ -223,8 +225,13 @@ def api_feeds(request: Request) -> dict:
 
 
 @api.get("/incidents")
-def api_incidents(status_filter: Annotated[str | None, Query(alias="status")] = None) -> dict:
-    return _section(views.incidents, status_filter)
+def api_incidents(
+    status_filter: Annotated[str | None, Query(alias="status")] = None,
+    pipeline_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict:
+    return _section(views.incidents, status_filter, pipeline_id, limit, offset)
 
 
 @api.get("/incidents/{incident_id}")
@@ -277,6 +284,13 @@ def _feed_area():
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
 
 
+def _json_error(code: int):
+    def handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    return handler
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="TechFlow Ops",
@@ -288,9 +302,8 @@ def create_app() -> FastAPI:
     app.include_router(api)
     app.include_router(feeds)
 
-    @app.exception_handler(views.NotFound)
-    def _not_found(request: Request, exc: views.NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+    for error, code in ((views.NotFound, 404), (views.BadRequest, 400), (views.Conflict, 409)):
+        app.add_exception_handler(error, _json_error(code))
 
     return app
 

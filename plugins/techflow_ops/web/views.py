@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from enum import Enum
 from types import ModuleType
 from typing import Any
@@ -20,6 +20,14 @@ from ..registry import Person, Registry, format_duration, get_registry
 
 class NotFound(LookupError):
     """The thing asked for does not exist (answered as 404)."""
+
+
+class BadRequest(ValueError):
+    """A query value the area refuses (answered as 400)."""
+
+
+class Conflict(Exception):
+    """The action does not fit the current state, e.g. acknowledging a resolved incident (409)."""
 
 
 class AreaUnavailable(Exception):
@@ -58,6 +66,8 @@ def jsonable(value: Any) -> Any:
         return format_duration(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if hasattr(value, "to_dict"):
+        return jsonable(value.to_dict())
     if hasattr(value, "model_dump"):
         return jsonable(value.model_dump())
     if isinstance(value, dict):
@@ -141,19 +151,60 @@ def _as_list(value: Any) -> list:
 
 
 def calendar(start: date, weeks: int) -> dict:
+    """Day by day in the rotation's timezone: who holds each role, holidays, who is away,
+    overrides and the investor-report period."""
     oncall = area("techflow_ops.oncall", "get_schedule_service")
+    from techflow_ops.oncall.timeline import holiday_names
+
     registry = get_registry()
-    begin = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
-    end = begin + timedelta(weeks=weeks)
-    shifts = []
-    for shift in oncall.get_schedule_service().shifts(begin, end):
-        data = jsonable(shift)
-        if isinstance(data, dict):
-            for key in ("person", "person_id", "primary", "secondary"):
-                if isinstance(data.get(key), str) and data[key] in registry.people:
-                    data[f"{key}_name"] = registry.people[data[key]].name
-        shifts.append(data)
-    return {"available": True, "start": begin.isoformat(), "end": end.isoformat(), "shifts": shifts}
+    service = oncall.get_schedule_service()
+    rotation = service.rotation
+    tz = rotation.tz
+    first = datetime.combine(start, time(0), tz)
+    last = datetime.combine(start + timedelta(weeks=weeks), time(0), tz)
+    shifts = service.shifts(first, last)
+    holidays = holiday_names(rotation, first.year, last.year)
+
+    def name(person_id: str) -> str:
+        return registry.people[person_id].name if person_id in registry.people else person_id
+
+    days = []
+    for offset in range((last.date() - first.date()).days):
+        day = start + timedelta(days=offset)
+        day_start = datetime.combine(day, time(0), tz)
+        day_end = datetime.combine(day + timedelta(days=1), time(0), tz)
+        roles: dict[str, list[dict]] = {}
+        for shift in shifts:
+            if shift.start < day_end and shift.end > day_start:
+                holders = roles.setdefault(shift.role, [])
+                entry = {"person": shift.person, "name": name(shift.person), "source": shift.source, "reason": shift.reason}
+                if entry not in holders:
+                    holders.append(entry)
+        away = [
+            {"person": person, "name": name(person)}
+            for person, spans in rotation.vacations.items()
+            if any(s < day_end and e > day_start for s, e in spans)
+        ]
+        days.append(
+            {
+                "date": day.isoformat(),
+                "weekday": day.strftime("%a"),
+                "holiday": holidays.get(day),
+                "investor_period": service.now(day_start + timedelta(hours=12)).in_investor_period,
+                "away": away,
+                "overrides": any(h["source"] == "override" for holders in roles.values() for h in holders),
+                "roles": roles,
+            }
+        )
+    return {
+        "available": True,
+        "timezone": str(tz),
+        "start": first.isoformat(),
+        "end": last.isoformat(),
+        "roles": list(rotation.roles),
+        "days": days,
+        "gaps": jsonable(service.gaps(first, last)),
+    }
 
 
 def fairness() -> dict:
@@ -218,9 +269,7 @@ def dag_overview(session, dag_id: str) -> dict:
         raise NotFound(f"DAG {dag_id!r} is not a TechFlow pipeline in {registry.config_dir}")
     state = dag_states(session, [dag_id])[dag_id]
     row = _pipeline_row(registry, pipeline, state, _quality_or_unavailable())
-    open_incidents = incidents(None, pipeline_id=pipeline.id)
-    if open_incidents.get("available"):
-        open_incidents["incidents"] = [i for i in open_incidents["incidents"] if i.get("status") != "resolved"]
+    open_incidents = _guard(incidents, "unresolved", pipeline_id=pipeline.id)
     return {
         "pipeline": row,
         "oncall": _guard(oncall_now),
@@ -278,32 +327,53 @@ def runbook(pipeline_id: str) -> dict:
 
 def _incident_json(incident: Any) -> dict:
     data = jsonable(incident)
-    data.setdefault("dag_id", data.get("pipeline_id"))
     data["url"] = links.incident_url(data["id"])
+    data["summary"] = _incident_summary(data)
     if data.get("pipeline_id") in get_registry().pipelines:
-        data["runbook_url"] = links.runbook_url(data["pipeline_id"], data.get("runbook_anchor"))
+        anchor = _runbook_anchor(data.get("failure_class"))
+        data["runbook_url"] = links.runbook_url(data["pipeline_id"], anchor)
+        data["runbook_anchor"] = anchor
     return data
 
 
-def incidents(status: str | None, pipeline_id: str | None = None) -> dict:
+def _incident_summary(data: dict) -> str:
+    where = ".".join(part for part in (data.get("dag_id"), data.get("task_id")) if part)
+    failure = (data.get("failure_class") or data.get("kind") or "failure").replace("_", " ")
+    return f"{failure} in {where}" if where else failure
+
+
+def _runbook_anchor(failure_class: str | None) -> str | None:
+    from ..failures import FailureClass
+
     try:
-        escalation = area("techflow_ops.escalation", "list_incidents")
-    except AreaUnavailable as exc:
-        return exc.as_json()
-    found = escalation.list_incidents(status=status, pipeline_id=pipeline_id)
+        return FailureClass(failure_class).anchor
+    except ValueError:
+        return None
+
+
+def incidents(status: str | None, pipeline_id: str | None = None, limit: int = 100, offset: int = 0) -> dict:
+    escalation = area("techflow_ops.escalation", "list_incidents")
+    try:
+        found = escalation.list_incidents(status=status, pipeline_id=pipeline_id, limit=limit, offset=offset)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
     return {"available": True, "status": status, "incidents": [_incident_json(i) for i in found]}
 
 
 def incident(incident_id: int) -> dict:
-    escalation = area("techflow_ops.escalation", "get_incident")
-    found = escalation.get_incident(incident_id)
-    if found is None:
-        raise NotFound(f"no incident {incident_id}")
+    escalation = area("techflow_ops.escalation", "get_incident", "IncidentNotFound")
+    try:
+        found = escalation.get_incident(incident_id)
+    except escalation.IncidentNotFound:
+        raise NotFound(f"no incident {incident_id}") from None
     return {"available": True, **_incident_json(found)}
 
 
 def incident_action(incident_id: int, action: str, user_name: str, note: str) -> dict:
-    escalation = area("techflow_ops.escalation", "acknowledge", "resolve")
+    escalation = area("techflow_ops.escalation", "acknowledge", "resolve", "IncidentStateError")
     perform = {"acknowledge": escalation.acknowledge, "resolve": escalation.resolve}[action]
-    perform(incident_id, by=user_name, note=note or None)
+    try:
+        perform(incident_id, user_name, note or None)
+    except escalation.IncidentStateError as exc:
+        raise Conflict(str(exc)) from None
     return incident(incident_id)
