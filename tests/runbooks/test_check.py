@@ -213,3 +213,9 @@ def test_cli_exit_codes_and_messages(project_copy, runbook):
     unknown = subprocess.run(cli + ["--pipeline", "revenue"], capture_output=True, text=True, env=env)
     assert unknown.returncode == 1 and "'revenue'" in unknown.stderr and "unknown pipeline" in unknown.stderr
 
+
+
+def test_underlined_heading_is_rejected(runbook, project_copy):
+    line = edit(runbook, "## Data\n", "Data\n----\n")
+    problems = problems_of(reload(project_copy))
+    assert f"{RUNBOOK}:{line}: write headings as '## Title' on one line (no underlined or HTML headings), so their anchors are stable" in problems

@@ -28,7 +28,7 @@ def test_heading_ids_survive_sanitising(copy_registry):
 
 def test_summary_links_runbook_and_every_issue(copy_registry):
     summary = runbook_summary("profit", registry=copy_registry)
-    assert summary.startswith(f"**Runbook:** [Runbook: Profit]({links.runbook_url('profit')})")
+    assert summary.startswith(f"**Runbook:** [Runbook: Profit]({links.runbook_url('profit')}) (source: `include/runbooks/profit.md`)")
     assert "Unit-level profit per account and day" in summary
     for anchor in ("revenue-mismatch", "salary-duplicates", "data-quality-failure", "task-error"):
         assert f"({links.runbook_url('profit', anchor)})" in summary
@@ -40,3 +40,11 @@ def test_summary_follows_the_runbook(copy_registry, project_copy):
     summary = runbook_summary("profit", registry=copy_registry)
     assert f"[Expense surge]({links.runbook_url('profit', 'expense-surge')})" in summary
     assert "expense-spike" not in summary
+
+
+def test_dag_doc_md_carries_the_summary():
+    from techflow_ops.pipelines.dag_factory import build_pipeline_dag
+
+    dag = build_pipeline_dag("engagement")
+    assert runbook_summary("engagement") in dag.doc_md
+    assert f"({links.runbook_url('engagement', 'kafka-outage')})" in dag.doc_md

@@ -29,9 +29,11 @@ from datetime import date, datetime, timezone
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param
 
+from ..escalation.callbacks import dag_hooks, task_hooks
 from ..links import runbook_url
 from ..registry import ConfigError, ConfigProblem, Pipeline, Registry, format_duration, get_registry
 from ..registry.registry import PIPELINES_FILE
+from ..runbooks.summary import runbook_summary
 from .generator import Source
 
 #: First logical date of the daily pipelines; runs start from the latest interval (no catchup).
@@ -184,8 +186,7 @@ def _doc_md(pipeline: Pipeline, registry: Registry) -> str:
 | resolution SLA | {format_duration(pipeline.resolution_sla)}{" (and before month end)" if pipeline.resolve_by_month_end else ""} |
 | runs | {trigger} |
 
-**Runbook:** [{pipeline.runbook}]({runbook_url(pipeline.id)})
-
+{runbook_summary(pipeline.id, registry)}
 ## Outputs
 | table | grain | what |
 |---|---|---|
@@ -197,11 +198,12 @@ def _default_args(pipeline: Pipeline, registry: Registry) -> dict:
     return {
         "owner": pipeline.owners.primary,
         OWNERSHIP_KEY: ownership_block(pipeline, registry),
+        **task_hooks(pipeline.id),
     }
 
 
 def _dag_kwargs(pipeline: Pipeline, registry: Registry) -> dict:
-    return {}
+    return dag_hooks(pipeline)
 
 
 def _wire(pipeline: Pipeline, tasks: PipelineTasks) -> None:

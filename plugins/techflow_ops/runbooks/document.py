@@ -111,6 +111,42 @@ class RunbookDocument:
         return " ".join(paragraph)
 
 
+_ATX_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+_CODE_SPAN = re.compile(r"`([^`]*)`")
+
+
+def outline(lines: list[str]) -> list[Heading]:
+    """ATX headings outside fenced code, without a Markdown parser: cheap enough for DAG parse time.
+
+    `parse_text` cross-checks it against markdown-it, so a heading this misses is reported.
+    """
+    headings: list[Heading] = []
+    seen: dict[str, int] = {}
+    fence: str | None = None
+    for number, line in enumerate(lines, start=1):
+        fence_match = _FENCE.match(line)
+        if fence_match:
+            if fence is None:
+                fence = fence_match.group(1)
+            elif fence_match.group(1) == fence:
+                fence = None
+            continue
+        if fence is not None:
+            continue
+        match = _ATX_HEADING.match(line)
+        if match:
+            text = _CODE_SPAN.sub(r"\1", match.group(2))
+            headings.append(Heading(len(match.group(1)), text, unique_slug(slugify(text), seen), number))
+    return headings
+
+
+def parse_outline(path: Path) -> RunbookDocument:
+    """Title, intro and headings only (no markdown-it): what `runbook_summary` needs."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return RunbookDocument(path=path, lines=lines, headings=outline(lines))
+
+
 @lru_cache(maxsize=1)
 def _markdown():
     from markdown_it import MarkdownIt
@@ -153,16 +189,16 @@ def _scan_blocks(doc: RunbookDocument) -> None:
 
 def parse_text(text: str, path: Path) -> RunbookDocument:
     lines = text.splitlines()
-    doc = RunbookDocument(path=path, lines=lines)
+    doc = RunbookDocument(path=path, lines=lines, headings=outline(lines))
     _scan_blocks(doc)
     tokens = _markdown().parse(text)
-    seen: dict[str, int] = {}
+    outlined = {h.line: h for h in doc.headings}
     first_cell = False
     for index, token in enumerate(tokens):
         if token.type == "heading_open":
-            inline = tokens[index + 1]
-            text_ = heading_text(inline)
-            doc.headings.append(Heading(int(token.tag[1]), text_, unique_slug(slugify(text_), seen), token.map[0] + 1))
+            line = token.map[0] + 1
+            if line not in outlined or outlined[line].text != heading_text(tokens[index + 1]):
+                doc.marker_problems.append((line, "write headings as '## Title' on one line (no underlined or HTML headings), so their anchors are stable"))
         elif token.type == "fence":
             doc.fences.append(Code(token.content, token.map[0] + 2, token.info.strip().split(" ")[0] or "text"))
         elif token.type == "html_block":

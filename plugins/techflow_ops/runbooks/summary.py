@@ -7,15 +7,15 @@ from __future__ import annotations
 from .. import links
 from ..registry import get_registry
 from .catalogue import COMMON_ISSUES
-from .document import parse_file
+from .document import parse_outline
 
 
 def runbook_summary(pipeline_id: str, registry=None) -> str:
     registry = registry or get_registry()
     pipeline = registry.pipelines[pipeline_id]
-    doc = parse_file(registry.runbook_path(pipeline))
+    doc = parse_outline(registry.runbook_path(pipeline))
     url = links.runbook_url(pipeline_id)
-    lines = [f"**Runbook:** [{doc.title}]({url})", ""]
+    lines = [f"**Runbook:** [{doc.title}]({url}) (source: `{pipeline.runbook}`)", ""]
     intro = doc.intro_paragraph()
     if intro:
         lines += [intro, ""]
