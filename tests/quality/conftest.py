@@ -1,0 +1,51 @@
+"""Generated warehouses for the quality tests: one clean, one with every generator fault.
+
+Both are built once per session and share one Great Expectations context per warehouse
+(GX import and context set-up cost seconds; validations a fraction of one).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from techflow_ops.failures import KafkaOutage
+from techflow_ops.pipelines import generator, ingest, warehouse
+
+START, END = date(2026, 10, 1), date(2026, 11, 7)
+
+
+def build_warehouse(root: Path, faults: tuple[str, ...] = ()) -> str:
+    config = generator.GeneratorConfig(START, END, accounts=24, events_per_day=2000,
+                                       faults=tuple(generator.FaultSpec.parse(f) for f in faults))
+    generator.generate(config, data_dir=root)
+    url = f"sqlite:///{root / 'warehouse.db'}"
+    engine = warehouse.get_engine(url)
+    day = START
+    while day <= END:
+        for source in generator.Source:
+            if source in generator.MONTHLY_SOURCES and day.day != 1:
+                continue
+            try:
+                ingest.load_partition(engine, source, day, f"load_{day}", data_dir=root)
+            except KafkaOutage:  # no click events at all: the partition is recorded, checks must see it
+                pass
+        day += timedelta(days=1)
+    return url
+
+
+@pytest.fixture(scope="session")
+def runner_for(tmp_path_factory):
+    from techflow_ops.quality.runner import QualityRunner
+
+    runners = {}
+
+    def make(name: str, faults: tuple[str, ...] = ()):
+        if name not in runners:
+            url = build_warehouse(tmp_path_factory.mktemp(name), faults)
+            runners[name] = QualityRunner(url)
+        return runners[name]
+
+    return make

@@ -1,0 +1,82 @@
+"""Every fault the generator injects is caught by the check meant for it, with that check's
+severity; on clean data every check of every source suite passes."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from techflow_ops.failures import DataQualityFailure
+from techflow_ops.pipelines.generator import FAULTS, Fault
+from techflow_ops.quality.runner import enforce
+from techflow_ops.quality.suites import SUITES
+
+# (fault spec, dataset, day validated, check that must fail, its severity). A critical
+# failure fails the run; a warning only warns unless another check of the same run is critical.
+FAULT_TABLE = [
+    ("click_events:2026-11-02:missing_partition", "stg_click_events", date(2026, 11, 2), "every_hour_present", "critical"),
+    ("team_activity:2026-11-02:missing_partition", "stg_team_activity", date(2026, 11, 2), "partition_landed", "critical"),
+    ("click_events:2026-11-03:duplicate_events", "stg_click_events", date(2026, 11, 3), "event_id_unique", "critical"),
+    ("salaries:2026-10-01:duplicate_events", "stg_salaries", date(2026, 10, 1), "team_month_unique", "critical"),
+    ("click_events:2026-11-04:late_events", "stg_click_events", date(2026, 11, 4), "late_events_under_threshold", "warning"),
+    ("click_events:2026-11-05:null_keys", "stg_click_events", date(2026, 11, 5), "no_rejected_keys", "critical"),
+    ("click_events:2026-11-06:stale", "stg_click_events", date(2026, 11, 6), "event_ts_fresh", "critical"),
+    ("usage_sessions:2026-11-06:stale", "stg_usage_sessions", date(2026, 11, 6), "has_rows", "critical"),
+    ("revenue:2026-11-01:revenue_ledger_mismatch", "stg_revenue", date(2026, 11, 1), "revenue_matches_ledger", "critical"),
+    ("account_status_changes:2026-10-20:skipped_status_step", "stg_account_status_changes", date(2026, 10, 20),
+     "no_skipped_status_step", "critical"),
+    ("revenue:2026-10-01:zero_subscribers", "stg_revenue", date(2026, 10, 1), "paying_accounts_have_subscribers", "warning"),
+    ("usage_sessions:2026-11-03:malformed_rows", "stg_usage_sessions", date(2026, 11, 3), "valid_share", "warning"),
+]
+# Other critical checks the same fault rightly fails too (nothing else may fail critically).
+ALSO_CRITICAL = {
+    # one malformed line lacks its key
+    "usage_sessions:2026-11-03:malformed_rows": {"no_rejected_keys"},
+    # no rows at all
+    "team_activity:2026-11-02:missing_partition": {"has_rows"},
+    "click_events:2026-11-06:stale": {"has_rows"},
+    "usage_sessions:2026-11-06:stale": {"session_end_fresh"},
+}
+SOURCE_DAYS = sorted({(dataset, day) for _, dataset, day, _, _ in FAULT_TABLE})
+
+
+@pytest.fixture(scope="module")
+def faulty(runner_for):
+    return runner_for("faulty", tuple(spec for spec, *_ in FAULT_TABLE))
+
+
+@pytest.fixture(scope="module")
+def clean(runner_for):
+    return runner_for("clean")
+
+
+def test_the_table_covers_every_fault_the_generator_injects():
+    assert {Fault(spec.split(":")[2]) for spec, *_ in FAULT_TABLE} == set(FAULTS)
+
+
+@pytest.mark.parametrize(("spec", "dataset", "day", "check", "severity"), FAULT_TABLE, ids=[row[0] for row in FAULT_TABLE])
+def test_fault_fails_its_check_with_its_severity(faulty, spec, dataset, day, check, severity):
+    result = faulty.validate(dataset, day, f"test_{spec}")
+    failed = {o.check: o for o in result.failed}
+    assert check in failed, result.summary()
+    assert failed[check].severity == severity == SUITES[dataset].check(check).severity.value
+    expected_critical = ({check} if severity == "critical" else set()) | ALSO_CRITICAL.get(spec, set())
+    assert {o.check for o in result.failed_critical} == expected_critical, result.summary()
+    if result.failed_critical:
+        with pytest.raises(DataQualityFailure) as raised:
+            enforce(result)
+        assert raised.value.failure_class.value == "data_quality"
+        for failed_check in (o.check for o in result.failed_critical):
+            assert failed_check in str(raised.value)
+        assert raised.value.details["failed"]
+    else:
+        assert result.status == "warned" and not result.failed_critical, result.summary()
+        assert enforce(result) is result
+
+
+@pytest.mark.parametrize(("dataset", "day"), SOURCE_DAYS, ids=[f"{d}-{day}" for d, day in SOURCE_DAYS])
+def test_clean_data_passes_every_check(clean, dataset, day):
+    result = clean.validate(dataset, day, "test_clean")
+    assert result.status == "passed", result.summary()
+    assert len(result.outcomes) == len(SUITES[dataset].checks)
