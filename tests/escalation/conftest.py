@@ -36,7 +36,7 @@ class FakeSchedule:
         return FakeOnCallNow(self.primary, self.secondary, self.in_investor_period)
 
     def handoffs(self, start, end):
-        return [h for h in self.handoff_list if start <= h.at <= end]
+        return [h for h in self.handoff_list if start <= h.at < end]
 
 
 logging.getLogger("mail.log").setLevel(logging.WARNING)

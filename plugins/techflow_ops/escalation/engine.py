@@ -35,13 +35,22 @@ def _aware(at: datetime | None) -> datetime:
     return at.astimezone(timezone.utc)
 
 
-def default_schedule():
-    """The on-call schedule service, or None when it cannot be built (the gap is then recorded)."""
-    try:
-        from ..oncall import get_schedule_service
-    except ImportError:
-        return None
-    return get_schedule_service()
+def default_schedule(config_dir=None):
+    """The on-call schedule service (cached by the on-call area, reloaded when its files change)."""
+    from ..oncall import get_schedule_service
+
+    return get_schedule_service(config_dir)
+
+
+class _BrokenSchedule:
+    """Stands in for a schedule that could not be loaded, so the page still reaches the owners
+    and the reason is recorded as a gap on the incident."""
+
+    def __init__(self, problem: str):
+        self.problem = problem
+
+    def now(self, at):
+        raise RuntimeError(self.problem)
 
 
 @dataclass
@@ -69,9 +78,19 @@ class Escalation:
         self.engine = engine or get_engine()
         self.registry = registry or get_registry()
         self.policy = policy or get_policy(self.registry.config_dir)
-        self.schedule = schedule if schedule is not None or not use_default_schedule else default_schedule()
+        self._schedule = schedule
+        self._use_default_schedule = use_default_schedule and schedule is None
         notifications = self.policy.notifications
         self.backoff = Backoff(notifications.delivery_backoff.first, notifications.delivery_backoff.max)
+
+    @property
+    def schedule(self):
+        if not self._use_default_schedule:
+            return self._schedule
+        try:
+            return default_schedule(self.registry.config_dir)
+        except Exception as exc:  # noqa: BLE001 - a broken rotation file must not stop the page to the owners
+            return _BrokenSchedule(f"on-call schedule unavailable: {type(exc).__name__}: {exc}")
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -255,7 +274,8 @@ class Escalation:
 
     def _shift_notices(self, at: datetime, report: TickReport) -> int:
         """Hand-off notices for shift changes since the last tick (to people coming on and going off)."""
-        if self.schedule is None or not hasattr(self.schedule, "handoffs"):
+        schedule = self.schedule
+        if schedule is None or not hasattr(schedule, "handoffs"):
             return 0
         from .notices import handoff_notices
 
@@ -263,7 +283,7 @@ class Escalation:
             last = self._state(connection, "handoffs_checked_until")
             since = datetime.fromisoformat(last) if last else at
             try:
-                notices = handoff_notices(self.schedule, self.registry, since, at)
+                notices = handoff_notices(schedule, self.registry, since, at)
             except Exception as exc:  # noqa: BLE001 - a broken schedule must not stop escalation
                 report.errors.append(f"hand-off notices: {type(exc).__name__}: {exc}")
                 return 0

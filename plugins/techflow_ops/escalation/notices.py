@@ -30,7 +30,7 @@ def handoff_notices(schedule, registry, since: datetime, until: datetime) -> lis
     if until <= since:
         return notices
     for handoff in schedule.handoffs(since, until):
-        if not (since < handoff.at <= until):
+        if not (since <= handoff.at < until):
             continue
         on = registry.people.get(handoff.on).name if handoff.on in registry.people else (handoff.on or "nobody")
         off = registry.people.get(handoff.off).name if handoff.off in registry.people else (handoff.off or "nobody")
@@ -49,7 +49,7 @@ def handoff_notices(schedule, registry, since: datetime, until: datetime) -> lis
             ))
     if hasattr(schedule, "changes_since"):
         for change in schedule.changes_since(since):
-            if not (since < change.published_at <= until):
+            if not (since <= change.published_at < until):
                 continue
             for person_id in change.affected:
                 recipient = _recipient(registry, person_id, f"{change.role} shift change")

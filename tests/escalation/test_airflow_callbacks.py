@@ -1,0 +1,101 @@
+"""Real DAG runs (dag.test on the Airflow metadata DB): a failing task pages the on-call
+person of that instant; a failing escalation never changes a task's outcome."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+TEST_DAGS_DIR = Path(__file__).resolve().parent / "dags"
+
+
+@pytest.fixture
+def test_dags(airflow_db, monkeypatch):
+    """The DAGs of tests/escalation/dags, in their own bundle so dag.test() can serialize them."""
+    import importlib.util
+
+    bundle = [{"name": "escalation_tests", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+               "kwargs": {"path": str(TEST_DAGS_DIR), "refresh_interval": 0}}]
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundle))
+    spec = importlib.util.spec_from_file_location("escalation_test_dags", TEST_DAGS_DIR / "escalation_test_dags.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.DAGS
+
+
+def _states(dag_run) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()} | {"<run>": str(dag_run.state)}
+
+
+@pytest.fixture
+def real_schedule(config_copy, monkeypatch, ops_db_url, connections):
+    """The real on-call service over a writable config copy; the escalation API uses it."""
+    from techflow_ops.escalation import reset_service
+    from techflow_ops.oncall import clear_schedule_cache
+    from techflow_ops.registry import clear_registry_cache
+
+    # the published schedule lives beside the config folder (publish.file: ../oncall/...)
+    shutil.copytree(PROJECT_ROOT / "include" / "oncall", config_copy.parent / "oncall")
+    monkeypatch.setenv("TECHFLOW_CONFIG_DIR", str(config_copy))
+    clear_registry_cache()
+    clear_schedule_cache()
+    reset_service()
+    yield config_copy
+    clear_registry_cache()
+    clear_schedule_cache()
+    reset_service()
+
+
+def test_failed_task_pages_whoever_the_schedule_says_is_on_call_now(test_dags, real_schedule, smtp_server):
+    from techflow_ops.escalation import list_incidents
+    from techflow_ops.oncall import clear_schedule_cache, get_schedule_service
+    from techflow_ops.registry import get_registry
+
+    registry = get_registry()
+    on_call = get_schedule_service(real_schedule).now(datetime.now(timezone.utc)).primary
+    assert on_call, "the shipped rotation covers now"
+    dag_run = test_dags["escalation_it_page"].test()
+    assert _states(dag_run)["load_revenue"] == "failed"
+    address = registry.person(on_call).email
+    pages = smtp_server.to(address)
+    assert len(pages) == 1 and "load_revenue" in pages[0].text and "revenue file for 2026-11-09" in pages[0].text
+    [incident] = list_incidents(pipeline_id="profit")
+    assert incident.task_id == "load_revenue" and incident.run_id == dag_run.run_id
+    assert "try_number=1" in (incident.log_url or "")
+
+    # Change the schedule: an override puts someone else on call now; the next failure pages them.
+    other = next(p for p in ("priya", "marcus", "sofia", "jonas") if p != on_call)
+    now = datetime.now(timezone.utc)
+    overrides = {"overrides": [{"id": "it-swap", "person": other, "role": "primary",
+                                "start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(hours=2)).isoformat(),
+                                "reason": "integration test swap"}]}
+    (real_schedule / "oncall_overrides.yaml").write_text(yaml.safe_dump(overrides))
+    clear_schedule_cache()
+    assert get_schedule_service(real_schedule).now(datetime.now(timezone.utc)).primary == other
+    smtp_server.messages.clear()
+    dag_run = test_dags["escalation_it_page"].test()
+    assert [m.recipients for m in smtp_server.messages] == [[registry.person(other).email]]
+
+
+def test_escalation_failures_never_change_task_outcomes(test_dags, ops_db_url, monkeypatch, tmp_path, connections):
+    from techflow_ops.escalation import reset_service
+
+    baseline_fail = _states(test_dags["escalation_it_plain_fail"].test())
+    baseline_ok = _states(test_dags["escalation_it_plain_ok"].test())
+    # Break everything escalation needs: the ops DB cannot be opened, SMTP is unreachable.
+    monkeypatch.setenv("TECHFLOW_OPS_DB_URL", f"sqlite:///{tmp_path / 'missing-dir' / 'x' / 'ops.db'}")
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", '{"conn_type": "smtp", "host": "127.0.0.1", "port": 9}')
+    reset_service()
+    broken_fail = _states(test_dags["escalation_it_hooked_fail"].test())
+    broken_ok = _states(test_dags["escalation_it_hooked_ok"].test())
+    assert broken_fail == baseline_fail == {"fine_task": "success", "load_revenue": "failed", "<run>": "failed"}
+    assert broken_ok == baseline_ok == {"fine_task": "success", "load_revenue": "success", "<run>": "success"}
