@@ -31,6 +31,7 @@ from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param
 
 from ..escalation.callbacks import dag_hooks, task_hooks
 from ..links import runbook_url
+from ..quality.tasks import quality_tasks
 from ..registry import ConfigError, ConfigProblem, Pipeline, Registry, format_duration, get_registry
 from ..registry.registry import PIPELINES_FILE
 from ..runbooks.summary import runbook_summary
@@ -207,9 +208,12 @@ def _dag_kwargs(pipeline: Pipeline, registry: Registry) -> dict:
 
 
 def _wire(pipeline: Pipeline, tasks: PipelineTasks) -> None:
+    quality = quality_tasks(pipeline)
+    if quality.circuit_breaker is not None:
+        quality.circuit_breaker >> (tasks.ingest or tasks.transform)
     if tasks.ingest is not None:
-        tasks.ingest >> tasks.transform
-    tasks.transform >> tasks.publish
+        tasks.ingest >> quality.validate_sources >> tasks.transform
+    tasks.transform >> quality.validate_outputs >> tasks.publish
 
 
 def _check_sources(pipeline: Pipeline, registry: Registry) -> None:

@@ -481,11 +481,11 @@ def warehouse_url_in_airflow() -> str:
     if os.environ.get(f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}"):
         return warehouse_url()
     from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowRuntimeError
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         conn = BaseHook.get_connection(WAREHOUSE_CONN_ID)
-    except (AirflowRuntimeError, KeyError, LookupError):
+    except AirflowNotFoundException:
         return settings.warehouse_url()
     return _url_from_connection(conn.conn_type, conn.host, conn.login, conn.password, conn.port, conn.schema,
                                 conn.extra_dejson)
