@@ -219,3 +219,11 @@ def test_underlined_heading_is_rejected(runbook, project_copy):
     line = edit(runbook, "## Data\n", "Data\n----\n")
     problems = problems_of(reload(project_copy))
     assert f"{RUNBOOK}:{line}: write headings as '## Title' on one line (no underlined or HTML headings), so their anchors are stable" in problems
+
+
+def test_check_all_reports_every_runbook(project_copy):
+    for pipeline_id in ("growth", "engagement"):
+        edit(project_copy / f"include/runbooks/{pipeline_id}.md", "## Data\n", "## Datasets\n")
+    problems = [str(p) for p in check_all(reload(project_copy))]
+    for pipeline_id in ("growth", "engagement"):
+        assert any(p.startswith(f"include/runbooks/{pipeline_id}.md:") and "required section '## Data' is missing" in p for p in problems)
