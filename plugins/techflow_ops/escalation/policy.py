@@ -10,9 +10,9 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from .. import settings
 from ..failures import FailureClass
@@ -36,15 +36,13 @@ def _target(value: str) -> str:
     raise ValueError(f"unknown target; use one of {list(TARGET_KINDS)} or person:<id> / team:<id>")
 
 
+Target = Annotated[str, AfterValidator(_target)]
+
+
 class Step(StrictModel):
     level: Literal[1, 2, 3]
-    notify: list[str] = Field(min_length=1)
+    notify: list[Target] = Field(min_length=1)
     wait: Duration
-
-    @field_validator("notify")
-    @classmethod
-    def _targets(cls, value: list[str]) -> list[str]:
-        return [_target(v) for v in value]
 
     @field_validator("wait")
     @classmethod
