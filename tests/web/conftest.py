@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
+VENV_BIN_DIR = Path(sys.executable).parent
 WEB_USERS = {"viewer": ("viewer", "viewer-pass"), "editor": ("user", "editor-pass"), "admin": ("admin", "admin-pass")}
 
 

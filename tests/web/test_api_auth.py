@@ -45,6 +45,15 @@ def test_anonymous_reads_nothing(api_client, path):
     assert "TechFlow" not in response.text
 
 
+@pytest.mark.parametrize("path", ["/techflow/oncall", "/techflow/runbooks/profit"])
+def test_anonymous_browser_is_sent_to_airflows_login(api_client, path):
+    response = api_client.get(path, headers={"Accept": "text/html"}, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/auth/login?next=")
+    api = api_client.get("/techflow/api/oncall/now", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert api.status_code == 401
+
+
 @pytest.mark.parametrize("path", WRITE_PATHS)
 def test_anonymous_changes_nothing(api_client, path):
     response = api_client.post(path, data={"csrf_token": "x"}, follow_redirects=False)

@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Header, HTTPException, Query, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag, requires_access_view
@@ -29,6 +32,7 @@ TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+TEMPLATES.filters["when"] = lambda value: _format_when(value)
 CALENDAR_WEEKS = 6
 
 NAV = [
@@ -40,6 +44,19 @@ NAV = [
     ("datadocs/index.html", "Data Docs"),
     ("feeds", "Calendar feeds"),
 ]
+
+
+def _format_when(value) -> str:
+    """ISO timestamps from the API shown as 'YYYY-MM-DD HH:MM UTC' (the JSON keeps full precision)."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _page(request: Request, template: str, user, **context) -> HTMLResponse:
@@ -284,6 +301,15 @@ def _feed_area():
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
 
 
+async def _login_first(request: Request, exc: StarletteHTTPException) -> Response:
+    """A browser opening a page without a login goes to Airflow's login page and comes back."""
+    inner_path = request.url.path.removeprefix(links.PLUGIN_PREFIX)
+    is_page = request.method == "GET" and not inner_path.startswith(("/api/", "/feeds/"))
+    if exc.status_code == status.HTTP_401_UNAUTHORIZED and is_page and "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse(get_auth_manager().get_url_login(next_url=request.url.path), status_code=status.HTTP_303_SEE_OTHER)
+    return await http_exception_handler(request, exc)
+
+
 def _json_error(code: int):
     def handler(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=code)
@@ -304,6 +330,7 @@ def create_app() -> FastAPI:
 
     for error, code in ((views.NotFound, 404), (views.BadRequest, 400), (views.Conflict, 409)):
         app.add_exception_handler(error, _json_error(code))
+    app.add_exception_handler(StarletteHTTPException, _login_first)
 
     return app
 

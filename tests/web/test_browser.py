@@ -1,0 +1,155 @@
+"""A real `airflow api-server` on loopback and headless Chromium: log in, see who is on call,
+acknowledge an incident, see it acknowledged. Saves a screenshot of every page.
+
+Screenshots go to $TECHFLOW_SCREENSHOT_DIR when set (`make screenshots` points it at
+docs/screenshots), else to the test's temp folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from techflow_ops.oncall import get_schedule_service
+from techflow_ops.registry import get_registry
+
+from .conftest import VENV_BIN_DIR, WEB_USERS, open_incident, record_dag_run
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+SERVER_START_TIMEOUT_S = 120
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"airflow api-server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"airflow api-server not up after {SERVER_START_TIMEOUT_S}s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def api_server(web_env, session_dir):
+    port = _free_port()
+    log = session_dir / "api-server.log"
+    env = {**os.environ, **web_env, "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}"}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(VENV_BIN_DIR / "airflow"), "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(f"{base}/api/v2/monitor/health", process, log)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/test.sh does it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def screenshot_dir(tmp_path_factory) -> Path:
+    target = Path(os.environ.get("TECHFLOW_SCREENSHOT_DIR") or tmp_path_factory.mktemp("screenshots"))
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def test_log_in_see_who_is_on_call_and_acknowledge(api_server, browser, screenshot_dir):
+    now = datetime.now(timezone.utc)
+    record_dag_run("profit", f"scheduled__{now:%Y%m%d}", "success", now - timedelta(hours=3))
+    record_dag_run("growth", f"scheduled__{now:%Y%m%d}", "failed", now - timedelta(hours=2))
+    open_incident("KafkaException: no click events for 45 minutes", pipeline_id="engagement", task_id="consume_events",
+                  failure_class="kafka_outage")
+    incident_id = open_incident("ValueError: revenue differs from the ledger by 3.2 % (tolerance 1 %)",
+                                task_id="reconcile_revenue", failure_class="data_quality")
+    expected_primary = get_registry().people[get_schedule_service().now(now).primary].name
+
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{api_server}/techflow/oncall")
+    page.wait_for_url("**/auth/login**")  # no login: Airflow's own login page
+    user, (_, password) = "editor", WEB_USERS["editor"]
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/techflow/oncall")
+    assert page.locator('[data-testid="primary"] .person-name').inner_text() == expected_primary
+    page.screenshot(path=screenshot_dir / "oncall.png", full_page=True)
+
+    # The same page inside the Airflow UI, from the "On-call" navigation entry.
+    page.goto(f"{api_server}/plugin/techflow-oncall")
+    frame = page.frame_locator("iframe").first
+    assert frame.locator('[data-testid="primary"] .person-name').inner_text(timeout=30_000) == expected_primary
+    page.wait_for_timeout(500)
+    page.screenshot(path=screenshot_dir / "oncall-in-airflow.png")
+
+    page.goto(f"{api_server}/techflow/incidents/{incident_id}")
+    assert page.locator('[data-testid="incident-status"]').inner_text() == "open"
+    page.screenshot(path=screenshot_dir / "incident-open.png", full_page=True)
+    page.click('[data-testid="acknowledge"]')
+    page.wait_for_url(f"**/techflow/incidents/{incident_id}")
+    assert page.locator('[data-testid="incident-status"]').inner_text() == "acknowledged"
+    assert page.locator('[data-testid="acknowledged-by"]').inner_text().startswith(f"Acknowledged by {user}")
+    assert user in page.locator('[data-testid="timeline"]').inner_text()
+    page.screenshot(path=screenshot_dir / "incident-acknowledged.png", full_page=True)
+
+    for name, path in (
+        ("calendar", "/techflow/calendar"),
+        ("ownership", "/techflow/ownership"),
+        ("incidents", "/techflow/incidents"),
+        ("fairness", "/techflow/fairness"),
+        ("runbook", "/techflow/runbooks/profit"),
+        ("dag-view", "/techflow/dags/engagement"),
+        ("feeds", "/techflow/feeds"),
+    ):
+        response = page.goto(f"{api_server}{path}")
+        assert response.status == 200, path
+        page.screenshot(path=screenshot_dir / f"{name}.png", full_page=True)
+    page.close()
+
+
+def test_anonymous_browser_sees_nothing(api_server, browser):
+    page = browser.new_page()
+    response = page.goto(f"{api_server}/techflow/api/ownership")
+    assert response.status == 401
+    assert "pipelines" not in page.content()
+    page.close()
