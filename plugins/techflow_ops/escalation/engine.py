@@ -7,6 +7,7 @@ imports Airflow; notification delivery imports the providers only when it sends.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,7 +20,9 @@ from ..opsdb.schema import engine_state, incidents
 from . import store
 from .classify import classify
 from .messages import render_page
-from .outbox import Backoff, DeliveryReport, deliver_due, enqueue
+
+ROLE_SLOT = "\x00role\x00"
+from .outbox import Backoff, DeliveryReport, deliver_due, enqueue, new_row
 from .policy import EscalationConfig, OnCallView, effective_wait, get_policy, read_oncall, resolve_step
 
 
@@ -80,6 +83,7 @@ class Escalation:
         self.policy = policy or get_policy(self.registry.config_dir)
         self._schedule = schedule
         self._use_default_schedule = use_default_schedule and schedule is None
+        self._policies: dict = {}
         notifications = self.policy.notifications
         self.backoff = Backoff(notifications.delivery_backoff.first, notifications.delivery_backoff.max)
 
@@ -127,7 +131,9 @@ class Escalation:
                 store.add_event(connection, incident_id, at, "opened",
                                 f"{kind.replace('_', ' ')} reported ({failure_class.title})",
                                 data={"try_number": try_number, "failure_class": failure_class.value})
-                self._fire_due_steps(connection, store.load_incident(connection, incident_id), at, oncall)
+                writes = store.Writes()
+                self._fire_due_steps(writes, store.load_incident(connection, incident_id), at, oncall)
+                writes.flush(connection)
             else:
                 store.add_event(connection, incident_id, at, "reported_again",
                                 "the same failure was reported again (deduplicated)", data={"try_number": try_number})
@@ -155,47 +161,48 @@ class Escalation:
 
     # --- firing steps ------------------------------------------------------------------------
 
-    def _fire_due_steps(self, connection, incident: store.Incident, at: datetime, oncall: OnCallView) -> str:
+    def _policy_for(self, pipeline):
+        spec = self._policies.get(pipeline.id)
+        if spec is None:
+            spec = self._policies[pipeline.id] = self.policy.policy_for(pipeline)
+        return spec
+
+    def _fire_due_steps(self, writes: store.Writes, incident: store.Incident, at: datetime, oncall: OnCallView) -> str:
         """Fire the incident's current step (skipping empty ones); return 'fired' or 'exhausted'."""
         pipeline = self.registry.pipeline(incident.pipeline_id)
-        spec = self.policy.policy_for(pipeline)
+        spec = self._policy_for(pipeline)
         step_index, cycle, level = incident.step_index, incident.cycle, incident.level
         failure_class = FailureClass(incident.failure_class)
+        event = functools.partial(writes.event, incident.id, at)
         # Bounded: at most every step of every allowed pass is looked at once.
         for _ in range(len(spec.steps) * (spec.repeat + 1) + 1):
             if step_index >= len(spec.steps):
                 if cycle >= spec.repeat:
-                    connection.execute(
-                        update(incidents).where(incidents.c.id == incident.id)
-                        .values(step_index=step_index, cycle=cycle, level=level, next_step_at=None, updated_at=at)
-                    )
-                    store.add_event(connection, incident.id, at, "exhausted",
-                                    f"escalation policy exhausted after {cycle + 1} pass(es); incident stays open",
-                                    level=level)
+                    writes.step(incident.id, step_index=step_index, cycle=cycle, level=level, next_step_at=None,
+                                updated_at=at)
+                    event("exhausted", f"escalation policy exhausted after {cycle + 1} pass(es); incident stays open",
+                          level=level)
                     return "exhausted"
                 step_index, cycle = 0, cycle + 1
-                store.add_event(connection, incident.id, at, "repeated",
-                                f"not acknowledged: repeating the policy (pass {cycle + 1} of {spec.repeat + 1})")
+                event("repeated", f"not acknowledged: repeating the policy (pass {cycle + 1} of {spec.repeat + 1})")
             step = spec.steps[step_index]
             targets = resolve_step(step, pipeline, failure_class, oncall, self.registry, self.policy)
             for gap in targets.gaps:
-                store.add_event(connection, incident.id, at, "gap", f"step {step_index + 1} (level {step.level}): {gap}",
-                                level=step.level, data={"step": step_index, "cycle": cycle})
+                event("gap", f"step {step_index + 1} (level {step.level}): {gap}", level=step.level,
+                      data={"step": step_index, "cycle": cycle})
             if not targets.recipients:
-                store.add_event(connection, incident.id, at, "skipped",
-                                f"step {step_index + 1} (level {step.level}) reaches nobody: skipped without waiting",
-                                level=step.level, data={"step": step_index, "cycle": cycle, "notify": step.notify})
+                event("skipped", f"step {step_index + 1} (level {step.level}) reaches nobody: skipped without waiting",
+                      level=step.level, data={"step": step_index, "cycle": cycle, "notify": step.notify})
                 step_index += 1
                 continue
             if step.level > level and level > 0:
-                store.add_event(connection, incident.id, at, "escalated", f"escalated to level {step.level}",
-                                level=step.level)
+                event("escalated", f"escalated to level {step.level}", level=step.level)
             level = max(level, step.level)
-            self._enqueue_step(connection, incident, pipeline, step_index, cycle, step.level, targets.recipients, at)
+            self._enqueue_step(writes, incident, pipeline, step_index, cycle, step.level, targets.recipients, at)
             wait = effective_wait(step, pipeline, oncall, self.policy)
             next_at = at + wait
-            store.add_event(
-                connection, incident.id, at, "paged",
+            event(
+                "paged",
                 f"step {step_index + 1} (level {step.level}): paged "
                 + ", ".join(f"{r.name} ({r.role})" for r in targets.recipients)
                 + f"; next step at {next_at.isoformat()} unless acknowledged"
@@ -204,33 +211,32 @@ class Escalation:
                 data={"step": step_index, "cycle": cycle, "recipients": [r.id for r in targets.recipients],
                       "wait_seconds": wait.total_seconds()},
             )
-            connection.execute(
-                update(incidents).where(incidents.c.id == incident.id)
-                .values(step_index=step_index + 1, cycle=cycle, level=level, next_step_at=next_at, updated_at=at)
-            )
+            writes.step(incident.id, step_index=step_index + 1, cycle=cycle, level=level, next_step_at=next_at,
+                        updated_at=at)
             return "fired"
         raise RuntimeError(f"incident {incident.id}: policy loop did not terminate")  # unreachable by construction
 
-    def _enqueue_step(self, connection, incident, pipeline, step_index, cycle, level, recipients, at) -> None:
+    def _enqueue_step(self, writes, incident, pipeline, step_index, cycle, level, recipients, at) -> None:
         notifications = self.policy.notifications
         is_drill = incident.kind == "drill" or bool(incident.details.get("drill"))
+        default_conn = {"email": notifications.smtp_conn_id, "slack": notifications.slack_conn_id,
+                        "pagerduty": notifications.pagerduty_conn_id}
+        payload = {"severity": "critical" if pipeline.criticality.tier <= 1 else "error",
+                   "source": incident.dag_id, "component": incident.task_id or incident.dag_id,
+                   "group": pipeline.id, "class_type": incident.failure_class,
+                   "dedup_key": f"techflow-incident-{incident.id}"}
+        # Rendered once per step; only the "paged as" line differs between recipients.
+        page = render_page(incident, pipeline, level, ROLE_SLOT, notifications.error_lines, drill=is_drill)
         for recipient in recipients:
-            page = render_page(incident, pipeline, level, recipient.role, notifications.error_lines, drill=is_drill)
+            body = page.body.replace(ROLE_SLOT, recipient.role, 1)
             for method in recipient.contacts:
-                default_conn = {"email": notifications.smtp_conn_id, "slack": notifications.slack_conn_id,
-                                "pagerduty": notifications.pagerduty_conn_id}[method.type]
-                enqueue(
-                    connection,
+                writes.notification(new_row(
                     idempotency_key=f"incident:{incident.id}:pass:{cycle}:step:{step_index}:{recipient.kind}:"
                                     f"{recipient.id}:{method.type}:{method.target}",
                     incident_id=incident.id, purpose="page", recipient=recipient.id, channel=method.type,
-                    target=method.target, connection_id=method.connection_id or default_conn,
-                    subject=page.subject, body=page.body, at=at,
-                    payload={"severity": "critical" if pipeline.criticality.tier <= 1 else "error",
-                             "source": incident.dag_id, "component": incident.task_id or incident.dag_id,
-                             "group": pipeline.id, "class_type": incident.failure_class,
-                             "dedup_key": f"techflow-incident-{incident.id}"},
-                )
+                    target=method.target, connection_id=method.connection_id or default_conn[method.type],
+                    subject=page.subject, body=body, at=at, payload=payload,
+                ))
 
     # --- the tick ------------------------------------------------------------------------------
 
@@ -246,10 +252,12 @@ class Escalation:
                     .where(incidents.c.status == store.OPEN, incidents.c.next_step_at <= at)
                     .order_by(incidents.c.next_step_at, incidents.c.id).limit(batch)
                 ).all()
+                writes = store.Writes()
                 for row in due:
-                    outcome = self._fire_due_steps(connection, store.Incident.from_row(row), at, oncall)
+                    outcome = self._fire_due_steps(writes, store.Incident.from_row(row), at, oncall)
                     report.escalated += outcome == "fired"
                     report.exhausted += outcome == "exhausted"
+                writes.flush(connection)
             if len(due) < batch:
                 break
         report.handoff_notices = self._shift_notices(at, report)

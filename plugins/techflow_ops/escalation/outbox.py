@@ -44,17 +44,22 @@ class DeliveryReport:
         return self
 
 
-def enqueue(connection, *, idempotency_key: str, incident_id: int | None, purpose: str, recipient: str, channel: str,
+def new_row(*, idempotency_key: str, incident_id: int | None, purpose: str, recipient: str, channel: str,
             target: str, connection_id: str | None, subject: str, body: str, at: datetime,
-            payload: dict | None = None) -> bool:
-    """Add a notification unless one with the same key exists; True when added."""
-    from .store import _insert_ignoring_duplicate
-
-    return _insert_ignoring_duplicate(connection, outbox, {
+            payload: dict | None = None) -> dict:
+    """A pending outbox row; the idempotency key makes queuing the same notification twice a no-op."""
+    return {
         "idempotency_key": idempotency_key, "incident_id": incident_id, "purpose": purpose, "recipient": recipient,
         "channel": channel, "target": target, "connection_id": connection_id, "subject": subject, "body": body,
         "payload": json.dumps(payload or {}), "status": PENDING, "attempts": 0, "created_at": at, "next_attempt_at": at,
-    }, "idempotency_key")
+    }
+
+
+def enqueue(connection, **fields) -> bool:
+    """Add one notification unless one with the same key exists; True when added."""
+    from .store import _insert_ignoring_duplicate
+
+    return _insert_ignoring_duplicate(connection, outbox, new_row(**fields), "idempotency_key")
 
 
 def due_ids(engine: Engine, at: datetime, *, incident_id: int | None = None, limit: int = 200) -> list[int]:

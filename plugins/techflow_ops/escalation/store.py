@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from ..opsdb.schema import incident_events, incidents, outbox
 
@@ -29,6 +29,11 @@ def dedup_key(pipeline_id: str, dag_id: str, run_id: str | None, task_id: str | 
 
 def _insert_ignoring_duplicate(connection: Connection, table, values: dict, conflict_column: str) -> bool:
     """Insert unless a row with the same unique `conflict_column` exists; True when inserted."""
+    statement = _dialect_insert(connection)(table).values(**values).on_conflict_do_nothing(index_elements=[conflict_column])
+    return connection.execute(statement).rowcount == 1
+
+
+def _dialect_insert(connection: Connection):
     dialect = connection.dialect.name
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
@@ -36,8 +41,47 @@ def _insert_ignoring_duplicate(connection: Connection, table, values: dict, conf
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         raise RuntimeError(f"ops DB dialect {dialect!r} is not supported (use SQLite or PostgreSQL)")
-    statement = dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=[conflict_column])
-    return connection.execute(statement).rowcount == 1
+    return dialect_insert
+
+
+class Writes:
+    """Timeline events, outbox rows and step updates of one transaction, written in bulk
+    (executemany): an engine tick after an outage may fire thousands of steps at once."""
+
+    _STEP_UPDATE = (
+        update(incidents).where(incidents.c.id == bindparam("incident_id"))
+        .values(step_index=bindparam("step_index"), cycle=bindparam("cycle"), level=bindparam("level"),
+                next_step_at=bindparam("next_step_at"), updated_at=bindparam("updated_at"))
+    )
+
+    def __init__(self):
+        self.events: list[dict] = []
+        self.outbox: list[dict] = []
+        self.steps: list[dict] = []
+
+    def event(self, incident_id: int, at: datetime, kind: str, message: str = "", *, actor: str | None = None,
+              level: int | None = None, data: dict | None = None) -> None:
+        self.events.append({"incident_id": incident_id, "at": at, "kind": kind, "message": message, "actor": actor,
+                            "level": level, "data": json.dumps(data or {}, default=str)})
+
+    def step(self, incident_id: int, *, step_index: int, cycle: int, level: int, next_step_at: datetime | None,
+             updated_at: datetime) -> None:
+        self.steps.append({"incident_id": incident_id, "step_index": step_index, "cycle": cycle, "level": level,
+                           "next_step_at": next_step_at, "updated_at": updated_at})
+
+    def notification(self, row: dict) -> None:
+        """An outbox row (see outbox.new_row); a row whose idempotency key exists is skipped."""
+        self.outbox.append(row)
+
+    def flush(self, connection: Connection) -> None:
+        if self.events:
+            connection.execute(insert(incident_events), self.events)
+        if self.outbox:
+            statement = _dialect_insert(connection)(outbox).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            connection.execute(statement, self.outbox)
+        if self.steps:
+            connection.execute(self._STEP_UPDATE, self.steps)
+        self.events, self.outbox, self.steps = [], [], []
 
 
 def add_event(connection: Connection, incident_id: int, at: datetime, kind: str, message: str = "", *,

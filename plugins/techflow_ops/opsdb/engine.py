@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.pool import NullPool
 
 from .. import settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
-_engines: dict[str, Engine] = {}
+_engines: dict[tuple[str, int], Engine] = {}
 _lock = threading.Lock()
 
 
@@ -39,8 +39,9 @@ def make_engine(url: str | None = None) -> Engine:
     """A new engine for `url` (default: the configured ops DB), without running migrations."""
     url = url or settings.ops_db_url()
     if url.startswith("sqlite"):
-        # One connection per use: task processes are short-lived and fork-safety beats pooling here.
-        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        # Pooled: closing the last connection to a WAL database checkpoints it (tens of ms).
+        # Engines are per process (see get_engine), so no pooled connection crosses a fork.
+        engine = create_engine(url, pool_size=2, max_overflow=8, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
@@ -49,19 +50,21 @@ def make_engine(url: str | None = None) -> Engine:
 def get_engine(url: str | None = None) -> Engine:
     """The process-wide engine for `url`, upgraded to the latest schema on first use."""
     url = url or settings.ops_db_url()
+    key = (url, os.getpid())  # a forked child (task runner, executor) opens its own connections
     with _lock:
-        engine = _engines.get(url)
+        engine = _engines.get(key)
         if engine is None:
             from .migrations_runner import upgrade_to_head
 
             engine = make_engine(url)
             upgrade_to_head(url, engine=engine)
-            _engines[url] = engine
+            _engines[key] = engine
         return engine
 
 
 def dispose_engines() -> None:
     with _lock:
-        for engine in _engines.values():
-            engine.dispose()
+        for (_, pid), engine in _engines.items():
+            # in a forked child, drop the parent's pool without closing the parent's connections
+            engine.dispose(close=pid == os.getpid())
         _engines.clear()
