@@ -63,6 +63,17 @@ def make_timeline(rotation: Rotation, until: datetime, since: datetime | None = 
     return Timeline(rotation, first, until.year + 1)
 
 
+def nominal_shift_hours(rotation: Rotation) -> float:
+    """Covered hours in a typical shift: the fairness unit, independent of any date range."""
+    if rotation.coverage_days is None and rotation.coverage_start.hour == 0 and rotation.coverage_start.minute == 0 \
+            and rotation.coverage_end is None:
+        return rotation.shift_length.total_seconds() / HOUR
+    days = len(rotation.coverage_days) if rotation.coverage_days is not None else 7
+    end = 24.0 if rotation.coverage_end is None else rotation.coverage_end.hour + rotation.coverage_end.minute / 60
+    daily = end - (rotation.coverage_start.hour + rotation.coverage_start.minute / 60)
+    return max(days * daily * rotation.shift_length.total_seconds() / (7 * 86400 * 1.0), 1.0)
+
+
 def role_need(role: str, slot: Slot, timeline: Timeline) -> list:
     if role == "investor_watch":
         return [piece for a, b in slot.coverage for piece in timeline.investor.overlap(a, b)]
@@ -82,11 +93,13 @@ def generate(
     *,
     frozen: list[Shift] = (),
     previous: list[Shift] = (),
+    joiners: frozenset[str] = frozenset(),
     timeline: Timeline | None = None,
 ) -> GeneratedSchedule:
     """Shifts (source "schedule") from the slot after the last frozen one through the slot holding `until`.
 
     `frozen` shifts are history: they are not returned, but count towards everyone's load.
+    `joiners` are members who were not in the rotation when `frozen` was published.
     """
     timeline = timeline or make_timeline(rotation, until)
     measure = Measure(timeline)
@@ -110,14 +123,13 @@ def generate(
                 by_slot[(timeline.slot_index_at(s.start), s.role)][s.person] += s.hours
         for role in roles:
             last_main[role] = _slot_holder(by_slot, first_index - 1, role)
-            # Members without history (new joiners) start level with the average, not at zero,
-            # so they are not handed every shift until they catch up.
-            if seen[role]:
-                veterans = [loads[role][p] for p in seen[role]]
+            # New joiners start level with the average, not at zero, so they are not handed
+            # every shift until they catch up.
+            veterans = [loads[role][p] for p in members if p not in joiners]
+            if joiners and veterans:
                 mean = [sum(v[k] for v in veterans) / len(veterans) for k in range(4)]
-                for p in members:
-                    if p not in seen[role]:
-                        loads[role][p] = list(mean)
+                for p in joiners & set(members):
+                    loads[role][p] = list(mean)
     sticky_by_slot: dict = defaultdict(lambda: defaultdict(float))
     for s in previous:
         if s.source != "override":
@@ -127,8 +139,7 @@ def generate(
     if timeline.slot_start(last_index) == until:
         last_index -= 1
     slots = [timeline.slot(i) for i in range(first_index, last_index + 1)]
-    covered = [hours(s.coverage) for s in slots if s.coverage]
-    unit = (sum(covered) / len(covered)) if covered else 1.0
+    unit = nominal_shift_hours(rotation)
     units = (unit, WEEKEND_UNIT, HOLIDAY_UNIT, unit)
 
     shifts: list[Shift] = []
@@ -150,7 +161,7 @@ def generate(
         # go to whoever has worked the fewest holidays), but commit only this slot's pick.
         pool = ranked[:LOOKAHEAD_POOL]
         window = [(amounts, None)] + [
-            (future_amounts(role, j), j) for j in range(slot_index + 1, min(slot_index + min(len(pool), LOOKAHEAD), last_index + 1))
+            (future_amounts(role, j), j) for j in range(slot_index + 1, slot_index + min(len(pool), LOOKAHEAD))
         ]
         if len(window) == 1:
             return ranked[0]
@@ -163,15 +174,23 @@ def generate(
                 best, choice = total, plan[0]
         return choice
 
+    # Look-ahead may peek past `until`, so a pick never depends on where generation stops
+    # (publishing again later reproduces the same schedule).
+    slot_cache: dict[int, Slot] = {s.index: s for s in slots}
     future_cache: dict = {}
+
+    def slot_at(index: int) -> Slot:
+        if index not in slot_cache:
+            slot_cache[index] = timeline.slot(index)
+        return slot_cache[index]
 
     def future_amounts(role: str, index: int):
         if (role, index) not in future_cache:
-            future_cache[(role, index)] = measure(role_need(role, slots[index - first_index], timeline))
+            future_cache[(role, index)] = measure(role_need(role, slot_at(index), timeline))
         return future_cache[(role, index)]
 
     def free_for_slot(person: str, index: int) -> bool:
-        slot = slots[index - first_index]
+        slot = slot_at(index)
         return not vacations[person].overlap(slot.start, slot.end)
 
     def credit(role: str, person: str, intervals) -> None:
@@ -207,7 +226,7 @@ def generate(
             pieces = [(a, b, main, None) for a, b in free[main]]
             rest = intersect(need, busy[main])
             if rest:
-                cuts = sorted({t for p in members for iv in busy[p] for t in iv} | {t for iv in rest for t in iv})
+                cuts = sorted({t for p in members for iv in away[p] + holds[p] for t in iv} | {t for iv in rest for t in iv})
                 atoms = [(a, b) for lo, hi in rest for a, b in zip(cuts, cuts[1:]) if lo <= a and b <= hi and a < b]
                 substitute = None
                 for a, b in atoms:

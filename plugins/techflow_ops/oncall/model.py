@@ -44,6 +44,10 @@ def shift_order(shift: "Shift") -> tuple:
     return shift.start, ROLES.index(shift.role) if shift.role in ROLES else len(ROLES), shift.person, shift.end
 
 
+def gap_order(gap: "Gap") -> tuple:
+    return gap.start, ROLES.index(gap.role) if gap.role in ROLES else len(ROLES), gap.end, gap.kind, gap.reason
+
+
 @dataclass(frozen=True)
 class Gap:
     """An interval where a role is uncovered (`kind="uncovered"`) or wrongly covered (`"conflict"`)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..registry import ConfigError, read_yaml
 from .config import OnCallConfig, Rotation
 from .generator import generate, make_timeline
-from .model import ROLES, Gap, Shift, ShiftChange, iso, shift_order, utc
+from .model import ROLES, Gap, Shift, ShiftChange, gap_order, iso, shift_order, utc
 from .timeline import Timeline
 
 CHANGELOG_LENGTH = 20
@@ -29,6 +29,7 @@ class Published:
     until: datetime
     shifts: list[Shift]
     gaps: list[Gap]
+    members: tuple[str, ...] = ()  # the rotation's members when published: later additions are joiners
     changelog: list[ShiftChange] = field(default_factory=list)
 
 
@@ -56,13 +57,14 @@ def read_published(path: Path) -> Published | None:
                 "uncovered", g["reason"])
             for i, g in enumerate(data.get("gaps") or [])
         ]
+        gaps.sort(key=gap_order)
         changelog = [
             ShiftChange(c["role"], _parse_time(c["start"], path, "changes.start"), _parse_time(c["end"], path, "changes.end"),
                         c.get("previous"), c.get("current"), _parse_time(entry["published_at"], path, "changes.published_at"))
             for entry in data.get("changes") or [] for c in entry.get("moved") or []
         ]
         return Published(str(data["rotation"]), _parse_time(data["published_at"], path, "published_at"),
-                         _parse_time(data["until"], path, "until"), shifts, gaps, changelog)
+                         _parse_time(data["until"], path, "until"), shifts, gaps, tuple(data.get("members") or ()), changelog)
     except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError.single(path, "<published schedule>", str(exc), "malformed published schedule; republish it") from None
 
@@ -79,13 +81,14 @@ def write_published(path: Path, published: Published) -> None:
         f"rotation: {json.dumps(published.rotation)}",
         f"published_at: {json.dumps(iso(published.published_at))}",
         f"until: {json.dumps(iso(published.until))}",
+        f"members: {json.dumps(list(published.members))}",
         "shifts:" if published.shifts else "shifts: []",
     ]
     out += [f"  - {_line({'start': iso(s.start), 'end': iso(s.end), 'role': s.role, 'person': s.person, 'reason': s.reason})}"
             for s in sorted(published.shifts, key=shift_order)]
     out.append("gaps:" if published.gaps else "gaps: []")
     out += [f"  - {_line({'start': iso(g.start), 'end': iso(g.end), 'role': g.role, 'reason': g.reason})}"
-            for g in sorted(published.gaps, key=lambda g: (g.start, g.role))]
+            for g in sorted(published.gaps, key=gap_order)]
     entries: dict[datetime, list[ShiftChange]] = {}
     for change in published.changelog:
         entries.setdefault(change.published_at, []).append(change)
@@ -148,14 +151,17 @@ def publish(config: OnCallConfig, now: datetime, *, weeks: int | None = None, ti
     frozen = [s for s in existing.shifts if s.start < frozen_until] if existing else []
     previous = [s for s in existing.shifts if s.start >= frozen_until] if existing else []
     until = max(until, existing.until) if existing else until
-    generated = generate(rotation, until, frozen=frozen, previous=previous, timeline=timeline)
+    joiners = frozenset(rotation.members) - set(existing.members) if existing else frozenset()
+    generated = generate(rotation, until, frozen=frozen, previous=previous, joiners=joiners, timeline=timeline)
     shifts = sorted(frozen + generated.shifts, key=shift_order)
-    gaps = ([g for g in existing.gaps if g.start < frozen_until] if existing else []) + generated.gaps
+    gaps = sorted(([g for g in existing.gaps if g.start < frozen_until] if existing else []) + generated.gaps, key=gap_order)
     moved = diff(previous, generated.shifts, frozen_until, existing.until, now) if existing else []
     new_until = timeline.slot_start(timeline.slot_index_at(until - timedelta(microseconds=1)) + 1)
-    unchanged = existing is not None and existing.shifts == shifts and existing.gaps == gaps and existing.until == new_until
+    unchanged = existing is not None and existing.shifts == shifts and existing.gaps == gaps and \
+        existing.until == new_until and existing.members == rotation.members
     if unchanged:
         return PublishResult(config.published_file, False, existing, frozen_until, [])
-    published = Published(rotation.id, now, new_until, shifts, gaps, (existing.changelog if existing else []) + moved)
+    published = Published(rotation.id, now, new_until, shifts, gaps, rotation.members,
+                          (existing.changelog if existing else []) + moved)
     write_published(config.published_file, published)
     return PublishResult(config.published_file, True, published, frozen_until, moved)

@@ -64,7 +64,8 @@ class ScheduleService:
         generated: list[Shift] = []
         self._gaps: list[Gap] = list(published.gaps) if published else []
         if not published or published.until < horizon:
-            continuation = generate(rot, horizon, frozen=base, timeline=self.timeline)
+            joiners = frozenset(rot.members) - set(published.members) if published else frozenset()
+            continuation = generate(rot, horizon, frozen=base, joiners=joiners, timeline=self.timeline)
             generated = [Shift(s.person, s.role, s.start, s.end, "generated", s.reason) for s in continuation.shifts]
             self._gaps += continuation.gaps
         self.covered_from = self.timeline.epoch
