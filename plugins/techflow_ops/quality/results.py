@@ -72,7 +72,7 @@ class QualityResult:
         )
         lines = [head]
         for outcome in self.failed:
-            lines.append(f"- [{outcome.severity}] {outcome.check}: {outcome.description}; observed {_compact(outcome.observed)}")
+            lines.append(f"- [{outcome.severity}] {outcome.check}: {outcome.description}; observed {compact(outcome.observed)}")
         if self.data_docs_url:
             lines.append(f"Data Docs: {self.data_docs_url}")
         return "\n".join(lines)
@@ -91,11 +91,12 @@ class QualityResult:
             "evaluated": len(self.outcomes),
             "failed": [asdict(o) for o in self.failed],
             "data_docs_url": self.data_docs_url,
+            "data_docs_path": self.data_docs_path,
             "duration_seconds": round(self.duration_seconds, 3),
         }
 
 
-def _compact(observed: dict) -> str:
+def compact(observed: dict) -> str:
     return json.dumps(observed, default=str, separators=(", ", ": "))[:400]
 
 

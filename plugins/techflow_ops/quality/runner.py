@@ -84,6 +84,7 @@ class QualityRunner:
         sla = get_registry().pipelines[suite.pipeline_id].freshness_sla
         values = {
             "fresh_cutoff": self.dialect.literal((partition.end - sla).isoformat()),
+            "sla_days": str(max(1, sla.days)),
             "rows": "(SELECT * FROM {batch})",
             "batch": "{batch}",
             "start": self.dialect.literal(partition.start.isoformat()),

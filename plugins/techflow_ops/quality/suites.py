@@ -7,7 +7,7 @@ validated after ingest on their landing partition; outputs before they are publi
 Query placeholders (see `checks.Check.query`): `{rows}` is the partition being validated
 as a derived table (`FROM {rows} AS b`), `{start}`/`{end}` its bounds, `{threshold}` the
 check's threshold, `{fresh_cutoff}` the partition's end minus the pipeline's freshness
-SLA, `{previous_start}` the start of the previous partition and
+SLA (`{sla_days}` whole days), `{previous_start}` the start of the previous partition and
 `{not_finite:COLUMN}` the dialect's NULL/NaN/infinity test (`techflow_ops.quality.sql`).
 """
 
@@ -37,14 +37,16 @@ def _rows() -> tuple[Check, ...]:
     )
 
 
-def _sparse_fresh(table: str) -> Check:
-    """Sources with few records a day (status changes, ...) may have a quiet day; stale means
-    nothing arrived during the pipeline's whole freshness SLA before the run's end."""
+def _sparse_fresh(source: str) -> Check:
+    """Sources with few records a day (status changes, ...) may have quiet days; stale means
+    every partition landed during the pipeline's whole freshness SLA was empty."""
     return Check(
         "fresh_within_sla", Kind.rows_query, Category.stale, C,
         "records arrived within the pipeline's freshness SLA before the end of the run's partition",
-        query="SELECT COUNT(*) AS rows_within_sla FROM " + table + " WHERE partition_date >= {fresh_cutoff} "
-              "AND partition_date < {end} HAVING COUNT(*) = 0",
+        query="SELECT COUNT(DISTINCT partition_date) AS empty_days_landed FROM landing_partitions "
+              "WHERE source = '" + source + "' AND present AND partition_date >= {fresh_cutoff} "
+              "AND partition_date < {end} HAVING COUNT(DISTINCT partition_date) >= {sla_days} "
+              "AND SUM(rows_loaded) = 0",
     )
 
 
@@ -187,7 +189,7 @@ _TRANSITIONS = " OR ".join(f"(previous_status = '{a}' AND new_status = '{b}')" f
 
 ACCOUNT_STATUS_CHANGES = DatasetSuite(
     "stg_account_status_changes", "growth", "partition_date", Grain.daily, (
-        *_not_null("account_id", "new_status"), _sparse_fresh("stg_account_status_changes"), _rejected_keys("account_status_changes"), _landed("account_status_changes"), _valid_share("account_status_changes"),
+        *_not_null("account_id", "new_status"), _sparse_fresh("account_status_changes"), _rejected_keys("account_status_changes"), _landed("account_status_changes"), _valid_share("account_status_changes"),
         _unique("account_day_status_unique", "account_id", "change_date", "new_status"),
         Check("no_skipped_status_step", Kind.rows_query, Category.domain, C,
               "each status change starts from the account's last known status by an allowed step",
@@ -203,14 +205,14 @@ ACCOUNT_STATUS_CHANGES = DatasetSuite(
 
 LICENSE_CHANGES = DatasetSuite(
     "stg_license_changes", "growth", "partition_date", Grain.daily, (
-        *_not_null("account_id"), _sparse_fresh("stg_license_changes"), _rejected_keys("license_changes"), _landed("license_changes"), _valid_share("license_changes"),
+        *_not_null("account_id"), _sparse_fresh("license_changes"), _rejected_keys("license_changes"), _landed("license_changes"), _valid_share("license_changes"),
         _unique("account_day_unique", "account_id", "change_date"),
     ),
 )
 
 RENEWALS = DatasetSuite(
     "stg_renewals", "growth", "partition_date", Grain.daily, (
-        *_not_null("account_id"), _sparse_fresh("stg_renewals"), _rejected_keys("renewals"), _landed("renewals"), _valid_share("renewals"),
+        *_not_null("account_id"), _sparse_fresh("renewals"), _rejected_keys("renewals"), _landed("renewals"), _valid_share("renewals"),
         _unique("account_day_unique", "account_id", "renewal_date"),
     ),
 )
@@ -229,7 +231,7 @@ PROFIT_MONTHLY = DatasetSuite(
               "published revenue reconciles with the ledger within the tolerance",
               target="revenue_reconciliation_tolerance", threshold=0.01,
               query="SELECT month, revenue, ledger_revenue, revenue_vs_ledger FROM {rows} AS b "
-                    "WHERE revenue_vs_ledger IS NULL OR ABS(revenue_vs_ledger) > {threshold}"),
+                    "WHERE ABS(revenue - ledger_revenue) > {threshold} * ABS(ledger_revenue)"),
         _finite("unit_profit", where="subscribers > 0"),
     ), role="output",
 )

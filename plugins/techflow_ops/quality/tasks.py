@@ -1,0 +1,54 @@
+"""Airflow task callables and operators for quality checks. Nothing heavy is imported at
+module level: DAG files import this through the DAG factory at parse time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def validate_task(pipeline_id: str, role: str, **context) -> list[dict]:
+    """Validate the pipeline's `role` datasets ("source" or "output") for the run's dates;
+    raise DataQualityFailure naming every failed critical check (after recording all)."""
+    from ..failures import DataQualityFailure
+    from ..pipelines import warehouse
+    from ..pipelines.dag_factory import run_dates
+    from .runner import get_runner
+    from .suites import suites_for
+
+    runner = get_runner(warehouse.warehouse_url_in_airflow())
+    outcomes = [runner.validate(suite, day, context["run_id"])
+                for day in run_dates(context) for suite in suites_for(pipeline_id, role)]
+    for outcome in outcomes:
+        print(outcome.summary())
+    failed = [o for o in outcomes if o.failed_critical]
+    if failed:
+        raise DataQualityFailure("\n\n".join(o.summary() for o in failed),
+                                 details={"pipeline_id": pipeline_id, "results": [o.as_dict() for o in failed]})
+    return [o.as_dict() for o in outcomes]
+
+
+def circuit_breaker_task(pipeline_id: str, **context) -> None:
+    from .breaker import check_upstream
+
+    check_upstream(pipeline_id)
+
+
+@dataclass
+class QualityTasks:
+    circuit_breaker: object | None
+    validate_sources: object | None
+    validate_outputs: object
+
+
+def quality_tasks(pipeline) -> QualityTasks:
+    """Create the quality operators of `pipeline` inside the current DAG context."""
+    from airflow.providers.standard.operators.python import PythonOperator
+
+    def operator(task_id, callable_, **kwargs):
+        return PythonOperator(task_id=task_id, python_callable=callable_, op_kwargs={"pipeline_id": pipeline.id, **kwargs})
+
+    return QualityTasks(
+        circuit_breaker=operator("check_upstream_quality", circuit_breaker_task) if pipeline.upstream else None,
+        validate_sources=operator("validate_sources", validate_task, role="source") if pipeline.sources else None,
+        validate_outputs=operator("validate_outputs", validate_task, role="output"),
+    )
