@@ -121,8 +121,10 @@ def ownership_page(request: Request, user: GetUserDep, session: SessionDep) -> H
 
 
 @pages.get("/fairness")
-def fairness_page(request: Request, user: GetUserDep) -> HTMLResponse:
-    return _page(request, "fairness.html", user, title="Fairness", fairness=_section(views.fairness))
+def fairness_page(
+    request: Request, user: GetUserDep, start: date | None = None, weeks: Annotated[int | None, Query(ge=1, le=260)] = None
+) -> HTMLResponse:
+    return _page(request, "fairness.html", user, title="Fairness", fairness=_section(views.fairness, start, weeks))
 
 
 @pages.get("/runbooks/{pipeline_id}")
@@ -222,8 +224,8 @@ def api_ownership(session: SessionDep) -> dict:
 
 
 @api.get("/fairness")
-def api_fairness() -> dict:
-    return _section(views.fairness)
+def api_fairness(start: date | None = None, weeks: Annotated[int | None, Query(ge=1, le=260)] = None) -> dict:
+    return _section(views.fairness, start, weeks)
 
 
 @api.get("/runbooks/{pipeline_id}")
@@ -279,26 +281,25 @@ ICS = "text/calendar; charset=utf-8"
 @feeds.get("/person/{person_id}.ics")
 def person_feed(person_id: str, token: str | None = None) -> Response:
     security.check_feed_token("person", person_id, token)
-    if person_id not in get_registry().people:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown person")
-    oncall = _feed_area()
-    return Response(oncall.ics_for_person(person_id), media_type=ICS)
+    return _feed(lambda ical: ical.ics_for_person(person_id))
 
 
 @feeds.get("/team/{team_id}.ics")
 def team_feed(team_id: str, token: str | None = None) -> Response:
     security.check_feed_token("team", team_id, token)
-    if team_id not in get_registry().teams:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown team")
-    oncall = _feed_area()
-    return Response(oncall.ics_for_team(team_id), media_type=ICS)
+    return _feed(lambda ical: ical.ics_for_team(team_id))
 
 
-def _feed_area():
+def _feed(build) -> Response:
     try:
-        return views.area("techflow_ops.oncall", "ics_for_person", "ics_for_team")
+        ical = views.area("techflow_ops.oncall.ical", "ics_for_person", "ics_for_team")
     except AreaUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+    try:
+        body = build(ical)
+    except KeyError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc.args[0] if exc.args else exc)) from None
+    return Response(body, media_type=ICS, headers={"Cache-Control": "private, max-age=300"})
 
 
 async def _login_first(request: Request, exc: StarletteHTTPException) -> Response:

@@ -207,10 +207,19 @@ def calendar(start: date, weeks: int) -> dict:
     }
 
 
-def fairness() -> dict:
-    oncall = area("techflow_ops.oncall", "fairness_report")
-    report = oncall.fairness_report()
-    return {"available": True, "report": jsonable(report)}
+def fairness(start: date | None = None, weeks: int | None = None) -> dict:
+    """On-call load per person and role over the known schedule (overrides excluded, as in
+    `techflow-ops oncall fairness`), beside what strict round-robin would have given."""
+    oncall = area("techflow_ops.oncall", "get_schedule_service")
+    fairness_module = area("techflow_ops.oncall.fairness", "fairness_report", "METRICS")
+    registry = get_registry()
+    service = oncall.get_schedule_service()
+    begin = datetime.combine(start, time(0), service.rotation.tz) if start else service.covered_from
+    end = min(begin + timedelta(weeks=weeks) if weeks else service.covered_until, service.covered_until)
+    shifts = [s for s in service.shifts(begin, end) if s.source != "override"]
+    report = fairness_module.fairness_report(service.rotation, shifts, service.timeline, begin, end)
+    names = {person: registry.people[person].name if person in registry.people else person for person in report["members"]}
+    return {"available": True, "metrics": list(fairness_module.METRICS), "names": names, "report": report}
 
 
 # --- ownership ---------------------------------------------------------------------------
@@ -285,16 +294,31 @@ def _guard(builder, *args, **kwargs) -> dict:
         return exc.as_json()
 
 
+_QUALITY_ORDER = {"passed": 0, "warned": 1, "failed": 2}
+
+
 def latest_quality() -> dict:
-    quality = area("techflow_ops.quality", "latest_results")
-    results = quality.latest_results()
-    if isinstance(results, dict):
-        by_pipeline = {str(k): jsonable(v) for k, v in results.items()}
-    else:
-        by_pipeline = {}
-        for result in results:
-            data = jsonable(result)
-            by_pipeline[data.get("pipeline_id") or data.get("pipeline")] = data
+    """The newest validation of every dataset, folded per pipeline: the worst status wins."""
+    quality = area("techflow_ops.quality.results", "latest_results")
+    by_pipeline: dict[str, dict] = {}
+    for result in quality.latest_results():
+        summary = by_pipeline.setdefault(
+            result["pipeline_id"], {"status": "passed", "success": True, "validated_at": None, "datasets": []}
+        )
+        if _QUALITY_ORDER.get(result["status"], 2) > _QUALITY_ORDER.get(summary["status"], 2):
+            summary["status"] = result["status"]
+        summary["success"] = summary["success"] and bool(result["success"])
+        summary["validated_at"] = max(filter(None, (summary["validated_at"], result["validated_at"])))
+        summary["datasets"].append(
+            {
+                "dataset": result["dataset"],
+                "partition": result["partition"],
+                "status": result["status"],
+                "validated_at": result["validated_at"],
+                "failed_checks": [f["check"] for f in result["failed"]],
+                "data_docs_url": links.plugin_url(f"datadocs/{result['data_docs_path']}") if result.get("data_docs_path") else None,
+            }
+        )
     return {"available": True, "results": by_pipeline}
 
 
