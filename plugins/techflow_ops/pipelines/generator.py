@@ -161,12 +161,17 @@ class GeneratorConfig:
     events_per_day: int = 5000
     seed: int = 7
     faults: tuple[FaultSpec, ...] = ()
+    #: Days simulated before `start` and not landed, so the range opens on an established
+    #: customer base (converted accounts, billed revenue) instead of a company born that day.
+    warmup_days: int = 30
 
     def __post_init__(self):
         if self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
         if self.accounts < 1:
             raise ValueError(f"accounts must be at least 1, got {self.accounts}")
+        if self.warmup_days < 0:
+            raise ValueError(f"warmup_days must not be negative, got {self.warmup_days}")
         if self.events_per_day < 0:
             raise ValueError(f"events_per_day must not be negative, got {self.events_per_day}")
         for spec in self.faults:
@@ -302,12 +307,13 @@ class _Simulation:
         self.rng = random.Random(config.seed)
         self.accounts: list[_Account] = []
         self.next_account = 1
-        # Half the accounts sign up on the first day, the rest spread over the range.
-        days = (config.end - config.start).days + 1
+        # Half the accounts sign up on the first simulated day, the rest spread over warm-up and range.
+        self.first_day = config.start - timedelta(days=config.warmup_days)
+        days = (config.end - self.first_day).days + 1
         first = max(1, config.accounts // 2)
-        self.signups: dict[date, int] = {config.start: first}
+        self.signups: dict[date, int] = {self.first_day: first}
         for _ in range(config.accounts - first):
-            day = config.start + timedelta(days=self.rng.randrange(days))
+            day = self.first_day + timedelta(days=self.rng.randrange(days))
             self.signups[day] = self.signups.get(day, 0) + 1
 
     def _new_account(self, day: date) -> _Account:
@@ -549,6 +555,8 @@ def generate(config: GeneratorConfig, data_dir: Path | None = None) -> Generatio
             else:
                 shutil.rmtree(landing / source.value / f"dt={day.isoformat()}", ignore_errors=True)
     sim = _Simulation(config)
+    for day in _days(sim.first_day, config.start - timedelta(days=1)):
+        sim.day(day)
     for day in _days(config.start, config.end):
         status_changes, license_changes, renewals = sim.day(day)
         writer.write(Source.account_status_changes, day, status_changes)
@@ -568,7 +576,8 @@ def generate(config: GeneratorConfig, data_dir: Path | None = None) -> Generatio
         _monthly_finance(config, month, sim, writer)
     manifest = {
         "start": config.start.isoformat(), "end": config.end.isoformat(), "accounts": config.accounts,
-        "events_per_day": config.events_per_day, "seed": config.seed, "faults": [str(f) for f in config.faults],
+        "events_per_day": config.events_per_day, "seed": config.seed, "warmup_days": config.warmup_days,
+        "faults": [str(f) for f in config.faults],
     }
     landing.mkdir(parents=True, exist_ok=True)
     (landing / "_generated.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
