@@ -28,8 +28,6 @@ FAULTS = (
     f"revenue:{FAULT_DAY}:zero_subscribers",
     f"salaries:{FAULT_DAY}:duplicate_events",
     f"expenses:{FAULT_DAY}:missing_partition",
-    "account_status_changes:2026-10-08:skipped_status_step",  # a day with an account still in Trial
-    "account_status_changes:2026-10-01:null_keys",  # sign-up day: many status rows to blank keys in
     f"click_events:{FAULT_DAY}:late_events",
     f"click_events:{FAULT_DAY}:duplicate_events",
     f"click_events:{FAULT_DAY}:malformed_rows",
@@ -64,12 +62,29 @@ def _world(root: Path, faults: tuple[str, ...]) -> Path:
     return root
 
 
+def _status_fault_days(clean: Path) -> tuple[str, str]:
+    """From the clean world: a day some account spends in Trial (not its sign-up day), so a
+    skipped Trial -> Active step can be injected, and a day with status changes to blank keys in."""
+    def query(sql: str) -> str:
+        return subprocess.run(["sqlite3", "data/warehouse.db", sql], cwd=clean, capture_output=True, text=True, check=True).stdout.strip()
+
+    in_trial = query(
+        "SELECT date(t.change_date, '+1 day') FROM stg_account_status_changes t WHERE t.new_status = 'Trial' "
+        f"AND t.change_date < '{FAULT_DAY}' AND NOT EXISTS (SELECT 1 FROM stg_account_status_changes n "
+        "WHERE n.account_id = t.account_id AND n.change_date <= date(t.change_date, '+1 day') AND n.change_date > t.change_date) "
+        "ORDER BY t.change_date LIMIT 1"
+    )
+    with_changes = query(f"SELECT MIN(change_date) FROM stg_account_status_changes WHERE change_date < '{FAULT_DAY}'")
+    assert in_trial and with_changes, "the generated history has no trial account or no status change before the fault day"
+    return in_trial, with_changes
+
+
 @pytest.fixture(scope="module")
 def worlds(tmp_path_factory) -> dict[str, Path]:
-    return {
-        "faulty": _world(tmp_path_factory.mktemp("drill-faulty"), FAULTS),
-        "clean": _world(tmp_path_factory.mktemp("drill-clean"), ()),
-    }
+    clean = _world(tmp_path_factory.mktemp("drill-clean"), ())
+    in_trial, with_changes = _status_fault_days(clean)
+    faults = FAULTS + (f"account_status_changes:{in_trial}:skipped_status_step", f"account_status_changes:{with_changes}:null_keys")
+    return {"faulty": _world(tmp_path_factory.mktemp("drill-faulty"), faults), "clean": clean}
 
 
 def _diagnosis_command(pipeline_id: str, anchor: str, phrase: str) -> str:
