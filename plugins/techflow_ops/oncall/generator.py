@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from itertools import permutations
 from datetime import datetime
 
 from .config import Rotation
@@ -140,7 +139,7 @@ def generate(
         last_index -= 1
     slots = [timeline.slot(i) for i in range(first_index, last_index + 1)]
     unit = nominal_shift_hours(rotation)
-    units = (unit, WEEKEND_UNIT, HOLIDAY_UNIT, unit)
+    unit_sq, weekend_sq, holiday_sq = unit * unit, WEEKEND_UNIT * WEEKEND_UNIT, HOLIDAY_UNIT * HOLIDAY_UNIT
 
     shifts: list[Shift] = []
     gaps: list[Gap] = []
@@ -154,7 +153,9 @@ def generate(
             return sticky
 
         def cost(p: str, amounts) -> float:
-            return sum(amounts[k] / units[k] * load[p][k] / units[k] for k in range(4))
+            held = load[p]
+            return (amounts[0] * held[0] / unit_sq + amounts[1] * held[1] / weekend_sq
+                    + amounts[2] * held[2] / holiday_sq + amounts[3] * held[3] / unit_sq)
 
         ranked = sorted(level, key=lambda p: (round(cost(p, amounts), 6), (members.index(p) - slot_index) % n))
         # Plan this slot and the next few together (a holiday week late in a round should still
@@ -165,14 +166,29 @@ def generate(
         ]
         if len(window) == 1:
             return ranked[0]
-        best, choice = None, ranked[0]
-        for plan in permutations(pool, len(window)):
-            if any(j is not None and not free_for_slot(p, j) for p, (_, j) in zip(plan, window)):
-                continue
-            total = sum(cost(p, am) for p, (am, _) in zip(plan, window))
-            if best is None or total < best - 1e-9:
-                best, choice = total, plan[0]
-        return choice
+        free = [[j is None or free_for_slot(p, j) for _, j in window] for p in pool]
+        # When the coming slots weigh the same as this one and everyone is free for them, the
+        # best plan starts with the greedy choice: skip the search (most weeks of the year).
+        if all(all(row) for row in free) and all(
+                all(abs(a - b) < 1e-6 for a, b in zip(am, amounts)) for am, _ in window[1:]):
+            return ranked[0]
+        costs = [[cost(p, am) for am, _ in window] for p in pool]
+        # Exact assignment of window slots to distinct pool members, by dynamic programming
+        # over the set of members used so far: state -> (total cost, member picked for now).
+        plans: dict[int, tuple[float, int]] = {0: (0.0, -1)}
+        for slot in range(len(window)):
+            extended: dict[int, tuple[float, int]] = {}
+            for used, (total, first) in plans.items():
+                for i in range(len(pool)):
+                    if used >> i & 1 or not free[i][slot]:
+                        continue
+                    state, value = used | 1 << i, total + costs[i][slot]
+                    if state not in extended or value < extended[state][0] - 1e-9:
+                        extended[state] = (value, i if first < 0 else first)
+            plans = extended
+        if not plans:
+            return ranked[0]
+        return pool[min(plans.values(), key=lambda plan: (round(plan[0], 9), plan[1]))[1]]
 
     # Look-ahead may peek past `until`, so a pick never depends on where generation stops
     # (publishing again later reproduces the same schedule).
@@ -189,9 +205,13 @@ def generate(
             future_cache[(role, index)] = measure(role_need(role, slot_at(index), timeline))
         return future_cache[(role, index)]
 
+    free_cache: dict = {}
+
     def free_for_slot(person: str, index: int) -> bool:
-        slot = slot_at(index)
-        return not vacations[person].overlap(slot.start, slot.end)
+        if (person, index) not in free_cache:
+            slot = slot_at(index)
+            free_cache[(person, index)] = not vacations[person].overlap(slot.start, slot.end)
+        return free_cache[(person, index)]
 
     def credit(role: str, person: str, intervals) -> None:
         if person in loads[role]:

@@ -12,6 +12,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from .config import Rotation
 
@@ -114,31 +115,10 @@ class Timeline:
         self.tz = rotation.tz
         self.epoch = rotation.first_handoff()
         self.epoch_local = self.epoch.astimezone(self.tz).replace(tzinfo=None)
-        self.holiday_names = holiday_names(rotation, first_year, last_year)
-        self.holidays = IntervalSet(self._day(d) for d in self.holiday_names)
-        self.weekends = IntervalSet(
-            self._day(date(first_year, 1, 1) + timedelta(days=n))
-            for n in range((date(last_year, 12, 31) - date(first_year, 1, 1)).days + 1)
-            if (date(first_year, 1, 1) + timedelta(days=n)).weekday() >= 5
-        )
-        self.investor = IntervalSet(
-            self.investor_period(year, month) for year in range(first_year, last_year + 1) for month in range(1, 13)
-        ) if rotation.investor_business_days else IntervalSet([])
-
-    def _day(self, day: date) -> Interval:
-        return local_instant(day, time(0), self.tz), local_instant(day, None, self.tz)
-
-    def investor_period(self, year: int, month: int) -> Interval:
-        """From the first of the month's last N business days to the end of the month."""
-        last = date(year, month, calendar.monthrange(year, month)[1])
-        day, found = last, 0
-        while True:
-            if day.weekday() < 5 and day not in self.holiday_names:
-                found += 1
-                if found == self.rotation.investor_business_days:
-                    break
-            day -= timedelta(days=1)
-        return local_instant(day, time(0), self.tz), local_instant(last, None, self.tz)
+        # Rotations sharing a calendar (timezone, holidays, investor rule) share these sets.
+        self.holiday_names, self.holidays, self.weekends, self.investor = _calendar(
+            self.tz.key, rotation.holiday_country, rotation.holiday_subdivision, rotation.company_days,
+            rotation.investor_business_days, first_year, last_year)
 
     def slot_start(self, index: int) -> datetime:
         local = self.epoch_local + index * self.rotation.shift_length
@@ -179,6 +159,37 @@ class Timeline:
         return bool(self.coverage(at, at + timedelta(seconds=1)))
 
 
+def _day(day: date, tz) -> Interval:
+    return local_instant(day, time(0), tz), local_instant(day, None, tz)
+
+
+def investor_period(year: int, month: int, business_days: int, holiday_dates, tz) -> Interval:
+    """From the first of the month's last N business days to the end of the month."""
+    last = date(year, month, calendar.monthrange(year, month)[1])
+    day, found = last, 0
+    while True:
+        if day.weekday() < 5 and day not in holiday_dates:
+            found += 1
+            if found == business_days:
+                break
+        day -= timedelta(days=1)
+    return local_instant(day, time(0), tz), local_instant(last, None, tz)
+
+
+@lru_cache(maxsize=32)
+def _calendar(tz_key: str, country, subdivision, company_days, business_days: int, first_year: int, last_year: int):
+    tz = ZoneInfo(tz_key)
+    names = holiday_names(country, subdivision, company_days, first_year, last_year)
+    first = date(first_year, 1, 1)
+    days = (first + timedelta(days=n) for n in range((date(last_year, 12, 31) - first).days + 1))
+    weekends = IntervalSet(_day(d, tz) for d in days if d.weekday() >= 5)
+    investor = IntervalSet(
+        investor_period(year, month, business_days, names, tz)
+        for year in range(first_year, last_year + 1) for month in range(1, 13)
+    ) if business_days else IntervalSet([])
+    return names, IntervalSet(_day(d, tz) for d in names), weekends, investor
+
+
 @lru_cache(maxsize=64)
 def _country_holidays(country: str, subdivision: str | None, years: tuple[int, ...]) -> dict[date, str]:
     import holidays
@@ -186,12 +197,11 @@ def _country_holidays(country: str, subdivision: str | None, years: tuple[int, .
     return dict(holidays.country_holidays(country, subdiv=subdivision, years=years))
 
 
-def holiday_names(rotation: Rotation, first_year: int, last_year: int) -> dict[date, str]:
+def holiday_names(country, subdivision, company_days, first_year: int, last_year: int) -> dict[date, str]:
     names: dict[date, str] = {}
-    if rotation.holiday_country:
-        names.update(_country_holidays(rotation.holiday_country, rotation.holiday_subdivision,
-                                       tuple(range(first_year, last_year + 1))))
-    for day, name in rotation.company_days:
+    if country:
+        names.update(_country_holidays(country, subdivision, tuple(range(first_year, last_year + 1))))
+    for day, name in company_days:
         names[day] = f"{names[day]}; {name}" if day in names else name
     return names
 

@@ -1,0 +1,124 @@
+"""On-call schedule benchmarks (printed figures, not timed tests).
+
+Bars (issue 3): generating 4 people x 1 year < 50 ms; 1,000 people in 100 teams x 1 year
+< 5 s; `ScheduleService.now()` < 1 ms after load. Also prints the fairness spread of the
+real team's year next to strict round-robin's on the same inputs.
+Run: .venv/bin/python benchmarks/bench_oncall.py [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
+
+from techflow_ops.oncall import load_schedule_service
+from techflow_ops.oncall.config import load_oncall_config, vacation_interval
+from techflow_ops.oncall.fairness import fairness_report
+from techflow_ops.oncall.generator import generate, make_timeline
+from techflow_ops.registry import load_registry
+
+BARS = {"small": 0.050, "large": 5.0, "now": 0.001}
+
+
+def line(name: str, seconds: float, bar: float) -> None:
+    verdict = "meets" if seconds < bar else "MISSES"
+    print(f"{name:<44} {seconds * 1000:>10.3f} ms   bar {bar * 1000:>7.1f} ms   {seconds / bar:>6.3f} x bar  {verdict}")
+
+
+def real_rotation():
+    registry = load_registry()
+    return load_oncall_config(registry.config_dir, registry).rotation
+
+
+def bench_small(repeat: int) -> None:
+    rotation = real_rotation()
+    until = rotation.first_handoff() + timedelta(weeks=52)
+    started = time.perf_counter()
+    timeline = make_timeline(rotation, until)
+    generate(rotation, until, timeline=timeline)
+    cold = time.perf_counter() - started
+    warm = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        generate(rotation, until, timeline=make_timeline(rotation, until))
+        warm.append(time.perf_counter() - started)
+    line("4 people x 52 weeks, first run (holidays)", cold, BARS["small"])
+    line(f"4 people x 52 weeks, median of {repeat}", statistics.median(warm), BARS["small"])
+
+
+def bench_large() -> None:
+    base = real_rotation()
+    rnd = random.Random(2026)
+    rotations = []
+    for team in range(100):
+        members = tuple(f"t{team:03d}_p{i}" for i in range(10))
+        vacations = {}
+        for person in members:
+            weeks = rnd.sample(range(2, 50), 2)
+            vacations[person] = tuple(sorted(
+                vacation_interval(date(2027, 1, 4) + timedelta(weeks=w), date(2027, 1, 8) + timedelta(weeks=w), base.tz)
+                for w in weeks))
+        rotations.append(replace(base, id=f"team{team}", team=f"team{team}", members=members, vacations=vacations,
+                                 start=date(2027, 1, 4)))
+    until = rotations[0].first_handoff() + timedelta(weeks=52)
+    started = time.perf_counter()
+    shifts = gaps = 0
+    for rotation in rotations:
+        schedule = generate(rotation, until, timeline=make_timeline(rotation, until))
+        shifts += len(schedule.shifts)
+        gaps += len(schedule.gaps)
+    elapsed = time.perf_counter() - started
+    line("1,000 people in 100 teams x 52 weeks", elapsed, BARS["large"])
+    print(f"{'':<44} {shifts} shifts, {gaps} gaps")
+
+
+def bench_now(repeat: int) -> None:
+    started = time.perf_counter()
+    service = load_schedule_service()
+    load = time.perf_counter() - started
+    print(f"{'ScheduleService load (published + overrides)':<44} {load * 1000:>10.3f} ms")
+    instants = [service.covered_from + timedelta(minutes=37 * i) for i in range(repeat)]
+    instants = [at for at in instants if at < service.covered_until]
+    started = time.perf_counter()
+    for at in instants:
+        service.now(at)
+    per_call = (time.perf_counter() - started) / len(instants)
+    line(f"now() per call, {len(instants)} instants", per_call, BARS["now"])
+    started = time.perf_counter()
+    for at in instants:
+        service.page_order("profit", at)
+    print(f"{'page_order() per call':<44} {(time.perf_counter() - started) / len(instants) * 1000:>10.3f} ms")
+
+
+def fairness() -> None:
+    rotation = real_rotation()
+    since = rotation.first_handoff()
+    until = since + timedelta(weeks=52)
+    timeline = make_timeline(rotation, until)
+    report = fairness_report(rotation, generate(rotation, until, timeline=timeline).shifts, timeline, since, until)
+    print(f"\nFairness, real team, {since:%Y-%m-%d} + 52 weeks (spread = max - min per person; hours)")
+    print(f"{'role':<15} {'metric':<16} {'fair':>8} {'round-robin':>12} {'ratio':>7}")
+    for role, spread in report["fair"]["spread"].items():
+        for metric, value in spread.items():
+            rr = report["round_robin"]["spread"][role][metric]
+            ratio = f"{value / rr:.2f}" if rr else "-"
+            print(f"{role:<15} {metric:<16} {value:>8g} {rr:>12g} {ratio:>7}")
+    print(f"round-robin gaps: {report['round_robin']['gaps']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    bench_small(args.repeat)
+    bench_large()
+    bench_now(args.repeat * 500)
+    fairness()
+
+
+if __name__ == "__main__":
+    main()
