@@ -179,7 +179,7 @@ def investor_period(year: int, month: int, business_days: int, holiday_dates, tz
 @lru_cache(maxsize=32)
 def _calendar(tz_key: str, country, subdivision, company_days, business_days: int, first_year: int, last_year: int):
     tz = ZoneInfo(tz_key)
-    names = holiday_names(country, subdivision, company_days, first_year, last_year)
+    names = _holiday_names(country, subdivision, company_days, first_year, last_year)
     first = date(first_year, 1, 1)
     days = (first + timedelta(days=n) for n in range((date(last_year, 12, 31) - first).days + 1))
     weekends = IntervalSet(_day(d, tz) for d in days if d.weekday() >= 5)
@@ -197,7 +197,13 @@ def _country_holidays(country: str, subdivision: str | None, years: tuple[int, .
     return dict(holidays.country_holidays(country, subdiv=subdivision, years=years))
 
 
-def holiday_names(country, subdivision, company_days, first_year: int, last_year: int) -> dict[date, str]:
+def holiday_names(rotation: Rotation, first_year: int, last_year: int) -> dict[date, str]:
+    """Public holidays and company days of the rotation's calendar, date -> name."""
+    return _holiday_names(rotation.holiday_country, rotation.holiday_subdivision, rotation.company_days,
+                          first_year, last_year)
+
+
+def _holiday_names(country, subdivision, company_days, first_year: int, last_year: int) -> dict[date, str]:
     names: dict[date, str] = {}
     if country:
         names.update(_country_holidays(country, subdivision, tuple(range(first_year, last_year + 1))))
