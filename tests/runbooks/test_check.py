@@ -227,3 +227,18 @@ def test_check_all_reports_every_runbook(project_copy):
     problems = [str(p) for p in check_all(reload(project_copy))]
     for pipeline_id in ("growth", "engagement"):
         assert any(p.startswith(f"include/runbooks/{pipeline_id}.md:") and "required section '## Data' is missing" in p for p in problems)
+
+
+def test_unknown_column_or_quality_check_in_prose(runbook, project_copy):
+    line = edit(runbook, "`stg_salaries.team_month_unique` fails.", "`stg_salaries.team_month_unique` or `stg_salaries.team_unique` fails.")
+    assert problems_of(reload(project_copy)) == [
+        f"{RUNBOOK}:{line}: `stg_salaries.team_unique`: `team_unique` is neither a column of warehouse table `stg_salaries` nor one of its quality checks"
+    ]
+
+
+def test_sqlite3_must_open_the_warehouse(runbook, project_copy):
+    line = edit(runbook, "WAREHOUSE=data/warehouse.db", "WAREHOUSE=data/other.db")
+    problems = problems_of(reload(project_copy))
+    assert problems and all("sqlite3 must open the warehouse file 'data/warehouse.db'" in p for p in problems)
+    assert line < int(problems[0].split(":")[1])
+

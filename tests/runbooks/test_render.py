@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import nh3
+import pytest
 from markdown_it import MarkdownIt
 
 from techflow_ops import links
@@ -48,3 +49,30 @@ def test_dag_doc_md_carries_the_summary():
     dag = build_pipeline_dag("engagement")
     assert runbook_summary("engagement") in dag.doc_md
     assert f"({links.runbook_url('engagement', 'kafka-outage')})" in dag.doc_md
+
+
+@pytest.mark.parametrize("pipeline_id", ["profit", "growth", "engagement", "executive_investor", "experiment_team"])
+def test_ui_renderer_gives_every_section_its_anchor(pipeline_id):
+    """The On-call view renders runbooks itself; its heading ids must be the anchors pages link to."""
+    from techflow_ops.registry import get_registry
+    from techflow_ops.runbooks.document import parse_file
+    from techflow_ops.web.runbook_html import render_runbook
+
+    path = get_registry().runbook_path(pipeline_id)
+    html = render_runbook(path.read_text())
+    for heading in parse_file(path).headings:
+        assert f'id="{heading.anchor}"' in html, heading
+
+
+def test_every_check_section_names_a_real_check_and_a_required_section():
+    from techflow_ops.quality.suites import SUITES
+    from techflow_ops.registry import get_registry
+    from techflow_ops.runbooks.catalogue import CHECK_SECTIONS, DATA_QUALITY_SECTION, check_section, required_issues
+
+    registry = get_registry()
+    for (dataset, check), anchor in CHECK_SECTIONS.items():
+        suite = SUITES[dataset]
+        suite.check(check)  # raises KeyError for a check that does not exist
+        assert anchor in {a for a, _ in required_issues(registry.pipelines[suite.pipeline_id])}, (dataset, check, anchor)
+    assert check_section("stg_ledger", "entry_id_unique") == DATA_QUALITY_SECTION
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..failures import FailureClass, failure_classes_for
+from ..failures import failure_classes_for
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,57 @@ BRIEF_FAILURE_MODES: dict[str, tuple[FailureMode, ...]] = {
 }
 
 
+#: The common issue a quality check's failure is diagnosed in, by (dataset, check name);
+#: any other check of a pipeline's suites goes to its "Data quality failure" section.
+CHECK_SECTIONS: dict[tuple[str, str], str] = {
+    ("stg_revenue", "revenue_matches_ledger"): "revenue-mismatch",
+    ("stg_revenue", "every_active_account_billed"): "revenue-mismatch",
+    ("profit_monthly", "revenue_vs_ledger_within_tolerance"): "revenue-mismatch",
+    ("stg_ledger", "partition_landed"): "revenue-mismatch",
+    ("stg_revenue", "revenue_drop_vs_previous_month"): "revenue-drop",
+    ("stg_revenue", "paying_accounts_have_subscribers"): "zero-subscribers",
+    ("profit_daily_account", "unit_profit_finite"): "zero-subscribers",
+    ("profit_monthly", "unit_profit_finite"): "zero-subscribers",
+    ("stg_expenses", "partition_landed"): "missing-expenses",
+    ("stg_expenses", "has_rows"): "missing-expenses",
+    ("stg_expenses", "row_count_vs_history"): "expense-spike",
+    ("stg_expenses", "expense_id_unique"): "expense-spike",
+    ("stg_salaries", "team_month_unique"): "salary-duplicates",
+    ("stg_account_status_changes", "no_skipped_status_step"): "missing-status-step",
+    ("stg_account_status_changes", "account_id_not_null"): "missing-account-status",
+    ("stg_account_status_changes", "new_status_not_null"): "missing-account-status",
+    ("stg_account_status_changes", "no_rejected_keys"): "missing-account-status",
+    ("stg_account_status_changes", "partition_landed"): "time-series-gaps",
+    ("stg_account_status_changes", "fresh_within_sla"): "time-series-gaps",
+    ("growth_daily", "has_rows"): "time-series-gaps",
+    ("growth_daily", "row_count_vs_history"): "time-series-gaps",
+    ("stg_license_changes", "account_day_unique"): "license-mismatch",
+    ("stg_license_changes", "partition_landed"): "time-series-gaps",
+    ("stg_click_events", "every_hour_present"): "kafka-outage",
+    ("stg_click_events", "has_rows"): "kafka-outage",
+    ("stg_click_events", "event_id_unique"): "duplicate-events",
+    ("stg_click_events", "late_events_under_threshold"): "late-events",
+    ("stg_click_events", "valid_share"): "invalid-events",
+    ("stg_click_events", "no_rejected_keys"): "invalid-events",
+    ("stg_click_events", "user_id_not_null"): "invalid-events",
+    ("stg_click_events", "event_ts_not_null"): "invalid-events",
+    ("stg_click_events", "event_ts_fresh"): "consumer-lag",
+    ("stg_click_events", "row_count_vs_history"): "consumer-lag",
+    ("investor_monthly", "profit_margin_finite"): "divide-by-zero-and-missing-values",
+    ("investor_monthly", "avg_daily_active_users_finite"): "divide-by-zero-and-missing-values",
+    ("investor_monthly", "month_unique"): "wrong-aggregates",
+    ("experiment_daily_unit", "unit_profit_finite"): "divide-by-zero-and-missing-values",
+    ("experiment_daily_unit", "account_id_not_null"): "divide-by-zero-and-missing-values",
+    ("experiment_daily_unit", "account_day_unique"): "wrong-aggregates",
+}
+DATA_QUALITY_SECTION = "data-quality-failure"
+
+
+def check_section(dataset: str, check_name: str) -> str:
+    """The runbook anchor to diagnose a failed quality check in (pages and the UI link to it)."""
+    return CHECK_SECTIONS.get((dataset, check_name), DATA_QUALITY_SECTION)
+
+
 def required_issues(pipeline) -> list[tuple[str, str]]:
     """(anchor, why) for every common-issue section the pipeline's runbook must have."""
     required: dict[str, str] = {}
@@ -84,7 +135,3 @@ def required_issues(pipeline) -> list[tuple[str, str]]:
     for mode in BRIEF_FAILURE_MODES.get(pipeline.id, ()):
         required.setdefault(mode.anchor, f"the brief's failure mode '{mode.title}'")
     return list(required.items())
-
-
-def failure_class_titles() -> dict[str, str]:
-    return {fc.anchor: fc.title for fc in FailureClass}

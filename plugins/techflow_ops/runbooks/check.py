@@ -14,13 +14,14 @@ from urllib.parse import unquote, urlsplit
 from ..registry import Pipeline, Registry
 from .anchors import slugify
 from .catalogue import COMMON_ISSUES, ISSUE_PARTS, REQUIRED_SECTIONS, required_issues
-from .commands import SHELL_LANGUAGES, CommandChecker, warehouse_tables
+from .commands import SHELL_LANGUAGES, CommandChecker, quality_checks, warehouse_columns, warehouse_tables
 from .document import RunbookDocument, parse_file, parse_text
 from .facts import BLOCK_RENDERERS, render_block
 
 DATA_SECTION = "data"
 _PART_LABEL = re.compile(r"^\*\*(" + "|".join(re.escape(p) for p in ISSUE_PARTS) + r")\b")
 _COMMAND_SPAN = re.compile(r"^(techflow-ops|airflow|sqlite3)\s")
+_QUALIFIED = re.compile(r"^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)$")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def check_runbook(registry: Registry, pipeline: Pipeline, doc: RunbookDocument |
     _check_issues(doc, pipeline, report)
     _check_blocks(registry, pipeline, doc, report)
     _check_tables(pipeline, doc, report)
+    _check_qualified_names(doc, report)
     _check_commands(doc, report)
     _check_links(registry, doc, report)
     return sorted(report.problems, key=lambda p: (p.file, p.line))
@@ -164,6 +166,18 @@ def _check_tables(pipeline: Pipeline, doc: RunbookDocument, report: _Report) -> 
             report.add(details.begin_line if details else 1, f"output table `{output.table}` of pipeline '{pipeline.id}' (include/config/pipelines.yaml) is not a warehouse table")
         if data and output.table not in listed:
             report.add(data.heading.line, f"output table `{output.table}` is not listed in the Data section's table")
+
+
+def _check_qualified_names(doc: RunbookDocument, report: _Report) -> None:
+    """`table.column` and `dataset.check` code spans must name a real column or quality check."""
+    tables, checks = warehouse_tables(), quality_checks()
+    for code in doc.inline_code:
+        match = _QUALIFIED.match(code.text)
+        if not match or match.group(1) not in tables:
+            continue
+        table, name = match.groups()
+        if name not in warehouse_columns(table) and name not in checks.get(table, ()):
+            report.add(code.line, f"`{code.text}`: `{name}` is neither a column of warehouse table `{table}` nor one of its quality checks")
 
 
 def _check_commands(doc: RunbookDocument, report: _Report) -> None:

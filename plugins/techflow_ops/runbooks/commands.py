@@ -238,6 +238,24 @@ def warehouse_tables() -> frozenset[str]:
     return frozenset(metadata.tables)
 
 
+def warehouse_columns(table: str) -> frozenset[str]:
+    from ..pipelines.warehouse import metadata
+
+    return frozenset(metadata.tables[table].columns.keys())
+
+
+@lru_cache(maxsize=1)
+def quality_checks() -> dict[str, frozenset[str]]:
+    """Dataset -> names of its quality checks (empty when the quality area is not installed)."""
+    try:
+        from ..quality.suites import SUITES
+    except ModuleNotFoundError as exc:
+        if exc.name and "techflow_ops.quality".startswith(exc.name):
+            return {}
+        raise
+    return {dataset: frozenset(check.name for check in suite.checks) for dataset, suite in SUITES.items()}
+
+
 @lru_cache(maxsize=1)
 def warehouse_schema() -> sqlite3.Connection:
     """An empty in-memory SQLite database with the warehouse's tables, to prepare runbook SQL against."""

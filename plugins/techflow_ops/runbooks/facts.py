@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from ..failures import failure_classes_for
 from ..registry import Pipeline, Registry, format_duration
+from .catalogue import check_section
 
 
 def _yes_no(value: bool) -> str:
@@ -100,9 +101,13 @@ def failure_class_title(failure_class) -> str:
     return failure_class.anchor.replace("-", " ").capitalize().replace("Sla ", "SLA ")
 
 
-def _first_sentence(obj) -> str | None:
-    doc = " ".join((type(obj).__doc__ or "").split())
+def _first_sentence_of(doc: str | None) -> str | None:
+    doc = " ".join((doc or "").split())
     return doc.split(". ")[0].rstrip(".") + "." if doc else None
+
+
+def _first_sentence(obj) -> str | None:
+    return _first_sentence_of(type(obj).__doc__)
 
 
 def _callback_lines(pipeline: Pipeline) -> list[str]:
@@ -110,14 +115,16 @@ def _callback_lines(pipeline: Pipeline) -> list[str]:
     if callbacks is None:
         return ["- Callbacks and deadline alert: not published by `techflow_ops.escalation` yet."]
     lines = []
-    dag_hooks = callbacks.dag_hooks(pipeline)
+    dag_hooks = callbacks.dag_hooks(pipeline, deadline=True)  # the deployed DAG, whatever this process's switches
     deadline = dag_hooks.get("deadline")
     if deadline is not None:
         target = getattr(deadline.callback, "path", type(deadline.callback).__name__)
+        switch_off = getattr(callbacks, "deadline_alerts_enabled", None)
+        switch = _first_sentence_of(switch_off.__doc__) if switch_off else None
         lines.append(
             f"- **Deadline alert:** a run still unfinished {format_duration(deadline.interval)} after its deadline "
             f"reference (`{type(deadline.reference).__name__}`) calls `{target}`, which opens an incident "
-            "classified `sla_miss` ([SLA miss](#sla-miss))."
+            "classified `sla_miss` ([SLA miss](#sla-miss))." + (f" {switch}" if switch else "")
         )
     hooks = [("task", name, cb) for name, cbs in callbacks.task_hooks(pipeline.id).items() for cb in cbs]
     hooks += [("DAG run", name, cb) for name, cbs in dag_hooks.items() if name.endswith("_callback") for cb in cbs]
@@ -127,9 +134,45 @@ def _callback_lines(pipeline: Pipeline) -> list[str]:
     return lines
 
 
+def _quality_lines(pipeline: Pipeline) -> list[str]:
+    suites = _optional_module("techflow_ops.quality.suites")
+    if suites is None:
+        return ["Data-quality suites: not published by `techflow_ops.quality` yet."]
+    lines = []
+    if pipeline.upstream:
+        breaker = _optional_module("techflow_ops.quality.breaker")
+        lines += [f"**Circuit breaker** (`techflow_ops.quality.breaker`): {_first_sentence_of(breaker.__doc__)} "
+                  "It reads the latest results of: "
+                  + "; ".join(f"{up}: " + ", ".join(f"`{s.dataset}`" for s in suites.suites_for(up)) for up in pipeline.upstream)
+                  + ". A stop is reported as [Stale upstream](#stale-upstream).", ""]
+    own = suites.suites_for(pipeline.id)
+    if not own:
+        return lines + ["No data-quality suite is defined for this pipeline's datasets."]
+    lines += [
+        "Data-quality checks (`techflow_ops.quality.suites`; source datasets are validated after ingest, "
+        "outputs before publish; a critical failure fails the run and pages, a warning is recorded and shown):",
+        "",
+        "| Dataset | Check | Severity | What it checks | Diagnose in |",
+        "|---|---|---|---|---|",
+    ]
+    for suite in own:
+        for check in suite.checks:
+            what = check.description
+            if check.target or check.threshold is not None:
+                threshold = pipeline.targets.get(check.target, check.threshold) if check.target else check.threshold
+                what += f" (threshold {threshold:g}" + (f", target `{check.target}`" if check.target else "") + ")"
+            anchor = check_section(suite.dataset, check.name)
+            lines.append(
+                f"| `{suite.dataset}` ({suite.role}, {suite.grain.value}) | `{check.name}` | {check.severity.value} | "
+                f"{what} | [{anchor}](#{anchor}) |"
+            )
+    return lines
+
+
 def render_monitoring(registry: Registry, pipeline: Pipeline) -> list[str]:
     lines = ["Failure classes escalation reports for this pipeline, each with its section below:", ""]
     lines += [f"- `{fc.value}`: [{failure_class_title(fc)}](#{fc.anchor})" for fc in failure_classes_for(pipeline)]
+    lines += ["", *_quality_lines(pipeline)]
     lines += ["", "Callbacks and deadline alert of the DAG (from `techflow_ops.escalation.callbacks`):", ""]
     lines += _callback_lines(pipeline)
     return lines
