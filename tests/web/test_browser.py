@@ -8,7 +8,6 @@ docs/screenshots), else to the test's temp folder.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -55,6 +54,10 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
 
 @pytest.fixture(scope="module")
 def api_server(web_env, session_dir):
+    # The project's DAGs in the metadata DB (serialized, as the dag-processor leaves them), so
+    # the Airflow UI can show its DAG pages with the plugin's per-DAG tab.
+    subprocess.run([str(VENV_BIN_DIR / "airflow"), "dags", "reserialize"], check=True, capture_output=True,
+                   env={**os.environ, **web_env})
     port = _free_port()
     log = session_dir / "api-server.log"
     env = {**os.environ, **web_env, "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}"}
@@ -131,6 +134,14 @@ def test_log_in_see_who_is_on_call_and_acknowledge(api_server, browser, screensh
     assert page.locator('[data-testid="acknowledged-by"]').inner_text().startswith(f"Acknowledged by {user}")
     assert user in page.locator('[data-testid="timeline"]').inner_text()
     page.screenshot(path=screenshot_dir / "incident-acknowledged.png", full_page=True)
+
+    # The per-DAG tab inside Airflow's own DAG page.
+    page.goto(f"{api_server}/dags/profit/plugin/techflow-dag")
+    frame = page.frame_locator("iframe").first
+    assert frame.locator("main > h1").inner_text(timeout=30_000) == "profit: ownership"
+    assert get_registry().people[get_registry().pipelines["profit"].owners.primary].name in frame.locator("main").inner_text()
+    page.wait_for_timeout(500)
+    page.screenshot(path=screenshot_dir / "dag-tab-in-airflow.png")
 
     for name, path in (
         ("calendar", "/techflow/calendar"),
