@@ -82,7 +82,7 @@ def test_gaps_exit_code_and_publish_report(config_copy, capsys):
     code, out, _ = run(capsys, "oncall", "publish", *base, "--at", "2026-11-26T19:00:00Z", "--format", "json")
     payload = json.loads(out)
     assert code == 1 and payload["written"] and payload["gaps"]
-    assert set(payload) == {"file", "written", "published_at", "frozen_until", "until", "shifts", "gaps", "moved"}
+    assert set(payload) == {"file", "written", "published_at", "frozen_until", "until", "shifts", "gaps", "moved", "notes"}
     code, out, _ = run(capsys, "oncall", "gaps", *base, "--from", "2026-12-01", "--weeks", "8", "--format", "json")
     gaps = json.loads(out)["gaps"]
     assert code == 1 and {g["role"] for g in gaps} >= {"primary", "secondary"}

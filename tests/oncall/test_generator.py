@@ -150,3 +150,18 @@ def test_daily_handoff_inside_the_dst_hour_leaves_no_hole_or_overlap(real_rotati
         assert all(s.end > s.start for s in shifts)
     around = [s.hours for s in schedule.shifts if s.role == "primary" and abs((s.start.date() - night).days) <= 1]
     assert sorted(around) != [24.0] * len(around)  # one of them is 23 or 25 hours
+
+
+def test_back_to_back_is_relaxed_only_when_nobody_else_is_free_and_says_so():
+    rotation = Rotation(id="trio", team="t", members=("ann", "bob", "cat"), start=date(2027, 2, 1),
+                        shift_length=timedelta(weeks=1), handoff_weekday=0, handoff_time=time(10), tz=NY,
+                        investor_business_days=0, investor_watch=False)
+    two_weeks = (datetime(2027, 2, 8, tzinfo=UTC), datetime(2027, 2, 23, tzinfo=UTC))
+    rotation = replace(rotation, vacations={"ann": (), "bob": (two_weeks,), "cat": (two_weeks,)})
+    schedule = generate(rotation, datetime(2027, 3, 15, tzinfo=UTC))
+    primaries = [s.person for s in schedule.shifts if s.role == "primary" and s.start < datetime(2027, 2, 22, 16, tzinfo=UTC)]
+    assert primaries[1:3] == ["ann", "ann"]
+    assert any("primary given to ann twice running" in note for note in schedule.notes)
+    assert {g.role for g in schedule.gaps} == {"secondary"}  # nobody left to back ann up
+    later = [s for s in schedule.shifts if s.role == "primary" and s.start >= datetime(2027, 3, 1, tzinfo=UTC)]
+    assert all(a.person != b.person for a, b in zip(later, later[1:]))

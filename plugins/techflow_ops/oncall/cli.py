@@ -105,6 +105,7 @@ def _publish(args) -> int:
         "shifts": len(result.published.shifts),
         "gaps": [g.to_json() for g in result.published.gaps if g.end > at],
         "moved": [c.to_json() for c in result.moved],
+        "notes": result.notes,
     }
     if args.format == "json":
         _print_json(payload)
@@ -116,6 +117,8 @@ def _publish(args) -> int:
                   f"{change.current or '-'} (tell {', '.join(change.affected)})")
         for gap in payload["gaps"]:
             print(f"  GAP {gap['role']} {gap['start']} .. {gap['end']}: {gap['reason']}")
+        for note in result.notes:
+            print(f"  note: {note}")
     return 1 if payload["gaps"] else 0
 
 

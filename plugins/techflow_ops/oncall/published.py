@@ -135,6 +135,7 @@ class PublishResult:
     published: Published
     frozen_until: datetime
     moved: list[ShiftChange]
+    notes: list[str] = field(default_factory=list)  # rules the generator had to relax, and where
 
 
 def publish(config: OnCallConfig, now: datetime, *, weeks: int | None = None, timeline: Timeline | None = None) -> PublishResult:
@@ -160,8 +161,8 @@ def publish(config: OnCallConfig, now: datetime, *, weeks: int | None = None, ti
     unchanged = existing is not None and existing.shifts == shifts and existing.gaps == gaps and \
         existing.until == new_until and existing.members == rotation.members
     if unchanged:
-        return PublishResult(config.published_file, False, existing, frozen_until, [])
+        return PublishResult(config.published_file, False, existing, frozen_until, [], generated.notes)
     published = Published(rotation.id, now, new_until, shifts, gaps, rotation.members,
                           (existing.changelog if existing else []) + moved)
     write_published(config.published_file, published)
-    return PublishResult(config.published_file, True, published, frozen_until, moved)
+    return PublishResult(config.published_file, True, published, frozen_until, moved, generated.notes)
