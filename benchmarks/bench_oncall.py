@@ -13,7 +13,7 @@ import random
 import statistics
 import time
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 from techflow_ops.oncall import load_schedule_service
 from techflow_ops.oncall.config import load_oncall_config, vacation_interval

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from techflow_ops.oncall import OnCallNow, Shift, get_schedule_service
-from techflow_ops.oncall.published import publish, read_published
+from techflow_ops.oncall.published import publish
 
 from .helpers import edit_oncall, service, write_overrides
 

@@ -26,7 +26,6 @@ from .config import Rotation
 from .model import Gap, Shift, shift_order
 from .timeline import HOUR, IntervalSet, Slot, Timeline, hours, intersect, merge, subtract, vacation_sets
 
-CATEGORIES = ("hours", "weekend", "holiday", "investor")
 WEEKEND_UNIT, HOLIDAY_UNIT = 48.0, 24.0
 LEVEL_TOLERANCE = 0.5  # in shifts: how far ahead of the least-loaded eligible member a pick may be
 LOOKAHEAD = 4  # slots planned together (a round of a 4-person rotation), one committed at a time
@@ -106,8 +105,8 @@ def generate(
     members = rotation.members
     n = len(members)
     roles = rotation.roles
+    # Per role and person: on-call, weekend, public-holiday and investor-period hours so far.
     loads = {role: {p: [0.0, 0.0, 0.0, 0.0] for p in members} for role in roles}
-    seen = {role: set() for role in roles}
     last_main: dict[str, str | None] = {role: None for role in roles}
     first_index = 0
     if frozen:
@@ -117,7 +116,6 @@ def generate(
             if s.role in loads and s.person in loads[s.role]:
                 for k, v in enumerate(measure([(s.start, s.end)])):
                     loads[s.role][s.person][k] += v
-                seen[s.role].add(s.person)
             if s.source != "override":
                 by_slot[(timeline.slot_index_at(s.start), s.role)][s.person] += s.hours
         for role in roles:
@@ -259,7 +257,7 @@ def generate(
                         substitute = pick(role, able, measure([(a, b)]), None, slot.index)
                     why = "vacation" if vacations[main].overlap(a, b) else "another role"
                     pieces.append((a, b, substitute, f"covers {main} ({why})"))
-            pieces.sort()
+            pieces.sort(key=lambda piece: piece[0])
             merged: list[list] = []
             for a, b, person, reason in pieces:
                 if merged and merged[-1][2] == person and merged[-1][1] == a and merged[-1][3] == reason:

@@ -20,7 +20,7 @@ from .config import OnCallConfig, load_oncall_config
 from .generator import generate, make_timeline
 from .model import ROLES, Gap, Handoff, OnCallNow, Shift, ShiftChange, iso, shift_order, utc
 from .published import Published, read_published
-from .timeline import IntervalSet, intersect, merge, subtract, vacation_sets
+from .timeline import intersect, merge, subtract, vacation_sets
 
 EPSILON = timedelta(microseconds=1)
 
