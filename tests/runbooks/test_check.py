@@ -237,7 +237,7 @@ def test_unknown_column_or_quality_check_in_prose(runbook, project_copy):
 
 
 def test_sqlite3_must_open_the_warehouse(runbook, project_copy):
-    line = edit(runbook, "WAREHOUSE=data/warehouse.db", "WAREHOUSE=data/other.db")
+    line = edit(runbook, "WAREHOUSE=$DATA/warehouse.db", "WAREHOUSE=$DATA/other.db")
     problems = problems_of(reload(project_copy))
     assert problems and all("sqlite3 must open the warehouse file 'data/warehouse.db'" in p for p in problems)
     assert line < int(problems[0].split(":")[1])

@@ -99,7 +99,7 @@ def _diagnosis_command(pipeline_id: str, anchor: str, phrase: str) -> str:
 
 
 def _run(root: Path, command: str, day: str) -> str:
-    script = f"WAREHOUSE=data/warehouse.db\nDAY={day}\nMONTH={day[:8]}01\n{command}\n"
+    script = f"DATA=data\nWAREHOUSE=$DATA/warehouse.db\nDAY={day}\nMONTH={day[:8]}01\n{command}\n"
     result = subprocess.run(["bash", "-c", script], cwd=root, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout

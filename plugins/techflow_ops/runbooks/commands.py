@@ -61,8 +61,9 @@ class CommandChecker:
         for code in shell_blocks:
             for line in code.text.splitlines():
                 match = _ASSIGNMENT.match(line.split("#", 1)[0].strip())
-                if match:
-                    self.variables[match.group(1)] = shlex.split(match.group(2))[0] if match.group(2).strip() else ""
+                if match:  # earlier assignments expand in later ones, as in the shell
+                    value = shlex.split(match.group(2))[0] if match.group(2).strip() else ""
+                    self.variables[match.group(1)] = self._substitute(value, code.line)
 
     def _substitute(self, text: str, line: int) -> str:
         def value(match: re.Match) -> str:
