@@ -70,13 +70,6 @@ def _page(request: Request, template: str, user, **context) -> HTMLResponse:
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
-def _section(builder, *args) -> dict:
-    try:
-        return builder(*args)
-    except AreaUnavailable as exc:
-        return exc.as_json()
-
-
 def _feed_urls(request: Request) -> dict:
     registry = get_registry()
     base = str(request.base_url).rstrip("/") + links.PLUGIN_PREFIX
@@ -106,12 +99,12 @@ def index() -> RedirectResponse:
 
 @pages.get("/oncall")
 def oncall_page(request: Request, user: GetUserDep) -> HTMLResponse:
-    return _page(request, "oncall.html", user, title="On call", oncall=_section(views.oncall_now))
+    return _page(request, "oncall.html", user, title="On call", oncall=views.or_unavailable(views.oncall_now))
 
 
 @pages.get("/calendar")
 def calendar_page(request: Request, user: GetUserDep, start: date | None = None) -> HTMLResponse:
-    data = _section(views.calendar, _calendar_start(start), CALENDAR_WEEKS)
+    data = views.or_unavailable(views.calendar, _calendar_start(start), CALENDAR_WEEKS)
     return _page(request, "calendar.html", user, title="Calendar", calendar=data)
 
 
@@ -124,7 +117,7 @@ def ownership_page(request: Request, user: GetUserDep, session: SessionDep) -> H
 def fairness_page(
     request: Request, user: GetUserDep, start: date | None = None, weeks: Annotated[int | None, Query(ge=1, le=260)] = None
 ) -> HTMLResponse:
-    return _page(request, "fairness.html", user, title="Fairness", fairness=_section(views.fairness, start, weeks))
+    return _page(request, "fairness.html", user, title="Fairness", fairness=views.or_unavailable(views.fairness, start, weeks))
 
 
 @pages.get("/runbooks/{pipeline_id}")
@@ -168,13 +161,13 @@ INCIDENT_ACTIONS = ("acknowledge", "resolve")
 def incidents_page(
     request: Request, user: GetUserDep, status_filter: Annotated[str | None, Query(alias="status")] = None
 ) -> HTMLResponse:
-    data = _section(views.incidents, status_filter)
+    data = views.or_unavailable(views.incidents, status_filter)
     return _page(request, "incidents.html", user, title="Incidents", incidents=data, status_filter=status_filter)
 
 
 @pages.get("/incidents/{incident_id}")
 def incident_page(request: Request, user: GetUserDep, incident_id: int) -> HTMLResponse:
-    data = _section(views.incident, incident_id)
+    data = views.or_unavailable(views.incident, incident_id)
     return _page(request, "incident.html", user, title=f"Incident {incident_id}", incident=data)
 
 
@@ -210,12 +203,12 @@ api = APIRouter(prefix="/api", dependencies=[Depends(requires_access_view(Access
 
 @api.get("/oncall/now")
 def api_oncall_now(at: datetime | None = None) -> dict:
-    return _section(views.oncall_now, at)
+    return views.or_unavailable(views.oncall_now, at)
 
 
 @api.get("/calendar")
 def api_calendar(start: date | None = None, weeks: Annotated[int, Query(ge=1, le=52)] = CALENDAR_WEEKS) -> dict:
-    return _section(views.calendar, _calendar_start(start), weeks)
+    return views.or_unavailable(views.calendar, _calendar_start(start), weeks)
 
 
 @api.get("/ownership")
@@ -225,7 +218,7 @@ def api_ownership(session: SessionDep) -> dict:
 
 @api.get("/fairness")
 def api_fairness(start: date | None = None, weeks: Annotated[int | None, Query(ge=1, le=260)] = None) -> dict:
-    return _section(views.fairness, start, weeks)
+    return views.or_unavailable(views.fairness, start, weeks)
 
 
 @api.get("/runbooks/{pipeline_id}")
@@ -250,12 +243,12 @@ def api_incidents(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict:
-    return _section(views.incidents, status_filter, pipeline_id, limit, offset)
+    return views.or_unavailable(views.incidents, status_filter, pipeline_id, limit, offset)
 
 
 @api.get("/incidents/{incident_id}")
 def api_incident(incident_id: int) -> dict:
-    return _section(views.incident, incident_id)
+    return views.or_unavailable(views.incident, incident_id)
 
 
 @api.post("/incidents/{incident_id}/{action}")

@@ -98,21 +98,13 @@ def person_json(person: Person) -> dict:
     }
 
 
-def _person_ref(registry: Registry, value: Any) -> dict | None:
-    """A person from whatever the schedule hands back: an id, a Person, or a shift naming one."""
-    if value is None:
+def _person_ref(registry: Registry, person_id: str | None) -> dict | None:
+    """The schedule names people by id; one it names but the registry lacks is shown, flagged."""
+    if person_id is None:
         return None
-    if isinstance(value, Person):
-        return person_json(value)
-    for attribute in ("person_id", "person", "id"):
-        inner = getattr(value, attribute, None)
-        if inner is not None and inner is not value:
-            return _person_ref(registry, inner)
-    if isinstance(value, str):
-        if value in registry.people:
-            return person_json(registry.people[value])
-        return {"id": value, "name": value, "unknown": True, "contact": []}
-    return {"id": str(value), "name": str(value), "unknown": True, "contact": []}
+    if person_id in registry.people:
+        return person_json(registry.people[person_id])
+    return {"id": person_id, "name": person_id, "unknown": True, "contact": []}
 
 
 def _stakeholder(registry: Registry, ref: str) -> dict:
@@ -128,26 +120,21 @@ def oncall_now(at: datetime | None = None) -> dict:
     oncall = area("techflow_ops.oncall", "get_schedule_service")
     registry = get_registry()
     at = at or datetime.now(timezone.utc)
+    if at.tzinfo is None:  # a bare ?at= from the API means UTC
+        at = at.replace(tzinfo=timezone.utc)
     now = oncall.get_schedule_service().now(at)
-    handoff = getattr(now, "next_handoff", None)
     return {
         "available": True,
         "at": at.isoformat(),
         "primary": _person_ref(registry, now.primary),
         "secondary": _person_ref(registry, now.secondary),
-        "investor_watch": [_person_ref(registry, p) for p in _as_list(getattr(now, "investor_watch", None))],
-        "in_investor_period": bool(getattr(now, "in_investor_period", False)),
-        "next_handoff": jsonable(handoff),
-        "gaps": jsonable(getattr(now, "gaps", [])),
+        "investor_watch": [_person_ref(registry, now.investor_watch)] if now.investor_watch else [],
+        "in_investor_period": now.in_investor_period,
+        "off_hours": now.off_hours,
+        "next_handoff": jsonable(now.next_handoff),
+        "gaps": list(now.gaps),
+        "sources": dict(now.sources),
     }
-
-
-def _as_list(value: Any) -> list:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return list(value)
-    return [value]
 
 
 def calendar(start: date, weeks: int) -> dict:
@@ -278,16 +265,17 @@ def dag_overview(session, dag_id: str) -> dict:
         raise NotFound(f"DAG {dag_id!r} is not a TechFlow pipeline in {registry.config_dir}")
     state = dag_states(session, [dag_id])[dag_id]
     row = _pipeline_row(registry, pipeline, state, _quality_or_unavailable())
-    open_incidents = _guard(incidents, "unresolved", pipeline_id=pipeline.id)
+    open_incidents = or_unavailable(incidents, "unresolved", pipeline_id=pipeline.id)
     return {
         "pipeline": row,
-        "oncall": _guard(oncall_now),
+        "oncall": or_unavailable(oncall_now),
         "incidents": open_incidents,
         "runbook": runbook(pipeline.id),
     }
 
 
-def _guard(builder, *args, **kwargs) -> dict:
+def or_unavailable(builder, *args, **kwargs) -> dict:
+    """The section, or its "not available" marker when an area it needs is missing."""
     try:
         return builder(*args, **kwargs)
     except AreaUnavailable as exc:
