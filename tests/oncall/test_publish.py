@@ -78,3 +78,18 @@ def test_stale_published_schedule_is_flagged_as_conflict(config_copy):
     svc = service(config_copy, now=NOW)
     conflicts = [g for g in svc.gaps(shift.start, shift.end) if g.kind == "conflict"]
     assert conflicts and conflicts[0].people == (shift.person,) and "vacation" in conflicts[0].reason
+
+
+def test_new_member_joins_level_with_the_others(config_copy):
+    publish(service(config_copy, now=NOW).config, NOW)
+    teams = config_copy / "teams.yaml"
+    teams.write_text(teams.read_text().replace("members: [priya, marcus, sofia, jonas]", "members: [priya, marcus, sofia, jonas, dana]"))
+    edit_oncall(config_copy, lambda d: d["rotation"]["members"].append("dana"))
+    later = NOW + timedelta(weeks=8)
+    result = publish(service(config_copy, now=later).config, later)
+    future = [s for s in result.published.shifts if s.start >= result.frozen_until and s.role == "primary"
+              and s.start < result.frozen_until + timedelta(weeks=10)]
+    weeks_of = {p: sum(1 for s in future if s.person == p and s.hours > 100) for p in ("priya", "marcus", "sofia", "jonas", "dana")}
+    assert weeks_of["dana"] >= 1, weeks_of
+    assert max(weeks_of.values()) - min(weeks_of.values()) <= 1, weeks_of  # not handed every shift to catch up
+    assert result.published.members[-1] == "dana"
