@@ -49,6 +49,7 @@ class ReportTaskFailure:
                 exception=exception if isinstance(exception, BaseException) else None,
                 error=None if isinstance(exception, BaseException) else str(exception or "task failed (no exception given)"),
                 log_url=_log_url(ti),
+                details={"drill": os.environ["TECHFLOW_DRILL"]} if os.environ.get("TECHFLOW_DRILL") else None,
             )
         except Exception:  # noqa: BLE001 - see module docstring
             log.exception("TechFlow escalation: could not report the failure of pipeline %s", self.pipeline_id)

@@ -1,5 +1,5 @@
 """`techflow-ops incidents list|show|ack|resolve`, `techflow-ops escalation tick|deliver|policy`,
-and `techflow-ops opsdb ...`."""
+`techflow-ops opsdb ...` and `techflow-ops drill ...`."""
 
 from __future__ import annotations
 
@@ -119,6 +119,7 @@ def _policy(args) -> int:
 
 def register(subparsers) -> None:
     from ..opsdb import cli as opsdb_cli
+    from .drills import register as register_drills
 
     incidents = subparsers.add_parser("incidents", help="list, show, acknowledge and resolve incidents")
     sub = incidents.add_subparsers(dest="incidents_command", required=True)
@@ -151,3 +152,4 @@ def register(subparsers) -> None:
     esub.add_parser("policy", help="print each pipeline's effective policy").set_defaults(handler=_policy)
 
     opsdb_cli.register(subparsers)
+    register_drills(subparsers)

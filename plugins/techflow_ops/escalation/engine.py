@@ -116,13 +116,12 @@ class Escalation:
         failure_class = FailureClass(failure_class)
         if error is None and exception is not None:
             error = f"{type(exception).__name__}: {exception}"
-        if details is None and exception is not None:
-            details = getattr(exception, "details", None)
+        details = {**(getattr(exception, "details", None) or {}), **(details or {})}
         values = {
             "dedup_key": store.dedup_key(pipeline_id, dag_id, run_id, task_id, kind), "kind": kind,
             "pipeline_id": pipeline_id, "dag_id": dag_id, "run_id": run_id, "task_id": task_id,
             "try_number": try_number, "failure_class": failure_class.value, "error": error or "",
-            "details": json.dumps(details or {}, default=str), "log_url": log_url,
+            "details": json.dumps(details, default=str), "log_url": log_url,
         }
         oncall = read_oncall(self.schedule, at)
         with self.engine.begin() as connection:
@@ -218,7 +217,7 @@ class Escalation:
 
     def _enqueue_step(self, writes, incident, pipeline, step_index, cycle, level, recipients, at) -> None:
         notifications = self.policy.notifications
-        is_drill = incident.kind == "drill" or bool(incident.details.get("drill"))
+        is_drill = bool(incident.details.get("drill"))
         default_conn = {"email": notifications.smtp_conn_id, "slack": notifications.slack_conn_id,
                         "pagerduty": notifications.pagerduty_conn_id}
         payload = {"severity": "critical" if pipeline.criticality.tier <= 1 else "error",

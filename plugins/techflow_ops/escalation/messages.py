@@ -8,8 +8,7 @@ from .. import links
 from ..failures import FailureClass
 
 LEVEL_NAMES = {1: "L1 data engineering", 2: "L2 business owner team", 3: "L3 management"}
-KIND_TITLES = {"task_failure": "task failed", "dag_failure": "DAG run failed", "deadline_miss": "SLA deadline missed",
-               "drill": "drill"}
+KIND_TITLES = {"task_failure": "task failed", "dag_failure": "DAG run failed", "deadline_miss": "SLA deadline missed"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,9 @@ def render_page(incident, pipeline, level: int, role: str, error_lines: int, *, 
         f"business owner team: {pipeline.business_owner_team}",
         "",
         "Error:",
-        first_lines(incident.error, error_lines) or "(no error text)",
+        # a data-quality failure lists every failed check with its observed values: keep them all
+        first_lines(incident.error, max(error_lines, 40) if failure_class is FailureClass.data_quality else error_lines)
+        or "(no error text)",
     ]
     quality = incident.details.get("failed_expectations") if isinstance(incident.details, dict) else None
     if quality:

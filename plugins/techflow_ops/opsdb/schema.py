@@ -37,7 +37,7 @@ incidents = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("dedup_key", String(700), nullable=False, unique=True),
-    Column("kind", String(32), nullable=False),  # task_failure | dag_failure | deadline_miss | drill
+    Column("kind", String(32), nullable=False),  # task_failure | dag_failure | deadline_miss
     Column("pipeline_id", String(200), nullable=False),
     Column("dag_id", String(250), nullable=False),
     Column("run_id", String(250)),
