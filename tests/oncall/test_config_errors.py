@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,17 @@ def test_config_check_cli_reports_oncall_problems(config_copy):
     result = subprocess.run([CLI, "config", "check", str(config_copy)], capture_output=True, text=True)
     assert result.returncode == 1
     assert "oncall.yaml" in result.stderr and "rotation.members[4]" in result.stderr and "'ghost'" in result.stderr
+
+
+def test_hand_edited_published_schedule_is_checked(config_copy):
+    from techflow_ops.oncall.published import publish
+
+    from .helpers import service
+
+    result = publish(service(config_copy).config, datetime(2026, 11, 26, 19, tzinfo=timezone.utc))
+    text = result.path.read_text()
+    result.path.write_text(text.replace('role: "secondary"', 'role: "secundary"', 1))
+    problem = one(config_copy, "published_schedule.yaml", next(p.field for p in problems_of(config_copy)))
+    assert problem.field.startswith("shifts[") and problem.field.endswith("].role") and problem.value == "secundary"
+    result.path.write_text(text.replace('rotation: "data_engineering_oncall"', 'rotation: "other"'))
+    assert one(config_copy, "published_schedule.yaml", "rotation").value == "other"

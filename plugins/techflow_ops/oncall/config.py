@@ -346,5 +346,12 @@ def load_oncall_config(config_dir: Path, registry: Registry) -> OnCallConfig:
 
 
 def check_config_dir(config_dir: Path, registry: Registry) -> None:
-    """`techflow-ops config check` hook: raise ConfigError if the on-call config is invalid."""
-    load_oncall_config(Path(config_dir), registry)
+    """`techflow-ops config check` hook: raise ConfigError if the on-call config or the
+    published schedule it points at is invalid."""
+    from .published import read_published
+
+    config = load_oncall_config(Path(config_dir), registry)
+    published = read_published(config.published_file)
+    if published is not None and published.rotation != config.rotation.id:
+        raise ConfigError.single(config.published_file, "rotation", published.rotation,
+                                 f"published for another rotation than {config.rotation.id!r}; republish")

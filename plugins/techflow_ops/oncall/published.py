@@ -51,6 +51,11 @@ def read_published(path: Path) -> Published | None:
                   _parse_time(s["end"], path, f"shifts[{i}].end"), "schedule", s.get("reason"))
             for i, s in enumerate(data.get("shifts") or [])
         ]
+        for i, s in enumerate(data.get("shifts") or []):
+            if s["role"] not in ROLES:
+                raise ConfigError.single(path, f"shifts[{i}].role", s["role"], f"unknown role (one of {', '.join(ROLES)})")
+            if shifts[i].end <= shifts[i].start:
+                raise ConfigError.single(path, f"shifts[{i}].end", s["end"], "shift ends before it starts")
         shifts.sort(key=shift_order)
         gaps = [
             Gap(g["role"], _parse_time(g["start"], path, f"gaps[{i}].start"), _parse_time(g["end"], path, f"gaps[{i}].end"),
