@@ -121,3 +121,17 @@ def test_the_page_reaches_the_smtp_server(smtp, runs):
         time.sleep(0.5)
     assert pages, f"no page about {FAILING_DAG} among {[m.subject for m in smtp.messages]}"
     assert all(r.endswith("@techflow.example.com") for r in pages[0].recipients)
+
+
+def test_add_worker_joins_the_same_queue_and_down_stops_it_too(stack, runs):
+    added = stack.script("add-worker", timeout=30)
+    assert added.returncode == 0, added.stderr
+    assert "started worker-2" in added.stdout
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        log = stack.log("worker-2")
+        if "ready." in log:
+            break
+        time.sleep(1)
+    assert "worker-2@" in log and "ready." in log, stack.logs_tail()
+    assert f".> {stack.queue} " in log, "the added worker does not consume this stack's queue"
