@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from techflow_ops.oncall import check_config_dir
+from techflow_ops.oncall.published import publish
 from techflow_ops.registry import ConfigError, load_registry
 
-from .helpers import edit_oncall, write_overrides
+from .helpers import edit_oncall, service, write_overrides
 
 CLI = str(Path(sys.executable).parent / "techflow-ops")
 
@@ -118,10 +119,6 @@ def test_config_check_cli_reports_oncall_problems(config_copy):
 
 
 def test_hand_edited_published_schedule_is_checked(config_copy):
-    from techflow_ops.oncall.published import publish
-
-    from .helpers import service
-
     result = publish(service(config_copy).config, datetime(2026, 11, 26, 19, tzinfo=timezone.utc))
     text = result.path.read_text()
     result.path.write_text(text.replace('role: "secondary"', 'role: "secundary"', 1))
