@@ -242,3 +242,10 @@ def test_sqlite3_must_open_the_warehouse(runbook, project_copy):
     assert problems and all("sqlite3 must open the warehouse file 'data/warehouse.db'" in p for p in problems)
     assert line < int(problems[0].split(":")[1])
 
+
+def test_unknown_table_in_prose(runbook, project_copy):
+    line = edit(runbook, "transformed into `profit_daily_account` and", "transformed into `profit_per_account_daily` and")
+    assert problems_of(reload(project_copy)) == [
+        f"{RUNBOOK}:{line}: unknown warehouse table `profit_per_account_daily` (not defined in techflow_ops.pipelines.warehouse)"
+    ]
+

@@ -22,6 +22,7 @@ DATA_SECTION = "data"
 _PART_LABEL = re.compile(r"^\*\*(" + "|".join(re.escape(p) for p in ISSUE_PARTS) + r")\b")
 _COMMAND_SPAN = re.compile(r"^(techflow-ops|airflow|sqlite3)\s")
 _QUALIFIED = re.compile(r"^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)$")
+_TABLE_LIKE = re.compile(r"^(stg_[a-z0-9_]+|[a-z0-9_]+_(daily|weekly|monthly)(_[a-z0-9_]+)?)$")
 
 
 @dataclass(frozen=True)
@@ -169,9 +170,18 @@ def _check_tables(pipeline: Pipeline, doc: RunbookDocument, report: _Report) -> 
 
 
 def _check_qualified_names(doc: RunbookDocument, report: _Report) -> None:
-    """`table.column` and `dataset.check` code spans must name a real column or quality check."""
+    """`table.column` and `dataset.check` code spans must name a real column or quality check;
+    a bare span that looks like a table name (`stg_*`, `*_daily*`, `*_weekly*`, `*_monthly*`)
+    must be a table, a column or a quality check."""
     tables, checks = warehouse_tables(), quality_checks()
+    known_names = tables | {c for t in tables for c in warehouse_columns(t)} | {c for names in checks.values() for c in names}
+    data_cells = set(doc.table_first_cells)  # reported by _check_tables
     for code in doc.inline_code:
+        if code in data_cells:
+            continue
+        if _TABLE_LIKE.match(code.text) and code.text not in known_names:
+            report.add(code.line, f"unknown warehouse table `{code.text}` (not defined in techflow_ops.pipelines.warehouse)")
+            continue
         match = _QUALIFIED.match(code.text)
         if not match or match.group(1) not in tables:
             continue
