@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Engine, and_, select, update
 
@@ -24,6 +24,9 @@ from .messages import render_page
 ROLE_SLOT = "\x00role\x00"
 from .outbox import Backoff, DeliveryReport, deliver_due, enqueue, new_row
 from .policy import EscalationConfig, OnCallView, effective_wait, get_policy, read_oncall, resolve_step
+
+
+NOTICE_HORIZON = timedelta(hours=1)
 
 
 def utcnow() -> datetime:
@@ -61,7 +64,6 @@ class TickReport:
     at: datetime
     escalated: int = 0
     exhausted: int = 0
-    auto_resolved: int = 0
     handoff_notices: int = 0
     delivered: int = 0
     delivery_failures: int = 0
@@ -288,7 +290,8 @@ class Escalation:
 
         with self.engine.begin() as connection:
             last = self._state(connection, "handoffs_checked_until")
-            since = datetime.fromisoformat(last) if last else at
+            # After an engine outage, hand-offs older than an hour are history, not news.
+            since = max(datetime.fromisoformat(last), at - NOTICE_HORIZON) if last else at
             try:
                 notices = handoff_notices(schedule, self.registry, since, at)
             except Exception as exc:  # noqa: BLE001 - a broken schedule must not stop escalation
