@@ -12,6 +12,9 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --upgrade "pip==24.3.1"
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
+	# The editable build leaves egg-info metadata in plugins/, which is on sys.path: Airflow would
+	# then see the `airflow.plugins` entry point twice and report the second as an import error.
+	rm -rf plugins/techflow_ops.egg-info
 	touch $@
 
 ## Airflow standalone on SQLite with this project's DAGs and plugin; prints URL and login.
@@ -33,6 +36,7 @@ bench: setup
 ## Re-pin every dependency after changing pyproject.toml.
 lock:
 	$(BIN)/pip install --quiet -e ".[test]"
+	rm -rf plugins/techflow_ops.egg-info
 	$(BIN)/pip freeze --exclude-editable | grep -v '^techflow' > requirements.lock
 
 clean:

@@ -163,3 +163,14 @@ def test_one_feeds_token_does_not_open_another(api_client, tokens):
     first, second = body["people"][0], body["people"][1]
     stolen = first["url"].split("token=")[1]
     assert api_client.get(f"/techflow/feeds/person/{second['id']}.ics?token={stolen}").status_code == 403
+
+
+def test_plugin_is_registered_once_without_import_errors(api_client):
+    from airflow import plugins_manager
+
+    plugins, import_errors = plugins_manager._get_plugins()
+    assert [p.name for p in plugins].count("techflow_ops") == 1
+    assert import_errors == {}, "run `make setup` (it removes the editable build's plugins/*.egg-info)"
+    views = {v["url_route"]: v for p in plugins for v in p.external_views}
+    assert views["techflow-oncall"]["destination"] == "nav"
+    assert views["techflow-dag"]["href"] == "/techflow/dags/{DAG_ID}"
