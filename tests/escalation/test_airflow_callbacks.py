@@ -99,3 +99,24 @@ def test_escalation_failures_never_change_task_outcomes(test_dags, ops_db_url, m
     broken_ok = _states(test_dags["escalation_it_hooked_ok"].test())
     assert broken_fail == baseline_fail == {"fine_task": "success", "load_revenue": "failed", "<run>": "failed"}
     assert broken_ok == baseline_ok == {"fine_task": "success", "load_revenue": "success", "<run>": "success"}
+
+
+def test_engine_dag_fires_the_steps_whose_wait_passed(airflow_db, real_schedule, smtp_server):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from techflow_ops.escalation import get_incident, report_failure
+    from techflow_ops.registry import get_registry
+
+    opened_at = datetime.now(timezone.utc) - timedelta(minutes=31)  # longer than any first-step wait
+    incident_id = report_failure(pipeline_id="growth", run_id="r-engine", task_id="load_licenses", error="boom",
+                                 at=opened_at)
+    assert get_incident(incident_id).step_index == 1
+    smtp_server.messages.clear()
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "techflow_escalation_engine.py"))
+    run = bag.dags["techflow_escalation_engine"].test()
+    assert str(run.state) == "success"
+    incident = get_incident(incident_id)
+    assert incident.step_index == 2  # one step per tick: the next one waits its own wait from now
+    owners = get_registry().pipeline("growth").owners
+    paged = {r for m in smtp_server.messages for r in m.recipients}
+    assert {get_registry().person(owners.primary).email, get_registry().person(owners.secondary).email} <= paged
