@@ -125,6 +125,14 @@ class CeleryStack:
     def log(self, name: str) -> str:
         return (self.stack_dir / "logs" / f"{name}.log").read_text(errors="replace")
 
+    def task_log(self, dag_id: str, run_id: str, task_id: str, lines: int = 40) -> str:
+        """The end of a task's last attempt log (for assertion messages)."""
+        run_dir = self.work_dir / "airflow" / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        attempts = sorted(run_dir.glob("attempt=*.log"))
+        if not attempts:
+            return f"(no log under {run_dir})"
+        return "\n".join(attempts[-1].read_text(errors="replace").splitlines()[-lines:])
+
     def stop(self) -> list[str]:
         """Stop every process, drop the databases and the queue; returns processes still alive."""
         result = self.script("down", timeout=90)

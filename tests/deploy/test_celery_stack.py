@@ -77,7 +77,10 @@ def runs(stack) -> dict[str, tuple[str, str]]:
 def test_a_pipeline_runs_end_to_end_on_the_celery_worker(stack, runs):
     run_id, state = runs[SUCCEEDING_DAG]
     task_instances = stack.task_instances(SUCCEEDING_DAG, run_id)
-    assert state == "success", {t: ti["state"] for t, ti in task_instances.items()}
+    not_successful = [t for t, ti in task_instances.items() if ti["state"] != "success"]
+    assert state == "success", "\n".join(
+        [f"{SUCCEEDING_DAG} {state}; tasks not successful: {not_successful}"]
+        + [stack.task_log(SUCCEEDING_DAG, run_id, t) for t in not_successful])
     assert {"ingest", "transform", "publish"} <= set(task_instances)
     for ti in task_instances.values():
         assert ti["state"] == "success"

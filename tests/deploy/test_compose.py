@@ -25,12 +25,15 @@ AIRFLOW_SERVICES = {
     "airflow-dag-processor",
     "airflow-triggerer",
     "airflow-worker",
+    "airflow-cli",
     "flower",
 }
+ONE_SHOT = {"airflow-init", "airflow-cli"}  # run to completion; no healthcheck, no restart
 # What a service may add to the common environment, and why it differs.
 SERVICE_ONLY_ENV = {
     "airflow-worker": {"DUMB_INIT_SETSID"},  # warm Celery shutdown
     "airflow-init": {"_AIRFLOW_WWW_USER_USERNAME", "_AIRFLOW_WWW_USER_PASSWORD"},  # written once
+    "airflow-cli": {"CONNECTION_CHECK_MAX_COUNT"},  # a one-off command need not wait for the DB
 }
 SETTING_NAME = re.compile(r"\b(?:TECHFLOW_[A-Z0-9_]+|AIRFLOW__[A-Z0-9_]+|AIRFLOW_CONN_[A-Z0-9_]+)\b")
 INTERPOLATION = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")  # `$${X}` is a literal `${X}`
@@ -122,7 +125,7 @@ def test_celery_points_at_the_compose_redis_postgres_and_api_server(compose):
 def test_healthchecks_cover_every_long_running_service_and_every_healthy_dependency(compose):
     services = compose["services"]
     for name, service in services.items():
-        if name != "airflow-init":
+        if name not in ONE_SHOT:
             assert "healthcheck" in service, f"{name} has no healthcheck"
         for target, spec in (service.get("depends_on") or {}).items():
             assert target in services, f"{name} depends on unknown service {target}"
@@ -132,11 +135,12 @@ def test_healthchecks_cover_every_long_running_service_and_every_healthy_depende
                 assert "healthcheck" in services[target], f"{name} waits for {target} to be healthy; it has no healthcheck"
             if condition == "service_completed_successfully":
                 assert "restart" not in services[target], f"{target} is waited on to finish but restarts"
-    assert "restart" not in services["airflow-init"]
+    for name in ONE_SHOT:
+        assert "restart" not in services[name], f"{name} runs once; restarting it would loop"
 
 
 def test_every_airflow_service_waits_for_init_and_the_databases(compose):
-    for name in AIRFLOW_SERVICES - {"airflow-init"}:
+    for name in AIRFLOW_SERVICES - ONE_SHOT:
         depends = compose["services"][name]["depends_on"]
         assert depends["airflow-init"]["condition"] == "service_completed_successfully", name
         assert depends["postgres"]["condition"] == "service_healthy", name
