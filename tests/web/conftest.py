@@ -108,7 +108,8 @@ def record_dag_run(dag_id: str, run_id: str, state: str, run_after) -> None:
         session.add(DagRun(dag_id=dag_id, run_id=run_id, run_type="manual", state=state, run_after=run_after))
 
 
-def open_incident(error: str, *, pipeline_id: str = "profit", task_id: str = "load", failure_class: str = "task_error") -> int:
+def open_incident(error: str, *, pipeline_id: str = "profit", task_id: str = "load", failure_class: str = "task_error",
+                  log_url: str | None = None) -> int:
     """A real incident in the session's ops DB, opened the way a failure callback opens one."""
     from uuid import uuid4
 
@@ -116,7 +117,7 @@ def open_incident(error: str, *, pipeline_id: str = "profit", task_id: str = "lo
 
     return escalation.report_failure(
         pipeline_id=pipeline_id, run_id=f"manual__{uuid4().hex[:8]}", task_id=task_id,
-        error=error, failure_class=failure_class, deliver=False,
+        error=error, failure_class=failure_class, log_url=log_url, deliver=False,
     )
 
 

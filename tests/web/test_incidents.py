@@ -73,7 +73,7 @@ def test_viewer_form_post_is_refused_even_with_a_valid_csrf_token(api_client, to
 
 
 def test_error_text_with_html_renders_inert(api_client, tokens):
-    incident_id = open_incident(HOSTILE_ERROR, task_id="<b>transform</b>")
+    incident_id = open_incident(HOSTILE_ERROR, task_id="<b>transform</b>", log_url="javascript:alert('log')")
     viewer = bearer(tokens["viewer"])
     for path in (f"/techflow/incidents/{incident_id}", "/techflow/incidents", "/techflow/dags/profit"):
         html = api_client.get(path, headers=viewer).text
@@ -108,3 +108,9 @@ def test_dag_view_shows_last_run_from_the_metadata_db_and_open_incidents(api_cli
 
 def test_dag_view_of_a_dag_that_is_no_pipeline_is_404(api_client, tokens):
     assert api_client.get("/techflow/api/dags/not_a_pipeline", headers=bearer(tokens["viewer"])).status_code == 404
+
+
+def test_task_log_link_is_kept_when_it_is_http(api_client, tokens):
+    incident_id = open_incident("IOError: gone", task_id="extract", log_url="http://localhost:8080/dags/profit/runs/r/tasks/extract")
+    html = api_client.get(f"/techflow/incidents/{incident_id}", headers=bearer(tokens["viewer"])).text
+    assert '<a href="http://localhost:8080/dags/profit/runs/r/tasks/extract" rel="noopener noreferrer">task log</a>' in html

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Header, HTTPException, Query, Request, status
@@ -33,6 +34,7 @@ TEMPLATES = Environment(
     lstrip_blocks=True,
 )
 TEMPLATES.filters["when"] = lambda value: _format_when(value)
+TEMPLATES.filters["web_url"] = lambda value: _web_url(value)
 CALENDAR_WEEKS = 6
 
 NAV = [
@@ -57,6 +59,18 @@ def _format_when(value) -> str:
     if moment.tzinfo is None:
         return moment.strftime("%Y-%m-%d %H:%M")
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _web_url(value) -> str | None:
+    """Links that come from stored data (task log URLs) only as http(s) or same-site paths:
+    escaping alone would still let a `javascript:` URL run when clicked."""
+    if not value:
+        return None
+    text = str(value).strip()
+    scheme = urlsplit(text).scheme.lower()
+    if scheme in ("http", "https") or (not scheme and text.startswith("/") and not text.startswith("//")):
+        return text
+    return None
 
 
 def _page(request: Request, template: str, user, **context) -> HTMLResponse:
