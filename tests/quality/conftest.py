@@ -13,15 +13,16 @@ import pytest
 
 from techflow_ops.failures import KafkaOutage
 from techflow_ops.pipelines import generator, ingest, warehouse
+from tests.pipelines.conftest import postgres_warehouse_url  # noqa: F401 - the pipelines area's throwaway PG database
 
 START, END = date(2026, 10, 1), date(2026, 11, 7)
 
 
-def build_warehouse(root: Path, faults: tuple[str, ...] = ()) -> str:
+def build_warehouse(root: Path, faults: tuple[str, ...] = (), url: str | None = None) -> str:
     config = generator.GeneratorConfig(START, END, accounts=24, events_per_day=2000,
                                        faults=tuple(generator.FaultSpec.parse(f) for f in faults))
     generator.generate(config, data_dir=root)
-    url = f"sqlite:///{root / 'warehouse.db'}"
+    url = url or f"sqlite:///{root / 'warehouse.db'}"
     engine = warehouse.get_engine(url)
     day = START
     while day <= END:
@@ -42,9 +43,9 @@ def runner_for(tmp_path_factory):
 
     runners = {}
 
-    def make(name: str, faults: tuple[str, ...] = ()):
+    def make(name: str, faults: tuple[str, ...] = (), url: str | None = None):
         if name not in runners:
-            url = build_warehouse(tmp_path_factory.mktemp(name), faults)
+            url = build_warehouse(tmp_path_factory.mktemp(name), faults, url)
             runners[name] = QualityRunner(url)
         return runners[name]
 

@@ -31,9 +31,9 @@ def test_data_docs_page_and_summary_show_the_failed_check_with_its_observed_valu
     assert f"event_id_unique" in result.summary() and f'"observed_value": {copies}' in result.summary()
 
     assert cli_main(["dq", "report", "--pipeline", "engagement", "--format", "json"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert [r["dataset"] for r in report] == ["stg_click_events"]
-    assert report[0]["failed"][0]["check"] == "event_id_unique"
+    report = {r["dataset"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {r["pipeline_id"] for r in report.values()} == {"engagement"}
+    assert report["stg_click_events"]["failed"][0]["check"] == "event_id_unique"
     assert cli_main(["dq", "report", "--pipeline", "engagement"]) == 0
     text = capsys.readouterr().out
     assert "stg_click_events" in text and "failed" in text and "event_id_unique" in text
@@ -60,3 +60,14 @@ def _partition(day):
     from techflow_ops.quality.checks import Grain, Partition
 
     return Partition.covering(day, Grain.daily)
+
+
+def test_a_check_that_cannot_run_fails_and_says_why(runner_for):
+    from techflow_ops.quality.checks import Category, Check, DatasetSuite, Grain, Kind, Severity
+
+    broken = DatasetSuite("stg_click_events", "engagement", "partition_date", Grain.daily, (
+        Check("broken_query", Kind.rows_query, Category.domain, Severity.critical, "refers to a missing column",
+              query="SELECT no_such_column FROM {rows} AS b"),))
+    result = runner_for("clean").validate(broken, date(2026, 11, 2), "broken_run", record=False)
+    assert result.status == "failed"
+    assert "no_such_column" in result.failed_critical[0].observed["error"]

@@ -14,6 +14,7 @@ Why it is fast (see benchmarks/bench_quality.py):
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import re
 import threading
@@ -75,7 +76,7 @@ class QualityRunner:
         else:
             self.datasource = self.context.data_sources.add_postgres("warehouse", connection_string=self.warehouse_url)
         self.engine = warehouse.get_engine(self.warehouse_url)
-        self._suites: dict[tuple[str, str], object] = {}
+        self._suites: dict[str, object] = {}
         self._lock = threading.Lock()
 
     # --- building GX objects ---------------------------------------------------------------
@@ -129,17 +130,17 @@ class QualityRunner:
 
     def _gx_suite(self, suite: DatasetSuite, partition: Partition):
         # Partition bounds are baked into side-table queries, so suites are per partition.
-        key = (suite.dataset, partition.key)
+        key = _gx_name(suite, partition)
         if key not in self._suites:
             thresholds = self._thresholds(suite)
-            gx_suite = gx.ExpectationSuite(name=f"{suite.name}.{partition.key}")
+            gx_suite = gx.ExpectationSuite(name=key)
             for check in suite.checks:
                 gx_suite.add_expectation(self._expectation(check, suite, partition, thresholds[check.name]))
             self._suites[key] = self.context.suites.add_or_update(gx_suite)
         return self._suites[key]
 
     def _checkpoint(self, suite: DatasetSuite, partition: Partition):
-        name = f"{suite.name}.{partition.key}"
+        name = _gx_name(suite, partition)
         try:
             return self.context.checkpoints.get(name)
         except Exception:  # noqa: BLE001 - GX raises its own not-found types per store
@@ -185,13 +186,16 @@ class QualityRunner:
             meta = result.expectation_config.meta
             check = suite.check(meta["check"])
             observed = _observed(result.result)
+            error = _raised(result)
+            if error:
+                observed["error"] = error  # the check could not run: it counts as failed, and says why
             if check.kind is Kind.row_count:
                 row_count = result.result.get("observed_value")
                 if check.name != "has_rows":
                     observed["accepted"] = [parameters["rows_min"], parameters["rows_max"]]
             if check.kind is Kind.fresh:
                 observed["cutoff"] = parameters["fresh_cutoff"].isoformat(sep=" ")
-            if not result.success and check.kind in (Kind.unique, Kind.rows_query):
+            if not result.success and not error and check.kind in (Kind.unique, Kind.rows_query):
                 observed["sample"] = self._sample(result.expectation_config.kwargs["unexpected_rows_query"], suite, partition)
             outcomes.append(CheckOutcome(check.name, check.severity.value, check.category.value, check.description,
                                          bool(result.success), observed))
@@ -225,6 +229,15 @@ class QualityRunner:
         return None
 
 
+def _gx_name(suite: DatasetSuite, partition: Partition) -> str:
+    """Names of the GX suite/asset/checkpoint; an ad-hoc suite (not the registered one for
+    its dataset) gets a digest of its checks so it never reuses the registered suite's objects."""
+    name = f"{suite.name}.{partition.key}"
+    if SUITES.get(suite.dataset) != suite:
+        name += "." + hashlib.sha1(repr(suite.checks).encode()).hexdigest()[:8]
+    return name
+
+
 def _with_id(result: QualityResult, row_id: int) -> QualityResult:
     return replace(result, id=row_id)
 
@@ -233,6 +246,15 @@ def _plain(value):
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     return value
+
+
+def _raised(result) -> str | None:
+    info = result.exception_info or {}
+    candidates = [info] if "raised_exception" in info else list(info.values())
+    for entry in candidates:
+        if isinstance(entry, dict) and entry.get("raised_exception"):
+            return str(entry.get("exception_message"))[:500]
+    return None
 
 
 def _observed(result: dict) -> dict:
