@@ -87,18 +87,32 @@ def test_failed_task_pages_whoever_the_schedule_says_is_on_call_now(test_dags, r
 
 
 def test_escalation_failures_never_change_task_outcomes(test_dags, ops_db_url, monkeypatch, tmp_path, connections):
-    from techflow_ops.escalation import reset_service
+    from techflow_ops.escalation import list_incidents, reset_service
 
     baseline_fail = _states(test_dags["escalation_it_plain_fail"].test())
     baseline_ok = _states(test_dags["escalation_it_plain_ok"].test())
-    # Break everything escalation needs: the ops DB cannot be opened, SMTP is unreachable.
-    monkeypatch.setenv("TECHFLOW_OPS_DB_URL", f"sqlite:///{tmp_path / 'missing-dir' / 'x' / 'ops.db'}")
+    assert baseline_fail == {"fine_task": "success", "load_revenue": "failed", "<run>": "failed"}
+    assert baseline_ok == {"fine_task": "success", "load_revenue": "success", "<run>": "success"}
+
+    # The notifier raises (nothing listens on the SMTP port): the incident is still recorded.
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", '{"conn_type": "smtp", "host": "127.0.0.1", "port": 9}')
+    assert _states(test_dags["escalation_it_hooked_fail"].test()) == baseline_fail
+    assert _states(test_dags["escalation_it_hooked_ok"].test()) == baseline_ok
+    [incident] = list_incidents(pipeline_id="profit")
+    [email] = [n for n in get_incident_notifications(incident.id) if n["channel"] == "email"]
+    assert email["status"] == "pending" and "refused" in email["last_error"].lower()
+
+    # The ops DB cannot even be opened: escalation fails entirely, the outcome does not change.
+    monkeypatch.setenv("TECHFLOW_OPS_DB_URL", f"sqlite:///{tmp_path / 'missing-dir' / 'x' / 'ops.db'}")
     reset_service()
-    broken_fail = _states(test_dags["escalation_it_hooked_fail"].test())
-    broken_ok = _states(test_dags["escalation_it_hooked_ok"].test())
-    assert broken_fail == baseline_fail == {"fine_task": "success", "load_revenue": "failed", "<run>": "failed"}
-    assert broken_ok == baseline_ok == {"fine_task": "success", "load_revenue": "success", "<run>": "success"}
+    assert _states(test_dags["escalation_it_hooked_fail"].test()) == baseline_fail
+    assert _states(test_dags["escalation_it_hooked_ok"].test()) == baseline_ok
+
+
+def get_incident_notifications(incident_id: int) -> list[dict]:
+    from techflow_ops.escalation import get_incident
+
+    return get_incident(incident_id).notifications
 
 
 def test_engine_dag_fires_the_steps_whose_wait_passed(airflow_db, real_schedule, smtp_server):
