@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Header, HTTPException, Query, Request, status
 from fastapi.exception_handlers import http_exception_handler
@@ -33,8 +33,6 @@ TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-TEMPLATES.filters["when"] = lambda value: _format_when(value)
-TEMPLATES.filters["web_url"] = lambda value: _web_url(value)
 CALENDAR_WEEKS = 6
 
 NAV = [
@@ -71,6 +69,9 @@ def _web_url(value) -> str | None:
     if scheme in ("http", "https") or (not scheme and text.startswith("/") and not text.startswith("//")):
         return text
     return None
+
+
+TEMPLATES.filters.update(when=_format_when, web_url=_web_url)
 
 
 def _page(request: Request, template: str, user, **context) -> HTMLResponse:
