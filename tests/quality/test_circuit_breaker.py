@@ -57,8 +57,9 @@ def test_executive_dag_stops_on_failed_upstream_quality_and_runs_when_it_recover
     from techflow_ops.pipelines.dag_factory import build_pipeline_dag
 
     dag = build_pipeline_dag("executive_investor")
-    # dag.test() trips over the escalation Deadline Alert on a finished run ("'dict' object has
-    # no attribute 'hex'" loading deadline_alert); deadlines are not what this test is about.
+    # dag.test() of a DAG built outside a DagBag trips over its Deadline Alert when the run
+    # finishes ("'dict' object has no attribute 'hex'" loading deadline_alert); deadlines are
+    # the escalation area's and not what this test is about.
     dag.deadline = None
 
     def states(run):
