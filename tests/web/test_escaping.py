@@ -25,12 +25,16 @@ def test_repeated_headings_get_distinct_anchors():
 
 def test_hostile_config_renders_inert_on_pages_and_api(api_client, tokens, hostile_config):
     headers = bearer(tokens["viewer"])
-    for path in ("/techflow/ownership", "/techflow/runbooks/profit", "/techflow/dags/profit", "/techflow/feeds"):
+    pages = ("/techflow/ownership", "/techflow/runbooks/profit", "/techflow/dags/profit", "/techflow/feeds",
+             "/techflow/oncall", "/techflow/calendar", "/techflow/fairness")
+    for path in pages:
         response = api_client.get(path, headers=headers)
         assert response.status_code == 200, (path, response.text[:300])
         assert executable_parts(response.text) == [], path
     ownership = api_client.get("/techflow/ownership", headers=headers).text
     assert SCRIPT_NAME in visible_text(ownership), "the hostile name is shown, as text"
+    calendar = api_client.get("/techflow/calendar", headers=headers).text
+    assert SCRIPT_NAME in visible_text(calendar), "the on-call schedule shows the hostile name too, as text"
     assert "&lt;script&gt;" in ownership
     body = api_client.get("/techflow/api/runbooks/profit", headers=headers).json()
     assert executable_parts(body["html"]) == []
