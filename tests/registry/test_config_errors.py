@@ -188,3 +188,13 @@ def test_config_check_cli_exit_codes(config_copy):
     bad = subprocess.run(cli + [str(config_copy)], capture_output=True, text=True)
     assert bad.returncode == 1
     assert re.search(r"people\.yaml:\d+: people\[jonas\]\.timezone = 'Mars/Olympus'", bad.stderr), bad.stderr
+
+
+def test_runbooks_dir_setting_points_at_mounted_runbooks(config_copy, tmp_path, monkeypatch):
+    mounted = tmp_path / "mounted-runbooks"
+    mounted.mkdir()
+    (mounted / "profit.md").write_text("# Runbook: Profit (mounted)\n")
+    monkeypatch.setenv("TECHFLOW_RUNBOOKS_DIR", str(mounted))
+    registry = load_registry(config_copy, project_root=config_copy.parent)
+    assert registry.runbook_path("profit") == mounted / "profit.md"
+    assert registry.runbook_path("growth") == config_copy.parent / "include" / "runbooks" / "growth.md"

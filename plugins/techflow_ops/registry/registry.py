@@ -6,6 +6,7 @@ ConfigError, and no partially valid Registry is ever returned.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,11 @@ def resolve_runbook(runbook: str, project_root: Path, config_dir: Path) -> Path:
     path = Path(runbook)
     if path.is_absolute():
         return path
+    # A deployment that mounts its runbooks elsewhere names that folder; a file there wins.
+    if os.environ.get("TECHFLOW_RUNBOOKS_DIR"):
+        mounted = settings.runbooks_dir() / path.name
+        if mounted.exists():
+            return mounted
     # Relative to the project root for the shipped config; relative to the config folder
     # for a config folder kept elsewhere (and for test fixtures).
     for base in (project_root, config_dir):
