@@ -6,6 +6,7 @@ import os
 import threading
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 
 from .. import settings
 
@@ -44,7 +45,12 @@ def make_engine(url: str | None = None) -> Engine:
         engine = create_engine(url, pool_size=2, max_overflow=8, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+    # values_plus_batch: bulk step updates go in pages (psycopg2 would send them one by one)
+    kwargs = (
+        {"executemany_mode": "values_plus_batch"}
+        if make_url(url).get_driver_name() == "psycopg2" else {}
+    )
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4, **kwargs)
 
 
 def get_engine(url: str | None = None) -> Engine:
