@@ -78,7 +78,6 @@ class HttpReceiver:
     port: int = field(default_factory=free_port)
     posts: list[tuple[str, dict]] = field(default_factory=list)
     fail_next: int = 0
-    attempts: int = 0
 
     def start(self) -> "HttpReceiver":
         receiver = self
@@ -89,7 +88,6 @@ class HttpReceiver:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.attempts += 1
                 if receiver.fail_next > 0:
                     receiver.fail_next -= 1
                     self.send_response(500)

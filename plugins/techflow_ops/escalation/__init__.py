@@ -41,8 +41,12 @@ def service():
 
 
 def reset_service() -> None:
-    """Forget the default instance (after the config, schedule or DB URL changed)."""
+    """Forget the default instance and the loaded policy (after the config or DB URL changed;
+    the on-call schedule reloads by itself when its files change)."""
     global _default, _default_key
+    from .policy import clear_policy_cache
+
+    clear_policy_cache()
     with _lock:
         _default, _default_key = None, None
 

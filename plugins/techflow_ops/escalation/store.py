@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from ..opsdb.schema import incident_events, incidents, outbox
 
@@ -189,10 +189,3 @@ def query_incidents(connection: Connection, *, status: str | None = None, pipeli
     if pipeline_id:
         query = query.where(incidents.c.pipeline_id == pipeline_id)
     return [Incident.from_row(row) for row in connection.execute(query)]
-
-
-def count_by_status(connection: Connection) -> dict[str, int]:
-    rows = connection.execute(select(incidents.c.status, func.count()).group_by(incidents.c.status))
-    counts = {status: 0 for status in STATUSES}
-    counts.update({status: n for status, n in rows})
-    return counts
