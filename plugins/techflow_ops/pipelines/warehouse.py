@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import (
@@ -43,6 +44,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from .. import settings
 
@@ -505,6 +507,20 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _create_tables(engine: Engine, attempts: int = 5) -> None:
+    """Create missing tables; parallel tasks on a fresh warehouse race here, the losers retry."""
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError) as exc:
+            if attempt == attempts - 1 or not any(
+                marker in str(exc).lower() for marker in ("already exists", "duplicate key", "database is locked")
+            ):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
 def get_engine(url: str | None = None) -> Engine:
     """An engine for `url` (default: `warehouse_url()`), created once per process, tables created."""
     url = url or warehouse_url()
@@ -519,7 +535,7 @@ def get_engine(url: str | None = None) -> Engine:
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 engine = create_engine(url, pool_pre_ping=True)
-            metadata.create_all(engine)
+            _create_tables(engine)
             _engines[url] = engine
         return engine
 
