@@ -44,8 +44,7 @@ def test_drill_pages_the_person_on_call_with_the_runbook_section(drill, failure_
 
     on_call = get_schedule_service().now(datetime.now(timezone.utc)).primary
     code = main(["drill", drill, "--day", DAY.isoformat(), "--workspace", str(drill_env / drill), "--json"])
-    output = capsys.readouterr().out
-    result = json.loads(output[output.index("{\n"):])
+    result = json.loads(capsys.readouterr().out)
     assert code == 0, result
     incident = result["incident"]
     assert incident["failure_class"] == failure_class and incident["task_id"] == task

@@ -169,10 +169,14 @@ def run_drill(name: str, *, day: date | None = None, workspace: Path | None = No
 def _drill_command(args) -> int:
     import json
 
+    import contextlib
+
     day = date.fromisoformat(args.day) if args.day else None
-    result = run_drill(args.drill, day=day, shared_ops_db=args.shared_ops_db,
-                       workspace=Path(args.workspace) if args.workspace else None,
-                       out=(lambda *_: None) if args.json else print)
+    # With --json, stdout carries only the JSON document: the run's own output goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        result = run_drill(args.drill, day=day, shared_ops_db=args.shared_ops_db,
+                           workspace=Path(args.workspace) if args.workspace else None,
+                           out=(lambda *_: None) if args.json else print)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     on_call_paged = result["on_call"] in result["paged"]
