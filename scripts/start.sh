@@ -54,6 +54,7 @@ echo "Starting Airflow standalone on port $PORT (log: $LOG) ..."
 # Own session, so stopping the group stops every Airflow process standalone started.
 setsid "$BIN/airflow" standalone >"$LOG" 2>&1 &
 AIRFLOW_PID=$!
+echo "$AIRFLOW_PID" >"$AIRFLOW_HOME/standalone.pid"  # the process group to stop if this script is killed
 stop() {
   trap - INT TERM EXIT
   echo "Stopping Airflow ..."

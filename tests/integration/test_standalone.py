@@ -1,0 +1,139 @@
+"""`scripts/start.sh` (what `make start` runs) brings up a real Airflow with the five pipeline DAGs.
+
+Starts the script on a free loopback port with its own AIRFLOW_HOME and data folder, logs in
+with the generated admin password (JWT from `POST /auth/token`), waits for the five DAGs,
+checks their ownership through `/api/v2/dags/{id}/details`, triggers a pipeline and waits
+for that run to succeed; then stops every process the script started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from techflow_ops.registry import get_registry
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stop_group(pid: int, grace: float = 30) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def airflow_server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("standalone")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "TECHFLOW_"))}
+    env.update({
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "TECHFLOW_DATA_DIR": str(home / "data"),
+        "TECHFLOW_OPS_DB_URL": f"sqlite:///{home / 'ops.db'}",
+        "TECHFLOW_PORT": str(port),
+        "TECHFLOW_DEMO_ARGS": "--accounts 10 --events-per-day 300",
+        "TECHFLOW_START_TIMEOUT": "180",
+    })
+    script = subprocess.Popen(["bash", str(PROJECT_ROOT / "scripts" / "start.sh")], env=env, cwd=PROJECT_ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    output: list[str] = []
+    try:
+        for line in script.stdout:
+            output.append(line)
+            if "TechFlow Ops is up" in line or "login:" in line:
+                if "login:" in line:
+                    break
+        assert any("login:" in line for line in output), "".join(output)
+        user, password = output[-1].split("login:")[1].strip().split(" / ")
+        base = f"http://127.0.0.1:{port}"
+        token = httpx.post(f"{base}/auth/token", json={"username": user, "password": password}, timeout=30)
+        token.raise_for_status()
+        client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+                              timeout=30)
+        yield client, output
+        client.close()
+    finally:
+        pid_file = home / "airflow" / "standalone.pid"
+        _stop_group(script.pid)
+        if pid_file.exists():
+            _stop_group(int(pid_file.read_text()))
+        script.wait(timeout=60)
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(2)
+    raise AssertionError(f"timed out waiting for {what}; last answer: {last!r}")
+
+
+def test_start_script_serves_the_pipelines_with_their_owners_and_runs_one(airflow_server):
+    client, output = airflow_server
+    assert any("TechFlow Ops is up" in line for line in output)
+    registry = get_registry()
+    expected = set(registry.pipelines)
+
+    def listed():
+        dags = {d["dag_id"]: d for d in client.get("/api/v2/dags", params={"limit": 100}).json()["dags"]}
+        return dags if expected <= set(dags) else None
+
+    dags = _wait(listed, 90, "the five pipeline DAGs")
+    assert client.get("/api/v2/importErrors").json()["total_entries"] == 0
+    for pipeline_id in expected:
+        pipeline = registry.pipeline(pipeline_id)
+        assert dags[pipeline_id]["owners"] == [pipeline.owners.primary]
+        assert dags[pipeline_id]["is_paused"] is False
+        details = client.get(f"/api/v2/dags/{pipeline_id}/details").json()
+        ownership = details["default_args"]["techflow_ownership"]
+        assert ownership["primary_owner"]["id"] == pipeline.owners.primary
+        assert ownership["secondary_owner"]["id"] == pipeline.owners.secondary
+        assert ownership["business_owner_team"]["id"] == pipeline.business_owner_team
+        assert details["owner_links"][pipeline.owners.primary].startswith("mailto:")
+        assert pipeline.runbook in details["doc_md"]
+
+    day = (date.today() - timedelta(days=2)).isoformat()
+    triggered = client.post("/api/v2/dags/profit/dagRuns", json={"logical_date": None, "conf": {"date": day}})
+    assert triggered.status_code == 200, triggered.text
+    run_id = triggered.json()["dag_run_id"]
+
+    def finished():
+        state = client.get(f"/api/v2/dags/profit/dagRuns/{run_id}").json()["state"]
+        return state if state in ("success", "failed") else None
+
+    state = _wait(finished, 150, f"profit run {run_id}")
+    if state != "success":
+        tasks = client.get(f"/api/v2/dags/profit/dagRuns/{run_id}/taskInstances").json()["task_instances"]
+        pytest.fail(f"profit run {run_id} {state}: " + json.dumps({t["task_id"]: t["state"] for t in tasks}))
