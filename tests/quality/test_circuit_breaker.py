@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -11,43 +11,55 @@ from techflow_ops.failures import DataQualityFailure, StaleUpstream
 from techflow_ops.quality import results
 from techflow_ops.quality.breaker import check_upstream
 from techflow_ops.quality.results import CheckOutcome, QualityResult
-from techflow_ops.quality.suites import suites_for
+from techflow_ops.quality.checks import Partition
+from techflow_ops.quality.suites import SUITES, suites_for
 from techflow_ops.registry import get_registry
 
 UPSTREAM = get_registry().pipeline("executive_investor").upstream
 
 
-def _record(pipeline_id, dataset, *, failed_check=None, age=timedelta(0)):
+DAY = date(2026, 11, 4)
+
+
+def _record(pipeline_id, dataset, *, failed_check=None, age=timedelta(0), day=DAY):
     outcome = CheckOutcome("has_rows", "critical", "missing", "the partition holds at least one row", True,
                            {"observed_value": 10})
     if failed_check:
         outcome = CheckOutcome(failed_check, "critical", "duplicate", "no two rows share (event_id)", False,
                                {"observed_value": 7})
-    results.record(QualityResult(pipeline_id, dataset, "2026-11-04", "breaker_test", results.now_utc() - age,
-                                 (outcome,), row_count=10))
+    partition = Partition.covering(day, SUITES[dataset].grain).key
+    results.record(QualityResult(pipeline_id, dataset, partition, "breaker_test", results.now_utc() - age,
+                                 (outcome,)))  # no row count: keeps row-count history to real validations
 
 
-def _all_upstream_pass(age=timedelta(0)):
+def _all_upstream_pass(age=timedelta(0), day=DAY):
     for pipeline_id in UPSTREAM:
         for suite in suites_for(pipeline_id):
-            _record(pipeline_id, suite.dataset, age=age)
+            _record(pipeline_id, suite.dataset, age=age, day=day)
 
 
 def test_breaker_names_the_dataset_and_check_and_picks_the_failure_class():
     _all_upstream_pass()
-    check_upstream("executive_investor")
+    check_upstream("executive_investor", DAY)
 
     _record("engagement", "stg_click_events", failed_check="event_id_unique")
     with pytest.raises(DataQualityFailure) as failed:
-        check_upstream("experiment_team")
+        check_upstream("experiment_team", DAY)
     assert "engagement.stg_click_events" in str(failed.value) and "event_id_unique" in str(failed.value)
     assert '"observed_value": 7' in str(failed.value)
 
     _all_upstream_pass(age=timedelta(hours=30))  # profit's SLA is 24 h, engagement's 48 h
     with pytest.raises(StaleUpstream) as stale:
-        check_upstream("executive_investor")
+        check_upstream("executive_investor", DAY)
     assert "profit.stg_revenue" in str(stale.value) and "engagement." not in str(stale.value)
     assert stale.value.failure_class.value == "stale_upstream"
+
+    # Upstream validated the next day but not this run's day: this run's data was never checked.
+    _all_upstream_pass(day=DAY + timedelta(days=1))
+    with pytest.raises(StaleUpstream) as unchecked:
+        check_upstream("executive_investor", DAY + timedelta(days=2))
+    assert "profit.profit_daily_account [2026-11-06]: not validated" in str(unchecked.value)
+    assert "profit.stg_revenue" not in str(unchecked.value)  # its month was validated
 
 
 def test_executive_dag_stops_on_failed_upstream_quality_and_runs_when_it_recovers(airflow_db):

@@ -8,10 +8,11 @@ from datetime import date
 
 from techflow_ops.cli import main as cli_main
 from techflow_ops.quality import results
+from tests.quality.test_faults import FAULT_TABLE
 
 
 def test_data_docs_page_and_summary_show_the_failed_check_with_its_observed_value(runner_for, capsys):
-    runner = runner_for("faulty_docs", ("click_events:2026-11-03:duplicate_events",))
+    runner = runner_for("faulty", tuple(spec for spec, *_ in FAULT_TABLE))  # shared with test_faults
     result = runner.validate("stg_click_events", date(2026, 11, 3), "docs_run")
     duplicates = next(o for o in result.failed if o.check == "event_id_unique")
     copies = duplicates.observed["observed_value"]

@@ -4,11 +4,12 @@ failed a critical check or whose latest validation is older than its freshness S
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from ..failures import DataQualityFailure, StaleUpstream
 from ..registry import get_registry
 from . import results
+from .checks import Partition
 from .suites import suites_for
 
 
@@ -20,35 +21,39 @@ class UpstreamProblem:
     message: str
 
 
-def upstream_problems(pipeline_id: str, now: datetime | None = None) -> list[UpstreamProblem]:
+def upstream_problems(pipeline_id: str, day: date | None = None, now: datetime | None = None) -> list[UpstreamProblem]:
+    """What is wrong with the upstream datasets `pipeline_id` reads for `day` (its partition of
+    each dataset: the day, or the month of monthly tables); without `day`, their newest results."""
     registry = get_registry()
     now = now or results.now_utc()
     problems = []
     for upstream_id in registry.pipelines[pipeline_id].upstream:
         sla = registry.pipelines[upstream_id].freshness_sla
-        latest = {r.dataset: r for r in results.latest(pipeline_id=upstream_id)}
         for suite in suites_for(upstream_id):
-            result = latest.get(suite.dataset)
-            if result is None:
+            partition = Partition.covering(day, suite.grain).key if day else None
+            found = results.latest(dataset=suite.dataset, partition_key=partition)
+            name = f"{upstream_id}.{suite.dataset}" + (f" [{partition}]" if partition else "")
+            if not found:
                 problems.append(UpstreamProblem(upstream_id, suite.dataset, "never_validated",
-                                                f"{upstream_id}.{suite.dataset}: no quality result yet"))
-            elif result.failed_critical:
+                                                f"{name}: not validated (upstream did not run or stopped before it)"))
+                continue
+            result = found[0]
+            if result.failed_critical:
                 checks = "; ".join(f"{o.check} (observed {results.compact(o.observed)})" for o in result.failed_critical)
                 problems.append(UpstreamProblem(upstream_id, suite.dataset, "failed",
                                                 f"{upstream_id}.{suite.dataset} [{result.partition_key}] failed critical "
                                                 f"check(s): {checks}"))
             elif now - result.validated_at > sla:
                 problems.append(UpstreamProblem(upstream_id, suite.dataset, "stale",
-                                                f"{upstream_id}.{suite.dataset}: latest validation "
-                                                f"{result.validated_at:%Y-%m-%d %H:%M} UTC is older than the "
-                                                f"{upstream_id} freshness SLA"))
+                                                f"{name}: latest validation {result.validated_at:%Y-%m-%d %H:%M} UTC "
+                                                f"is older than the {upstream_id} freshness SLA"))
     return problems
 
 
-def check_upstream(pipeline_id: str, now: datetime | None = None) -> None:
+def check_upstream(pipeline_id: str, day: date | None = None, now: datetime | None = None) -> None:
     """Raise DataQualityFailure (a failed critical check upstream) or StaleUpstream (stale or
     never validated) naming every dataset and check; return quietly when all is well."""
-    problems = upstream_problems(pipeline_id, now)
+    problems = upstream_problems(pipeline_id, day, now)
     if not problems:
         return
     details = {"pipeline_id": pipeline_id, "upstream_problems": [p.__dict__ for p in problems]}

@@ -126,9 +126,12 @@ def _from_row(row) -> QualityResult:
     )
 
 
-def latest(dataset: str | None = None, pipeline_id: str | None = None) -> list[QualityResult]:
-    """The newest validation of each dataset (optionally of one dataset or pipeline)."""
+def latest(dataset: str | None = None, pipeline_id: str | None = None,
+           partition_key: str | None = None) -> list[QualityResult]:
+    """The newest validation of each dataset (optionally of one dataset, pipeline or partition)."""
     newest = select(quality_results.c.dataset, func.max(quality_results.c.id).label("id")).group_by(quality_results.c.dataset)
+    if partition_key:
+        newest = newest.where(quality_results.c.partition_key == partition_key)
     if dataset:
         newest = newest.where(quality_results.c.dataset == dataset)
     if pipeline_id:

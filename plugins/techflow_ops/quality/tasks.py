@@ -28,9 +28,11 @@ def validate_task(pipeline_id: str, role: str, **context) -> list[dict]:
 
 
 def circuit_breaker_task(pipeline_id: str, **context) -> None:
+    from ..pipelines.dag_factory import run_dates
     from .breaker import check_upstream
 
-    check_upstream(pipeline_id)
+    for day in run_dates(context):
+        check_upstream(pipeline_id, day)
 
 
 @dataclass
