@@ -51,6 +51,10 @@ def main() -> int:
                 run_id = stack.trigger("profit", conf={"date": day})
                 state = stack.wait_for_run("profit", run_id)
                 figures.append((f"profit run {n}: trigger -> {state}", time.perf_counter() - t0))
+                for task_id, ti in sorted(stack.task_instances("profit", run_id).items(),
+                                          key=lambda item: item[1]["start_date"] or ""):
+                    print(f"  run {n} {task_id:<18} queued {ti['queued_when']}  start {ti['start_date']}  "
+                          f"end {ti['end_date']}  {ti['duration'] or 0:.1f} s")
                 if state != "success":
                     failed = [t for t, ti in stack.task_instances("profit", run_id).items() if ti["state"] != "success"]
                     print(f"profit run {n} {state}: tasks not successful {failed}; logs in {stack.stack_dir / 'logs'}")

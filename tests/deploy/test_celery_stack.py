@@ -13,7 +13,7 @@ does) that skip is a failure, so the proof cannot silently vanish.
 from __future__ import annotations
 
 import json
-import os
+import socket
 import subprocess
 import sys
 import time
@@ -25,7 +25,8 @@ import sqlalchemy as sa
 
 from escalation.receivers import SmtpReceiver
 
-from .celery_stack import ROOT, CeleryStack, services_problem
+from . import celery_stack
+from .celery_stack import ROOT, CeleryStack, require_services
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -44,11 +45,7 @@ def smtp():
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, smtp):
-    problem = services_problem()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the Celery stack test, but {problem}")
-        pytest.skip(problem)
+    require_services()
     stack = CeleryStack(work_dir=tmp_path_factory.mktemp("celery-stack"), dags_folder=ROOT / "dags",
                         extra_env=smtp.connection_env())
     subprocess.run(
@@ -138,3 +135,21 @@ def test_add_worker_joins_the_same_queue_and_down_stops_it_too(stack, runs):
         time.sleep(1)
     assert "worker-2@" in log and "ready." in log, stack.logs_tail()
     assert f".> {stack.queue} " in log, "the added worker does not consume this stack's queue"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket closes
+
+
+def test_missing_services_skip_with_the_reason_and_fail_under_ci(monkeypatch):
+    pg_port, redis_port = _closed_port(), _closed_port()
+    monkeypatch.setattr(celery_stack, "PG_PORT", pg_port)
+    monkeypatch.setattr(celery_stack, "REDIS_PORT", redis_port)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=rf"PostgreSQL on 127.0.0.1:{pg_port} .*Redis on 127.0.0.1:{redis_port} "):
+        require_services()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=rf"CI must run the Celery stack test, but PostgreSQL on 127.0.0.1:{pg_port}"):
+        require_services()
