@@ -35,6 +35,7 @@ class Kind(str, Enum):
 
 class Grain(str, Enum):
     daily = "daily"
+    weekly = "weekly"  # Monday to Sunday, like the weekly outputs' week_start
     monthly = "monthly"
 
 
@@ -75,13 +76,16 @@ class Partition:
         day = day.date() if isinstance(day, datetime) else day
         if grain is Grain.daily:
             return cls(day, day + timedelta(days=1), grain)
+        if grain is Grain.weekly:
+            monday = day - timedelta(days=day.weekday())
+            return cls(monday, monday + timedelta(days=7), grain)
         first = day.replace(day=1)
         following = (first + timedelta(days=32)).replace(day=1)
         return cls(first, following, grain)
 
     @property
     def key(self) -> str:
-        return self.start.isoformat() if self.grain is Grain.daily else self.start.strftime("%Y-%m")
+        return self.start.strftime("%Y-%m") if self.grain is Grain.monthly else self.start.isoformat()
 
     def previous(self) -> "Partition":
         return Partition.covering(self.start - timedelta(days=1), self.grain)

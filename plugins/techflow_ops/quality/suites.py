@@ -260,12 +260,28 @@ EXPERIMENT_DAILY_UNIT = DatasetSuite(
     ), role="output",
 )
 
+def _period_output(table: str, pipeline_id: str, column: str, grain: Grain, *extra: Check) -> DatasetSuite:
+    """A weekly/monthly aggregate: one row per period, rewritten by every daily run."""
+    return DatasetSuite(table, pipeline_id, column, grain, (*_rows(), _unique("period_unique", column), *extra),
+                        role="output")
+
+
+GROWTH_WEEKLY = _period_output("growth_weekly", "growth", "week_start", Grain.weekly)
+GROWTH_MONTHLY = _period_output("growth_monthly", "growth", "month", Grain.monthly)
+ENGAGEMENT_WEEKLY = _period_output("engagement_weekly", "engagement", "week_start", Grain.weekly,
+                                   _finite("avg_session_minutes", where="session_minutes > 0"))
+ENGAGEMENT_MONTHLY = _period_output("engagement_monthly", "engagement", "month", Grain.monthly,
+                                    _finite("avg_session_minutes", where="session_minutes > 0"))
+EXECUTIVE_WEEKLY = _period_output("executive_weekly", "executive_investor", "week_start", Grain.weekly,
+                                  _finite("profit_margin", where="revenue <> 0"), _finite("avg_daily_active_users"))
+
 SUITES: dict[str, DatasetSuite] = {
     suite.dataset: suite
     for suite in (
         CLICK_EVENTS, USAGE_SESSIONS, TEAM_ACTIVITY, REVENUE, LEDGER, EXPENSES, SALARIES,
         ACCOUNT_STATUS_CHANGES, LICENSE_CHANGES, RENEWALS,
-        PROFIT_DAILY_ACCOUNT, PROFIT_MONTHLY, GROWTH_DAILY, ENGAGEMENT_DAILY, INVESTOR_MONTHLY, EXPERIMENT_DAILY_UNIT,
+        PROFIT_DAILY_ACCOUNT, PROFIT_MONTHLY, GROWTH_DAILY, GROWTH_WEEKLY, GROWTH_MONTHLY,
+        ENGAGEMENT_DAILY, ENGAGEMENT_WEEKLY, ENGAGEMENT_MONTHLY, EXECUTIVE_WEEKLY, INVESTOR_MONTHLY, EXPERIMENT_DAILY_UNIT,
     )
 }
 

@@ -1,0 +1,41 @@
+"""Output suites on the transforms' real outputs: clean outputs pass every check, and a
+revenue/ledger mismatch in the sources is caught again in the published profit."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from techflow_ops.pipelines import runner as pipelines
+from techflow_ops.quality.suites import suites_for
+from tests.quality.test_faults import FAULT_TABLE
+
+DAY = date(2026, 11, 4)
+
+
+@pytest.fixture(scope="module")
+def clean_outputs(runner_for):
+    quality_runner = runner_for("clean")
+    for pipeline_id in pipelines.pipeline_order():
+        pipelines.transform(quality_runner.engine, pipeline_id, DAY, "outputs_test")
+    return quality_runner
+
+
+@pytest.mark.parametrize("pipeline_id", ["profit", "growth", "engagement", "executive_investor", "experiment_team"])
+def test_clean_outputs_pass_every_check(clean_outputs, pipeline_id):
+    quality_runner = clean_outputs
+    for suite in suites_for(pipeline_id, "output"):
+        result = quality_runner.validate(suite, DAY, "outputs_test")
+        assert result.row_count and result.row_count > 0, result.summary()
+        assert not [o for o in result.failed if o.check != "row_count_vs_history"], result.summary()
+
+
+def test_revenue_ledger_mismatch_is_caught_in_the_published_profit(runner_for):
+    quality_runner = runner_for("faulty", tuple(spec for spec, *_ in FAULT_TABLE))
+    pipelines.transform(quality_runner.engine, "profit", DAY, "outputs_test")
+    result = quality_runner.validate("profit_monthly", DAY, "outputs_test")
+    failed = {o.check: o for o in result.failed_critical}
+    assert set(failed) == {"revenue_vs_ledger_within_tolerance"}, result.summary()
+    sample = failed["revenue_vs_ledger_within_tolerance"].observed["sample"][0]
+    assert sample["revenue"] == pytest.approx(1.05 * sample["ledger_revenue"], rel=1e-3)
