@@ -39,7 +39,7 @@ def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
 @pytest.fixture(scope="module")
 def clean_month(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("clean")
-    result = generate(GeneratorConfig(START, END, accounts=40, events_per_day=1500), data_dir)
+    result = generate(GeneratorConfig(START, END, accounts=40, events_per_day=1500, warmup_days=0), data_dir)
     engine = wh.get_engine(f"sqlite:///{data_dir / 'warehouse.db'}")
     day = START
     while day <= END:
@@ -148,7 +148,7 @@ def _load(engine, sources, fault, data_dir, first: date) -> None:
 @pytest.fixture(scope="module")
 def clean_data(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("clean_faults")
-    generate(GeneratorConfig(FAULT_START, FAULT_DAY, accounts=30, events_per_day=1000), data_dir)
+    generate(GeneratorConfig(FAULT_START, FAULT_DAY, accounts=30, events_per_day=1000, warmup_days=0), data_dir)
     return data_dir
 
 
@@ -160,7 +160,8 @@ def test_every_fault_is_injected_and_visible(tmp_path, clean_data, fault):
     # A skipped status step shows against the account's history, so load every day for it.
     first = FAULT_START if fault is Fault.skipped_status_step else FAULT_DAY
 
-    generate(GeneratorConfig(FAULT_START, FAULT_DAY, accounts=30, events_per_day=1000,
+    # Without warm-up every account's history is landed, so a missing status step is visible.
+    generate(GeneratorConfig(FAULT_START, FAULT_DAY, accounts=30, events_per_day=1000, warmup_days=0,
                              faults=(FaultSpec(source, FAULT_DAY, fault),)), tmp_path)
     engine = wh.get_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
     _load(engine, sources, fault, tmp_path, first)

@@ -108,7 +108,8 @@ FAULTS: dict[Fault, FaultInfo] = {
         FaultInfo(Fault.skipped_status_step,
                   "an account still in Trial is reported Active -> Churned: its Trial -> Active step is missing",
                   frozenset({Source.account_status_changes}),
-                  "a stg_account_status_changes row whose previous_status differs from the account's last new_status"),
+                  "a stg_account_status_changes row whose previous_status differs from the account's last landed "
+                  "new_status (the fault picks a trial whose sign-up was landed when there is one)"),
         FaultInfo(Fault.zero_subscribers,
                   "one account of the month is billed with user_licenses = 0",
                   frozenset({Source.revenue}), "stg_revenue.user_licenses = 0; profit_daily_account.zero_subscribers"),
@@ -342,14 +343,17 @@ class _Simulation:
         for _ in range(self.signups.get(day, 0)):
             status_change(self._new_account(day), "Trial", "signed up for a trial", None)
 
-        skip_step = Fault.skipped_status_step in self.config.faults_for(Source.account_status_changes, day)
+        skipper = None
+        if Fault.skipped_status_step in self.config.faults_for(Source.account_status_changes, day):
+            # A trial whose sign-up was landed, so the gap shows against its landed history.
+            trials = [a for a in self.accounts if a.status == "Trial" and a.signup < day]
+            skipper = next((a for a in trials if a.signup >= self.config.start), trials[0] if trials else None)
         for account in self.accounts:
             if account.signup == day:
                 continue
-            if account.status == "Trial" and skip_step:
+            if account is skipper:
                 # The Trial -> Active record never arrived; only the later churn is reported.
                 status_change(account, "Churned", "cancelled: budget cut", "Active")
-                skip_step = False
             elif account.status == "Trial" and (day - account.signup).days >= account.trial_days:
                 if rng.random() < 0.7:
                     account.tier = _tier_for(account.licenses)

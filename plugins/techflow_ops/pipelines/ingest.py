@@ -193,76 +193,83 @@ def _partition_files(source: Source, partition: date, landing: Path) -> list[tup
     return [("", folder / "part-000.jsonl")]
 
 
+def _read_file(source: Source, path: Path, partition: date, key: str, run_id: str, now: datetime, result: LoadResult):
+    """Parse one landing file into staging rows and rejects; return them with the newest record."""
+    rows, rejected, newest = [], [], None
+    extra = {"partition_date": partition, "run_id": run_id}
+    arrival = None
+    if source is Source.click_events:
+        extra["partition_hour"] = int(key)
+        arrival = datetime(partition.year, partition.month, partition.day) + timedelta(hours=int(key) + 1)
+    newest_column = NEWEST[source]
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            raw = line.rstrip("\n")
+            if not raw.strip():
+                continue
+            try:
+                try:
+                    record = json.loads(raw)
+                except ValueError as exc:
+                    raise _Reject(f"unparsable JSON: {exc}") from None
+                row = _typed(source, record)
+            except _Reject as exc:
+                rejected.append({"source": source.value, "partition_date": partition,
+                                 "location": f"{path}:{line_number}", "reason": str(exc), "raw": raw,
+                                 "run_id": run_id, "rejected_at": now})
+                continue
+            row.update(extra)
+            if arrival is not None:
+                row["event_date"] = row["event_ts"].date()
+                row["is_late"] = arrival - row["event_ts"] > LATE_AFTER
+                result.late_rows += row["is_late"]
+            value = row[newest_column]
+            if value is not None and (newest is None or value > newest):
+                newest = value
+            rows.append(row)
+    if newest is not None and not isinstance(newest, datetime):
+        newest = datetime(newest.year, newest.month, newest.day)
+    return rows, rejected, newest
+
+
 def load_partition(engine: Engine, source: Source | str, day: date, run_id: str,
                    data_dir: Path | None = None) -> LoadResult:
-    """Load the partition of `source` covering `day` (its month for monthly sources)."""
+    """Load the partition of `source` covering `day` (its month for monthly sources).
+
+    One transaction replaces the partition; files are parsed and inserted one at a time, so
+    memory stays at one landing file (an hour of click events) whatever the day's size.
+    """
     source = Source(source)
     partition = partition_of(source, day)
     table = wh.STAGING[source.value]
     landing = landing_dir(data_dir)
     result = LoadResult(source.value, partition)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    rows: list[dict] = []
-    rejected: list[dict] = []
     partition_records: list[dict] = []
-    newest_column = NEWEST[source]
-    for key, path in _partition_files(source, partition, landing):
-        label = f"{source.value}/{partition.isoformat()}" + (f"/hour={key}" if key else "")
-        if not path.is_file():
-            result.partitions_missing.append(label)
-            partition_records.append({"source": source.value, "partition_date": partition, "partition_key": key,
-                                      "present": False, "rows_loaded": 0, "rows_rejected": 0, "newest_record": None,
-                                      "loaded_at": now, "run_id": run_id})
-            continue
-        result.partitions_present.append(label)
-        extra = {"partition_date": partition, "run_id": run_id}
-        arrival = None
-        if source is Source.click_events:
-            extra["partition_hour"] = int(key)
-            arrival = datetime(partition.year, partition.month, partition.day) + timedelta(hours=int(key) + 1)
-        loaded_before, rejected_before, newest = len(rows), len(rejected), None
-        with path.open(encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                raw = line.rstrip("\n")
-                if not raw.strip():
-                    continue
-                try:
-                    try:
-                        record = json.loads(raw)
-                    except ValueError as exc:
-                        raise _Reject(f"unparsable JSON: {exc}") from None
-                    row = _typed(source, record)
-                except _Reject as exc:
-                    rejected.append({"source": source.value, "partition_date": partition,
-                                     "location": f"{path}:{line_number}", "reason": str(exc), "raw": raw,
-                                     "run_id": run_id, "rejected_at": now})
-                    continue
-                row.update(extra)
-                if arrival is not None:
-                    row["event_date"] = row["event_ts"].date()
-                    row["is_late"] = arrival - row["event_ts"] > LATE_AFTER
-                    result.late_rows += row["is_late"]
-                value = row[newest_column]
-                if value is not None and (newest is None or value > newest):
-                    newest = value
-                rows.append(row)
-        if newest is not None and not isinstance(newest, datetime):
-            newest = datetime(newest.year, newest.month, newest.day)
-        partition_records.append({"source": source.value, "partition_date": partition, "partition_key": key,
-                                  "present": True, "rows_loaded": len(rows) - loaded_before,
-                                  "rows_rejected": len(rejected) - rejected_before, "newest_record": newest,
-                                  "loaded_at": now, "run_id": run_id})
-    result.rows_loaded, result.rows_rejected = len(rows), len(rejected)
     with engine.begin() as conn:
         conn.execute(delete(table).where(table.c.partition_date == partition))
         conn.execute(delete(wh.rejects).where(wh.rejects.c.source == source.value,
                                               wh.rejects.c.partition_date == partition))
         conn.execute(delete(wh.landing_partitions).where(wh.landing_partitions.c.source == source.value,
                                                          wh.landing_partitions.c.partition_date == partition))
-        for start in range(0, len(rows), 50_000):
-            conn.execute(insert(table), rows[start:start + 50_000])
-        if rejected:
-            conn.execute(insert(wh.rejects), rejected)
+        for key, path in _partition_files(source, partition, landing):
+            label = f"{source.value}/{partition.isoformat()}" + (f"/hour={key}" if key else "")
+            record = {"source": source.value, "partition_date": partition, "partition_key": key, "present": False,
+                      "rows_loaded": 0, "rows_rejected": 0, "newest_record": None, "loaded_at": now, "run_id": run_id}
+            if not path.is_file():
+                result.partitions_missing.append(label)
+                partition_records.append(record)
+                continue
+            result.partitions_present.append(label)
+            rows, rejected, newest = _read_file(source, path, partition, key, run_id, now, result)
+            if rows:
+                conn.execute(insert(table), rows)
+            if rejected:
+                conn.execute(insert(wh.rejects), rejected)
+            result.rows_loaded += len(rows)
+            result.rows_rejected += len(rejected)
+            partition_records.append({**record, "present": True, "rows_loaded": len(rows),
+                                      "rows_rejected": len(rejected), "newest_record": newest})
         conn.execute(insert(wh.landing_partitions), partition_records)
     if source is Source.click_events and result.rows_loaded == 0:
         raise KafkaOutage(
