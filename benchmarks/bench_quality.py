@@ -11,7 +11,9 @@ naive GX variant (built-in uniqueness expectations, default result format) for c
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -20,6 +22,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 WORK = Path(tempfile.mkdtemp(prefix="bench-quality-"))
+atexit.register(shutil.rmtree, WORK, ignore_errors=True)
 os.environ["TECHFLOW_DATA_DIR"] = str(WORK / "data")
 os.environ["TECHFLOW_OPS_DB_URL"] = f"sqlite:///{WORK / 'ops.db'}"
 os.environ.setdefault("AIRFLOW_HOME", str(WORK / "airflow"))
@@ -117,7 +120,7 @@ def main() -> int:
     url = f"sqlite:///{WORK / 'warehouse.db'}"
     started = time.perf_counter()
     build(url, args.rows)
-    print(f"built {args.rows:,} rows (+{args.rows // 5:,} on the previous day) in {time.perf_counter() - started:.1f} s: {url}")
+    print(f"built {args.rows:,} rows (+{args.rows // 5:,} on the previous day) in {time.perf_counter() - started:.1f} s")
 
     started = time.perf_counter()
     from techflow_ops.quality.runner import QualityRunner
