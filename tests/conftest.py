@@ -20,7 +20,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = PROJECT_ROOT / "include" / "config"
 VENV_BIN = Path(sys.executable).parent
 
-_SESSION_DIR = Path(tempfile.mkdtemp(prefix="techflow-tests-"))
+# Test modules sometimes import this file as `tests.conftest`, which runs it a second time:
+# the session folder must stay the one Airflow was pointed at the first time.
+_SESSION_DIR = Path(os.environ.get("TECHFLOW_TEST_SESSION_DIR") or tempfile.mkdtemp(prefix="techflow-tests-"))
+os.environ["TECHFLOW_TEST_SESSION_DIR"] = str(_SESSION_DIR)
 os.environ.update(
     {
         "AIRFLOW_HOME": str(_SESSION_DIR / "airflow"),
