@@ -1,5 +1,6 @@
-"""Circuit breaker for the aggregated pipelines: publish nothing built on upstream data that
-failed a critical check or whose latest validation is older than its freshness SLA."""
+"""Circuit breaker for the aggregated pipelines: publish nothing built on upstream data whose
+partition for the run's date failed a critical check, was never validated, or was validated
+longer ago than the upstream pipeline's freshness SLA."""
 
 from __future__ import annotations
 
