@@ -111,3 +111,25 @@ def test_new_registry_pipeline_without_metadata_fails_the_import(config_copy, tm
     assert str(pipelines_file) in error
     assert "pipelines[churn_forecast].owners" in error
 
+
+
+def test_broken_config_makes_every_pipeline_dag_file_an_import_error_naming_file_field_value(config_copy):
+    pipelines_file = config_copy / "pipelines.yaml"
+    pipelines_file.write_text(pipelines_file.read_text().replace("owners: {primary: priya, secondary: marcus}",
+                                                                 "owners: {primary: pryia, secondary: marcus}", 1))
+    code = (
+        "import json, sys\nfrom airflow.dag_processing.dagbag import DagBag\n"
+        "bag = DagBag(dag_folder=sys.argv[1])\n"
+        "print(json.dumps({'errors': {k.rsplit('/', 1)[-1]: v for k, v in bag.import_errors.items()}, "
+        "'dags': sorted(bag.dags)}))\n"
+    )
+    env = {**__import__("os").environ, "TECHFLOW_CONFIG_DIR": str(config_copy)}
+    out = subprocess.run([sys.executable, "-c", code, str(DAGS)], capture_output=True, text=True, env=env, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    pipeline_files = {f"{pipeline_id}.py" for pipeline_id in get_registry().pipelines}
+    assert pipeline_files <= set(result["errors"])
+    assert not pipeline_files & {f"{dag_id}.py" for dag_id in result["dags"]}
+    for name in pipeline_files:
+        message = result["errors"][name]
+        assert f"{pipelines_file}:" in message
+        assert "pipelines[profit].owners.primary = 'pryia': unknown person" in message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -11,6 +12,7 @@ from techflow_ops.pipelines import warehouse as wh
 from techflow_ops.pipelines.generator import FaultSpec, GeneratorConfig, generate
 from techflow_ops.registry import get_registry
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2026, 11, 4)
 OUTAGE_DAY = date(2026, 11, 5)
 
@@ -18,8 +20,6 @@ OUTAGE_DAY = date(2026, 11, 5)
 @pytest.fixture(scope="module")
 def dags(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
-
-    from tests.conftest import PROJECT_ROOT
 
     # dag.test() in Airflow 3.3.2 cannot finish a run of a DAG with a Deadline Alert (see
     # techflow_ops.escalation.callbacks.deadline_alerts_enabled); the deadline is not under test here.
