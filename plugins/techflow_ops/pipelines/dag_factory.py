@@ -7,18 +7,20 @@ the ownership block and runbook link, and the JSON ownership/SLA block under
 it). Upstream pipelines publish an Asset (`pipeline_asset(id)`); aggregated pipelines are
 scheduled on their upstream pipelines' Assets.
 
-Task graph: `ingest` (pipelines with landing sources) -> `transform` -> `publish`. Task
-callables are module-level functions that import the pure modules (`runner`, `warehouse`)
-only when they run: parsing a DAG file imports nothing but Airflow's authoring API, the
-registry and this module.
+Task graph: [`check_upstream_quality` (aggregated pipelines)] -> `ingest` (pipelines with
+landing sources) -> `validate_sources` -> `transform` -> `validate_outputs` -> `publish`.
+Task callables are module-level functions that import the pure modules (`runner`,
+`warehouse`, the GX runner) only when they run: parsing a DAG file imports Airflow's
+authoring API, the registry, this module and the light hook modules below, never
+great_expectations, pandas or scipy (`benchmarks/bench_dag_parse.py` checks).
 
 Extension points (other areas edit this file; keep each edit small and in its place):
-- ESCALATION: callbacks and retries for every task go into `_default_args()`; DAG-level
-  `on_failure_callback` / `on_success_callback` and `deadline=` go into `_dag_kwargs()`.
-- QUALITY: validation tasks go into `_wire()`: after `ingest` (source datasets) and before
-  `publish` (outputs); the circuit breaker of aggregated pipelines goes first in the chain
-  there. `PipelineTasks` names the tasks, `run_dates(context)` gives the dates a run covers.
-- RUNBOOKS: `_doc_md()` renders the DAG documentation.
+- ESCALATION (`escalation.callbacks`): task callbacks and retries in `_default_args()`
+  (`task_hooks`); DAG-level callbacks and the `deadline=` alert in `_dag_kwargs()` (`dag_hooks`).
+- QUALITY (`quality.tasks`): validation tasks and the circuit breaker in `_wire()`
+  (`quality_tasks`). `PipelineTasks` names the factory's tasks; `run_dates(context)` gives the
+  dates a run covers.
+- RUNBOOKS (`runbooks.summary`): `_doc_md()` renders the DAG documentation.
 """
 
 from __future__ import annotations
