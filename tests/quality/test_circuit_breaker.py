@@ -47,6 +47,7 @@ def test_breaker_names_the_dataset_and_check_and_picks_the_failure_class():
         check_upstream("experiment_team", DAY)
     assert "engagement.stg_click_events" in str(failed.value) and "event_id_unique" in str(failed.value)
     assert '"observed_value": 7' in str(failed.value)
+    assert [f["check"] for f in failed.value.details["failed_expectations"]] == ["event_id_unique"]
 
     _all_upstream_pass(age=timedelta(hours=30))  # profit's SLA is 24 h, engagement's 48 h
     with pytest.raises(StaleUpstream) as stale:

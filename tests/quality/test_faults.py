@@ -69,7 +69,7 @@ def test_fault_fails_its_check_with_its_severity(faulty, spec, dataset, day, che
         assert raised.value.failure_class.value == "data_quality"
         for failed_check in (o.check for o in result.failed_critical):
             assert failed_check in str(raised.value)
-        assert raised.value.details["failed"]
+        assert {f["check"] for f in raised.value.details["failed_expectations"]} == expected_critical
     else:
         assert result.status == "warned" and not result.failed_critical, result.summary()
         assert enforce(result) is result

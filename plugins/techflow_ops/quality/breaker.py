@@ -20,6 +20,7 @@ class UpstreamProblem:
     dataset: str
     kind: str  # "failed" | "stale" | "never_validated"
     message: str
+    result: results.QualityResult | None = None
 
 
 def upstream_problems(pipeline_id: str, day: date | None = None, now: datetime | None = None) -> list[UpstreamProblem]:
@@ -43,7 +44,7 @@ def upstream_problems(pipeline_id: str, day: date | None = None, now: datetime |
                 checks = "; ".join(f"{o.check} (observed {results.compact(o.observed)})" for o in result.failed_critical)
                 problems.append(UpstreamProblem(upstream_id, suite.dataset, "failed",
                                                 f"{upstream_id}.{suite.dataset} [{result.partition_key}] failed critical "
-                                                f"check(s): {checks}"))
+                                                f"check(s): {checks}", result))
             elif now - result.validated_at > sla:
                 problems.append(UpstreamProblem(upstream_id, suite.dataset, "stale",
                                                 f"{name}: latest validation {result.validated_at:%Y-%m-%d %H:%M} UTC "
@@ -57,8 +58,14 @@ def check_upstream(pipeline_id: str, day: date | None = None, now: datetime | No
     problems = upstream_problems(pipeline_id, day, now)
     if not problems:
         return
-    details = {"pipeline_id": pipeline_id, "upstream_problems": [p.__dict__ for p in problems]}
+    failed = [p.result for p in problems if p.result is not None]
+    details = {
+        "pipeline_id": pipeline_id,
+        "upstream_problems": [{"pipeline_id": p.pipeline_id, "dataset": p.dataset, "kind": p.kind, "message": p.message}
+                              for p in problems],
+        "failed_expectations": results.failed_expectations(failed),
+    }
     message = f"{pipeline_id} will not publish from bad upstream data:\n" + "\n".join(f"- {p.message}" for p in problems)
-    if any(p.kind == "failed" for p in problems):
+    if failed:
         raise DataQualityFailure(message, details=details)
     raise StaleUpstream(message, details=details)

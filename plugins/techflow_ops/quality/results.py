@@ -96,6 +96,14 @@ class QualityResult:
         }
 
 
+def failed_expectations(failed: list[QualityResult]) -> list[dict]:
+    """The critical failures as the escalation page lists them (`details["failed_expectations"]`)."""
+    return [
+        {"dataset": r.dataset, "partition": r.partition_key, "check": o.check, "observed": compact(o.observed)}
+        for r in failed for o in r.failed_critical
+    ]
+
+
 def compact(observed: dict) -> str:
     return json.dumps(observed, default=str, separators=(", ", ": "))[:400]
 

@@ -266,7 +266,8 @@ def _observed(result: dict) -> dict:
 def enforce(result: QualityResult) -> QualityResult:
     """Raise DataQualityFailure when a critical check failed; warnings pass through."""
     if result.failed_critical:
-        raise DataQualityFailure(result.summary(), details=result.as_dict())
+        raise DataQualityFailure(result.summary(), details={
+            "failed_expectations": results.failed_expectations([result]), "results": [result.as_dict()]})
     return result
 
 

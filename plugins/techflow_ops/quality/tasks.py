@@ -12,6 +12,7 @@ def validate_task(pipeline_id: str, role: str, **context) -> list[dict]:
     from ..failures import DataQualityFailure
     from ..pipelines import warehouse
     from ..pipelines.dag_factory import run_dates
+    from . import results
     from .runner import get_runner
     from .suites import suites_for
 
@@ -22,8 +23,9 @@ def validate_task(pipeline_id: str, role: str, **context) -> list[dict]:
         print(outcome.summary())
     failed = [o for o in outcomes if o.failed_critical]
     if failed:
-        raise DataQualityFailure("\n\n".join(o.summary() for o in failed),
-                                 details={"pipeline_id": pipeline_id, "results": [o.as_dict() for o in failed]})
+        raise DataQualityFailure("\n\n".join(o.summary() for o in failed), details={
+            "pipeline_id": pipeline_id, "failed_expectations": results.failed_expectations(failed),
+            "results": [o.as_dict() for o in failed]})
     return [o.as_dict() for o in outcomes]
 
 
