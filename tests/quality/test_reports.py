@@ -72,3 +72,16 @@ def test_a_check_that_cannot_run_fails_and_says_why(runner_for):
     result = runner_for("clean").validate(broken, date(2026, 11, 2), "broken_run", record=False)
     assert result.status == "failed"
     assert "no_such_column" in result.failed_critical[0].observed["error"]
+
+
+def test_dq_validate_exits_non_zero_on_a_critical_failure(capsys):
+    from techflow_ops.pipelines import generator, ingest, warehouse
+
+    day = date(2026, 12, 10)
+    generator.generate(generator.GeneratorConfig(date(2026, 12, 9), day, accounts=8, events_per_day=300,
+                                                 faults=(generator.FaultSpec.parse(f"click_events:{day}:null_keys"),)))
+    ingest.load_partition(warehouse.get_engine(), "click_events", day, "cli_load")
+    assert cli_main(["dq", "validate", "--dataset", "stg_click_events", "--date", day.isoformat()]) == 1
+    out = capsys.readouterr().out
+    assert "[critical] no_rejected_keys" in out and "missing required field user_id" in out
+    assert cli_main(["dq", "validate", "--dataset", "stg_click_events", "--date", "2026-12-09"]) == 1  # never loaded
