@@ -7,7 +7,6 @@ imports Airflow; notification delivery imports the providers only when it sends.
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -19,13 +18,11 @@ from ..opsdb import get_engine
 from ..opsdb.schema import engine_state, incidents
 from . import store
 from .classify import classify
-from .messages import render_page
+from .messages import PageRenderer
+from .outbox import Backoff, DeliveryReport, deliver_due, enqueue
+from .policy import EscalationConfig, OnCallView, Recipient, effective_wait, get_policy, read_oncall, resolve_step
 
 ROLE_SLOT = "\x00role\x00"
-from .outbox import Backoff, DeliveryReport, deliver_due, enqueue, new_row
-from .policy import EscalationConfig, OnCallView, effective_wait, get_policy, read_oncall, resolve_step
-
-
 NOTICE_HORIZON = timedelta(hours=1)
 
 
@@ -57,6 +54,27 @@ class _BrokenSchedule:
 
     def now(self, at):
         raise RuntimeError(self.problem)
+
+
+@dataclass(frozen=True)
+class PageStep:
+    index: int
+    cycle: int
+    level: int
+    recipients: tuple[Recipient, ...]
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """What firing the due step does to an incident in a given state at a given instant."""
+
+    pipeline: object
+    events: tuple[tuple[str, str, int | None, str], ...]  # kind, message, level, data (JSON)
+    step_index: int  # the state after firing
+    cycle: int
+    level: int
+    next_step_at: datetime | None
+    page: PageStep | None  # None: the policy is exhausted
 
 
 @dataclass
@@ -132,8 +150,8 @@ class Escalation:
                 store.add_event(connection, incident_id, at, "opened",
                                 f"{kind.replace('_', ' ')} reported ({failure_class.title})",
                                 data={"try_number": try_number, "failure_class": failure_class.value})
-                writes = store.Writes()
-                self._fire_due_steps(writes, store.load_incident(connection, incident_id), at, oncall)
+                writes = store.Writes(at)
+                self._fire_due_steps(writes, [store.load_incident(connection, incident_id)], at, oncall, {})
                 writes.flush(connection)
             else:
                 store.add_event(connection, incident_id, at, "reported_again",
@@ -168,22 +186,50 @@ class Escalation:
             spec = self._policies[pipeline.id] = self.policy.policy_for(pipeline)
         return spec
 
-    def _fire_due_steps(self, writes: store.Writes, incident: store.Incident, at: datetime, oncall: OnCallView) -> str:
-        """Fire the incident's current step (skipping empty ones); return 'fired' or 'exhausted'."""
-        pipeline = self.registry.pipeline(incident.pipeline_id)
+    def _fire_due_steps(self, writes: store.Writes, due: list, at: datetime, oncall: OnCallView,
+                        plans: dict) -> tuple[int, int]:
+        """Fire the current step (skipping empty ones) of every incident in `due`; return
+        (fired, exhausted). What a step does depends only on the incident's state (pipeline,
+        step, pass, level, failure class), so it is planned once per state (cached in `plans`
+        for the instant) and applied to all incidents in that state."""
+        groups: dict[tuple, list[store.Incident]] = {}
+        for incident in due:
+            state = (incident.pipeline_id, incident.step_index, incident.cycle, incident.level, incident.failure_class)
+            groups.setdefault(state, []).append(incident)
+        fired = exhausted = 0
+        for state, members in groups.items():
+            plan = plans.get(state)
+            if plan is None:
+                plan = plans[state] = self._plan_step(*state, at=at, oncall=oncall)
+            ids = [incident.id for incident in members]
+            for incident_id in ids:
+                for kind, message, level, data in plan.events:
+                    writes.event(incident_id, kind, message, level=level, data=data)
+            writes.step(ids, step_index=plan.step_index, cycle=plan.cycle, level=plan.level, next_step_at=plan.next_step_at)
+            if plan.page is None:
+                exhausted += len(members)
+            else:
+                fired += len(members)
+                self._enqueue_pages(writes, members, plan)
+        return fired, exhausted
+
+    def _plan_step(self, pipeline_id: str, step_index: int, cycle: int, level: int, failure_class: str, *,
+                   at: datetime, oncall: OnCallView) -> "StepPlan":
+        pipeline = self.registry.pipeline(pipeline_id)
         spec = self._policy_for(pipeline)
-        step_index, cycle, level = incident.step_index, incident.cycle, incident.level
-        failure_class = FailureClass(incident.failure_class)
-        event = functools.partial(writes.event, incident.id, at)
+        failure_class = FailureClass(failure_class)
+        events: list[tuple] = []
+
+        def event(kind: str, message: str, level: int | None = None, data: dict | None = None) -> None:
+            events.append((kind, message, level, json.dumps(data or {}, default=str)))
+
         # Bounded: at most every step of every allowed pass is looked at once.
         for _ in range(len(spec.steps) * (spec.repeat + 1) + 1):
             if step_index >= len(spec.steps):
                 if cycle >= spec.repeat:
-                    writes.step(incident.id, step_index=step_index, cycle=cycle, level=level, next_step_at=None,
-                                updated_at=at)
                     event("exhausted", f"escalation policy exhausted after {cycle + 1} pass(es); incident stays open",
                           level=level)
-                    return "exhausted"
+                    return StepPlan(pipeline, tuple(events), step_index, cycle, level, None, None)
                 step_index, cycle = 0, cycle + 1
                 event("repeated", f"not acknowledged: repeating the policy (pass {cycle + 1} of {spec.repeat + 1})")
             step = spec.steps[step_index]
@@ -199,7 +245,6 @@ class Escalation:
             if step.level > level and level > 0:
                 event("escalated", f"escalated to level {step.level}", level=step.level)
             level = max(level, step.level)
-            self._enqueue_step(writes, incident, pipeline, step_index, cycle, step.level, targets.recipients, at)
             wait = effective_wait(step, pipeline, oncall, self.policy)
             next_at = at + wait
             event(
@@ -212,52 +257,52 @@ class Escalation:
                 data={"step": step_index, "cycle": cycle, "recipients": [r.id for r in targets.recipients],
                       "wait_seconds": wait.total_seconds()},
             )
-            writes.step(incident.id, step_index=step_index + 1, cycle=cycle, level=level, next_step_at=next_at,
-                        updated_at=at)
-            return "fired"
-        raise RuntimeError(f"incident {incident.id}: policy loop did not terminate")  # unreachable by construction
+            page = PageStep(step_index, cycle, step.level, tuple(targets.recipients))
+            return StepPlan(pipeline, tuple(events), step_index + 1, cycle, level, next_at, page)
+        raise RuntimeError(f"pipeline {pipeline_id}: policy loop did not terminate")  # unreachable by construction
 
-    def _enqueue_step(self, writes, incident, pipeline, step_index, cycle, level, recipients, at) -> None:
+    def _enqueue_pages(self, writes: store.Writes, members: list, plan: "StepPlan") -> None:
         notifications = self.policy.notifications
-        is_drill = bool(incident.details.get("drill"))
+        pipeline, page_step = plan.pipeline, plan.page
         default_conn = {"email": notifications.smtp_conn_id, "slack": notifications.slack_conn_id,
                         "pagerduty": notifications.pagerduty_conn_id}
-        payload = {"severity": "critical" if pipeline.criticality.tier <= 1 else "error",
-                   "source": incident.dag_id, "component": incident.task_id or incident.dag_id,
-                   "group": pipeline.id, "class_type": incident.failure_class,
-                   "dedup_key": f"techflow-incident-{incident.id}"}
-        # Rendered once per step; only the "paged as" line differs between recipients.
-        page = render_page(incident, pipeline, level, ROLE_SLOT, notifications.error_lines, drill=is_drill)
-        for recipient in recipients:
-            body = page.body.replace(ROLE_SLOT, recipient.role, 1)
-            for method in recipient.contacts:
-                writes.notification(new_row(
-                    idempotency_key=f"incident:{incident.id}:pass:{cycle}:step:{step_index}:{recipient.kind}:"
-                                    f"{recipient.id}:{method.type}:{method.target}",
-                    incident_id=incident.id, purpose="page", recipient=recipient.id, channel=method.type,
-                    target=method.target, connection_id=method.connection_id or default_conn[method.type],
-                    subject=page.subject, body=body, at=at, payload=payload,
-                ))
+        severity = "critical" if pipeline.criticality.tier <= 1 else "error"
+        # (key suffix, recipient id, channel, target, connection id, role) per contact, shared by the members
+        contacts = [
+            (f":pass:{page_step.cycle}:step:{page_step.index}:{r.kind}:{r.id}:{m.type}:{m.target}", r.id, m.type,
+             m.target, m.connection_id or default_conn[m.type], r.role)
+            for r in page_step.recipients for m in r.contacts
+        ]
+        renderer = PageRenderer(pipeline, page_step.level, ROLE_SLOT, notifications.error_lines)
+        for incident in members:
+            payload = json.dumps({"severity": severity, "source": incident.dag_id,
+                                  "component": incident.task_id or incident.dag_id, "group": pipeline.id,
+                                  "class_type": incident.failure_class, "dedup_key": f"techflow-incident-{incident.id}"})
+            # Rendered once per incident; only the "paged as" line differs between recipients.
+            page = renderer.render(incident, drill=bool(incident.details.get("drill")))
+            key_prefix = f"incident:{incident.id}"
+            for key_suffix, recipient_id, channel, target, connection_id, role in contacts:
+                writes.notification((key_prefix + key_suffix, incident.id, "page", recipient_id, channel, target,
+                                     connection_id, page.subject, page.body.replace(ROLE_SLOT, role, 1), payload))
 
     # --- the tick ------------------------------------------------------------------------------
 
-    def tick(self, at: datetime | None = None, *, deliver: bool = True, batch: int = 500) -> TickReport:
-        """Advance every unacknowledged incident whose step deadline passed, then deliver the outbox."""
+    def tick(self, at: datetime | None = None, *, deliver: bool = True, batch: int = 5000) -> TickReport:
+        """Advance every unacknowledged incident whose step deadline passed, then deliver the outbox.
+
+        Set-wise: one query per `batch` of due incidents, steps planned once per incident
+        state, writes in bulk, one transaction per batch."""
         at = _aware(at)
         report = TickReport(at=at)
         oncall = read_oncall(self.schedule, at)
+        plans: dict = {}
         while True:
             with self.engine.begin() as connection:
-                due = connection.execute(
-                    select(incidents)
-                    .where(incidents.c.status == store.OPEN, incidents.c.next_step_at <= at)
-                    .order_by(incidents.c.next_step_at, incidents.c.id).limit(batch)
-                ).all()
-                writes = store.Writes()
-                for row in due:
-                    outcome = self._fire_due_steps(writes, store.Incident.from_row(row), at, oncall)
-                    report.escalated += outcome == "fired"
-                    report.exhausted += outcome == "exhausted"
+                due = store.due_incidents(connection, at, batch)
+                writes = store.Writes(at)
+                fired, exhausted = self._fire_due_steps(writes, due, at, oncall, plans)
+                report.escalated += fired
+                report.exhausted += exhausted
                 writes.flush(connection)
             if len(due) < batch:
                 break

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from ..opsdb.schema import incident_events, incidents, outbox
 
@@ -45,43 +46,70 @@ def _dialect_insert(connection: Connection):
 
 
 class Writes:
-    """Timeline events, outbox rows and step updates of one transaction, written in bulk
-    (executemany): an engine tick after an outage may fire thousands of steps at once."""
+    """Timeline events, outbox rows and step updates of one transaction at one instant, written
+    set-wise: an engine tick after an outage may fire thousands of steps at once. Rows are
+    tuples of database-ready values sent with one executemany per table (the instant is
+    converted once, not per row), and incidents that move to the same step state are updated
+    with one UPDATE ... WHERE id IN (...)."""
 
-    _STEP_UPDATE = (
-        update(incidents).where(incidents.c.id == bindparam("incident_id"))
-        .values(step_index=bindparam("step_index"), cycle=bindparam("cycle"), level=bindparam("level"),
-                next_step_at=bindparam("next_step_at"), updated_at=bindparam("updated_at"))
-    )
+    EVENT_COLUMNS = ("incident_id", "kind", "message", "actor", "level", "data")
+    OUTBOX_COLUMNS = ("idempotency_key", "incident_id", "purpose", "recipient", "channel", "target", "connection_id",
+                      "subject", "body", "payload")
+    ID_CHUNK = 5000  # ids per IN (...): under SQLite's 32,766 bound variables
 
-    def __init__(self):
-        self.events: list[dict] = []
-        self.outbox: list[dict] = []
-        self.steps: list[dict] = []
+    def __init__(self, at: datetime):
+        self.at = at
+        self.events: list[tuple] = []
+        self.outbox: list[tuple] = []
+        self.steps: dict[tuple, list[int]] = {}
 
-    def event(self, incident_id: int, at: datetime, kind: str, message: str = "", *, actor: str | None = None,
-              level: int | None = None, data: dict | None = None) -> None:
-        self.events.append({"incident_id": incident_id, "at": at, "kind": kind, "message": message, "actor": actor,
-                            "level": level, "data": json.dumps(data or {}, default=str)})
+    def event(self, incident_id: int, kind: str, message: str = "", *, actor: str | None = None,
+              level: int | None = None, data: dict | str | None = None) -> None:
+        """`data` may be JSON already: one step's event data is serialised once for all its incidents."""
+        data = data if isinstance(data, str) else json.dumps(data or {}, default=str)
+        self.events.append((incident_id, kind, message, actor, level, data))
 
-    def step(self, incident_id: int, *, step_index: int, cycle: int, level: int, next_step_at: datetime | None,
-             updated_at: datetime) -> None:
-        self.steps.append({"incident_id": incident_id, "step_index": step_index, "cycle": cycle, "level": level,
-                           "next_step_at": next_step_at, "updated_at": updated_at})
+    def step(self, incident_ids: list[int], *, step_index: int, cycle: int, level: int,
+             next_step_at: datetime | None) -> None:
+        self.steps.setdefault((step_index, cycle, level, next_step_at), []).extend(incident_ids)
 
-    def notification(self, row: dict) -> None:
-        """An outbox row (see outbox.new_row); a row whose idempotency key exists is skipped."""
+    def notification(self, row: tuple) -> None:
+        """A pending outbox row in OUTBOX_COLUMNS order; a row whose idempotency key exists is skipped."""
         self.outbox.append(row)
 
     def flush(self, connection: Connection) -> None:
+        from .outbox import PENDING
+
+        at = _bind_value(connection, incident_events.c.at, self.at)
         if self.events:
-            connection.execute(insert(incident_events), self.events)
+            _insert_many(connection, incident_events, self.EVENT_COLUMNS + ("at",), [e + (at,) for e in self.events])
         if self.outbox:
-            statement = _dialect_insert(connection)(outbox).on_conflict_do_nothing(index_elements=["idempotency_key"])
-            connection.execute(statement, self.outbox)
-        if self.steps:
-            connection.execute(self._STEP_UPDATE, self.steps)
-        self.events, self.outbox, self.steps = [], [], []
+            _insert_many(connection, outbox, self.OUTBOX_COLUMNS + ("status", "attempts", "created_at", "next_attempt_at"),
+                         [r + (PENDING, 0, at, at) for r in self.outbox], ignore_conflict_on="idempotency_key")
+        for (step_index, cycle, level, next_step_at), ids in self.steps.items():
+            for start in range(0, len(ids), self.ID_CHUNK):
+                connection.execute(
+                    update(incidents).where(incidents.c.id.in_(ids[start:start + self.ID_CHUNK]))
+                    .values(step_index=step_index, cycle=cycle, level=level, next_step_at=next_step_at, updated_at=self.at)
+                )
+        self.events, self.outbox, self.steps = [], [], {}
+
+
+def _bind_value(connection: Connection, column, value):
+    """`value` as the driver receives it for `column` (what SQLAlchemy would send)."""
+    dialect = connection.dialect
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return process(value) if process else value
+
+
+def _insert_many(connection: Connection, table, columns: tuple[str, ...], rows: list[tuple], *,
+                 ignore_conflict_on: str | None = None) -> None:
+    """One executemany of database-ready tuples, bypassing per-row parameter processing
+    (the cost that dominates a bulk insert through the SQL expression layer)."""
+    head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+    tail = f" ON CONFLICT ({ignore_conflict_on}) DO NOTHING" if ignore_conflict_on else ""
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    connection.exec_driver_sql(head + f"({', '.join([mark] * len(columns))})" + tail, rows)
 
 
 def add_event(connection: Connection, incident_id: int, at: datetime, kind: str, message: str = "", *,
@@ -151,6 +179,43 @@ class Incident:
             {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in n.items()} for n in self.notifications
         ]
         return out
+
+
+class DueIncident(NamedTuple):
+    """The fields of an incident that firing its step reads (state, and what its page says)."""
+
+    id: int
+    pipeline_id: str
+    step_index: int
+    cycle: int
+    level: int
+    failure_class: str
+    kind: str
+    dag_id: str
+    run_id: str | None
+    task_id: str | None
+    try_number: int | None
+    error: str
+    details: dict
+    log_url: str | None
+    opened_at: datetime
+
+
+_DUE_COLUMNS = [incidents.c[name] for name in DueIncident._fields]
+
+
+def due_incidents(connection: Connection, at: datetime, limit: int) -> list[DueIncident]:
+    """Open incidents whose next step is due at `at`, oldest deadline first."""
+    rows = connection.execute(
+        select(*_DUE_COLUMNS).where(incidents.c.status == OPEN, incidents.c.next_step_at <= at)
+        .order_by(incidents.c.next_step_at, incidents.c.id).limit(limit)
+    )
+    details_at = DueIncident._fields.index("details")
+    return [
+        DueIncident._make(row[:details_at] + (json.loads(row[details_at]) if row[details_at] != "{}" else {},)
+                          + row[details_at + 1:])
+        for row in rows
+    ]
 
 
 def load_incident(connection: Connection, incident_id: int, *, with_timeline: bool = False) -> Incident:
