@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import date
 
 import pytest
@@ -183,8 +184,10 @@ def test_fault_specs_are_validated():
         GeneratorConfig(START, END, faults=(FaultSpec.parse("revenue:2026-12-01:stale"),))
 
 
-def test_demo_cli_prints_the_summary_table(tmp_path, capsys):
+def test_demo_cli_prints_the_summary_table(tmp_path, capsys, monkeypatch):
     from techflow_ops.cli import main
+
+    monkeypatch.setenv("TECHFLOW_DATA_DIR", str(tmp_path))  # restored afterwards; the demo points it at --data-dir
 
     assert main(["demo", "--start", "2026-10-05", "--end", "2026-10-06", "--accounts", "8",
                  "--events-per-day", "200", "--data-dir", str(tmp_path)]) == 0
@@ -195,3 +198,17 @@ def test_demo_cli_prints_the_summary_table(tmp_path, capsys):
         assert runs == "2" and int(rows_written) > 0
 
 
+
+
+def test_demo_data_dir_holds_the_landing_files_and_the_default_warehouse(tmp_path, monkeypatch, capsys):
+    from techflow_ops.cli import main
+
+    monkeypatch.delenv("AIRFLOW_CONN_TECHFLOW_WAREHOUSE", raising=False)
+    monkeypatch.delenv("TECHFLOW_WAREHOUSE_URL", raising=False)
+    monkeypatch.setenv("TECHFLOW_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert main(["demo", "--start", "2026-10-05", "--end", "2026-10-05", "--accounts", "5",
+                 "--events-per-day", "50", "--data-dir", str(tmp_path / "mine"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert summary["warehouse"] == f"sqlite:///{tmp_path / 'mine' / 'warehouse.db'}"
+    assert (tmp_path / "mine" / "landing" / "_generated.json").is_file()
+    assert not (tmp_path / "elsewhere").exists()

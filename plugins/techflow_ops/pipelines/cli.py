@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -72,7 +73,9 @@ def _demo(args) -> int:
     from .warehouse import get_engine, warehouse_url
 
     start, end = _range(args)
-    data_dir = Path(args.data_dir) if args.data_dir else None
+    data_dir = Path(args.data_dir).resolve() if args.data_dir else None
+    if data_dir:  # the default warehouse lives in the data folder too
+        os.environ["TECHFLOW_DATA_DIR"] = str(data_dir)
     if not args.no_generate:
         config = _generator_config(args, start, end)
         result = generate(config, data_dir)
@@ -116,7 +119,8 @@ def _add_generation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument("--fault", action="append", metavar="SOURCE:DATE:FAULT",
                         help="inject a fault, e.g. click_events:2026-11-20:late_events (repeatable)")
-    parser.add_argument("--data-dir", help="data folder (default: $TECHFLOW_DATA_DIR or <project>/data)")
+    parser.add_argument("--data-dir", help="data folder for landing files and the default SQLite warehouse "
+                                           "(default: $TECHFLOW_DATA_DIR or <project>/data)")
 
 
 def register(subparsers) -> None:
