@@ -3,15 +3,23 @@
 Two layers, so a mistake in one does not open a hole: markdown-it renders with raw HTML
 disabled (tags in the Markdown come out as text), then nh3 keeps only an allow-list of
 tags, attributes and URL schemes (no script, no event handlers, no `javascript:` links).
+
+Heading ids come from the runbooks area's `heading_ids`, the anchor rule
+`techflow-ops runbooks check` enforces, so a `#anchor` a page links to is the id rendered
+here. Runbooks link to each other as `growth.md#anchor` (right on GitHub); on the plugin's
+page that relative path would resolve to `/techflow/runbooks/growth.md`, so the caller
+supplies where such a link really leads.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
+from collections.abc import Callable
+from urllib.parse import unquote, urlsplit
 
 import nh3
 from markdown_it import MarkdownIt
+
+from ..runbooks.anchors import heading_ids
 
 _ALLOWED_TAGS = {
     "h1", "h2", "h3", "h4", "h5", "h6", "p", "br", "hr", "blockquote", "pre", "code", "em", "strong", "del",
@@ -28,35 +36,48 @@ _ALLOWED_ATTRIBUTES = {
 }
 _ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
-
-def heading_anchor(text: str) -> str:
-    """GitHub-style slug ('Kafka outage' -> 'kafka-outage'), the anchors runbook links point at."""
-    text = unicodedata.normalize("NFKD", text).lower()
-    text = re.sub(r"[^\w\s-]", "", text).strip()
-    return re.sub(r"\s+", "-", text)
+MarkdownLink = Callable[[str, str], str | None]
+"""(relative `.md` path as written, fragment) -> the URL to use instead, or None to keep the link."""
 
 
-def _markdown() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
-
-    def heading_open(renderer, tokens, idx, options, env):
-        inline = tokens[idx + 1]
-        anchor = heading_anchor(inline.content)
-        seen = env.setdefault("anchors", {})
-        count = seen.get(anchor, 0)
-        seen[anchor] = count + 1
-        tokens[idx].attrSet("id", anchor if count == 0 else f"{anchor}-{count}")
-        return renderer.renderToken(tokens, idx, options, env)
-
-    md.add_render_rule("heading_open", heading_open)
-    return md
+def _relative_markdown_target(href: str) -> tuple[str, str] | None:
+    parts = urlsplit(href)
+    if parts.scheme or parts.netloc or not parts.path or parts.path.startswith("/"):
+        return None
+    path = unquote(parts.path)
+    return (path, unquote(parts.fragment)) if path.endswith(".md") else None
 
 
-_MD = _markdown()
+def _markdown_links(md: MarkdownIt) -> None:
+    """markdown-it-py plugin: relative `*.md` links go where `env["markdown_link"]` says."""
+
+    def rewrite(state) -> None:
+        markdown_link: MarkdownLink | None = state.env.get("markdown_link")
+        if markdown_link is None:
+            return
+        for block in state.tokens:
+            for token in block.children or ():
+                if token.type != "link_open":
+                    continue
+                target = _relative_markdown_target(str(token.attrGet("href") or ""))
+                url = markdown_link(*target) if target else None
+                if url:
+                    token.attrSet("href", url)
+
+    md.core.ruler.push("techflow_markdown_links", rewrite)
 
 
-def render_runbook(markdown_text: str) -> str:
-    html = _MD.render(markdown_text, {})
+_MD = (
+    MarkdownIt("commonmark", {"html": False, "linkify": False})
+    .enable("table")
+    .enable("strikethrough")
+    .use(heading_ids)
+    .use(_markdown_links)
+)
+
+
+def render_runbook(markdown_text: str, markdown_link: MarkdownLink | None = None) -> str:
+    html = _MD.render(markdown_text, {"markdown_link": markdown_link})
     return nh3.clean(
         html,
         tags=_ALLOWED_TAGS,

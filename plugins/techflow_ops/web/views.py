@@ -11,6 +11,7 @@ import dataclasses
 import importlib
 from datetime import date, datetime, time, timedelta, timezone
 from enum import Enum
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -330,8 +331,20 @@ def runbook(pipeline_id: str) -> dict:
         "title": registry.pipelines[pipeline_id].title,
         "source": str(path.relative_to(registry.project_root)) if path.is_relative_to(registry.project_root) else path.name,
         "markdown": markdown_text,
-        "html": render_runbook(markdown_text),
+        "html": render_runbook(markdown_text, _runbook_pages(registry, path)),
     }
+
+
+def _runbook_pages(registry: Registry, source: Path):
+    """`growth.md#anchor` written in `source` -> the plugin's page for the pipeline whose runbook
+    that file is; a Markdown file that is no pipeline's runbook keeps its link."""
+    pipeline_by_file = {registry.runbook_path(pid).resolve(): pid for pid in registry.pipelines}
+
+    def url(relative_path: str, fragment: str) -> str | None:
+        pipeline_id = pipeline_by_file.get((source.parent / relative_path).resolve())
+        return links.runbook_url(pipeline_id, fragment or None) if pipeline_id else None
+
+    return url
 
 
 # --- incidents ---------------------------------------------------------------------------
