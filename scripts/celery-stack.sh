@@ -55,8 +55,9 @@ print(f"AIRFLOW__API__SECRET_KEY={secrets.token_urlsafe(48)}")
 EOF
   umask 022
 fi
-while IFS='=' read -r name value; do
-  [[ -n "${!name:-}" ]] || export "$name=$value"
+while read -r line; do
+  name="${line%%=*}"  # split at the first "=" only: base64 values end in "="
+  [[ -n "${!name:-}" ]] || export "$line"
 done <"$SECRETS"
 
 free_port() {
@@ -170,26 +171,34 @@ up() {
   wait_healthy
 }
 
+session_pids() {  # every process in session $1: the leader, its children and the task processes,
+  # which Airflow moves into process groups of their own (still inside the session)
+  ps -e -o pid=,sid= | awk -v sid="$1" '$2 == sid {print $1}'
+}
+
 down() {
   local pidfile pid
   local -a groups=()
   shopt -s nullglob
   for pidfile in "$STACK_DIR"/pids/*.pid; do
     pid="$(cat "$pidfile")"
-    # Only signal a group whose leader is still the session this script started.
+    # Only signal a session whose leader is still the process this script started.
     if [[ "$(ps -o sid= -p "$pid" 2>/dev/null | tr -d ' ')" == "$pid" ]]; then
+      # SIGTERM to the leader's group: Celery finishes running tasks, servers close cleanly.
       kill -TERM -- "-$pid" 2>/dev/null || true
       groups+=("$pid:$(basename "$pidfile" .pid)")
     fi
     rm -f "$pidfile"
   done
-  local deadline=$((SECONDS + 30)) entry
+  local deadline=$((SECONDS + 30)) entry remaining
   for entry in "${groups[@]}"; do
     pid="${entry%%:*}"
-    while kill -0 -- "-$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.5; done
-    if kill -0 -- "-$pid" 2>/dev/null; then
-      echo "${entry#*:} did not stop within 30 s of SIGTERM; killing its process group" >&2
-      kill -KILL -- "-$pid" 2>/dev/null || true
+    while [[ -n "$(session_pids "$pid")" ]] && ((SECONDS < deadline)); do sleep 0.5; done
+    remaining="$(session_pids "$pid" | tr '\n' ' ')"
+    if [[ -n "${remaining// /}" ]]; then
+      echo "${entry#*:}: processes $remaining still run 30 s after SIGTERM; killing them" >&2
+      # shellcheck disable=SC2086
+      kill -KILL $remaining 2>/dev/null || true
     fi
     echo "stopped ${entry#*:}"
   done

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
 SCRIPT = ROOT / "scripts" / "celery-stack.sh"
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 5  # a db number of its own on a shared Redis
@@ -153,8 +155,9 @@ class CeleryStack:
 
     def stop(self) -> list[str]:
         """Stop every process, drop the databases and the queue; returns processes still alive."""
+        sessions = {int(p.read_text()) for p in (self.stack_dir / "pids").glob("*.pid")}
         result = self.script("down", timeout=90)
-        leftovers = self.leftover_processes()
+        leftovers = self.leftover_processes(sessions)
         if self._created_databases:
             for database in self.databases.values():
                 _pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -167,18 +170,27 @@ class CeleryStack:
             raise AssertionError(f"celery-stack.sh down failed:\n{result.stdout}\n{result.stderr}")
         return leftovers
 
-    def leftover_processes(self) -> list[str]:
-        """Processes whose environment names this stack's folder: anything `down` missed."""
+    def airflow(self, *args: str) -> subprocess.CompletedProcess:
+        """An `airflow` CLI command as one more component of this stack (same secrets)."""
+        secrets = dict(line.split("=", 1) for line in (self.stack_dir / "secrets.env").read_text().split())
+        return subprocess.run([str(VENV_BIN / "airflow"), *args], env={**self.env, **secrets},
+                              capture_output=True, text=True, timeout=120)
+
+    def leftover_processes(self, sessions: set[int]) -> list[str]:
+        """Processes still in a session the stack started (a task process included), or whose
+        environment names this stack's folder (anything that left its session)."""
         marker = f"TECHFLOW_STACK_DIR={self.stack_dir}".encode() + b"\0"
         found = []
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit() or int(proc.name) == os.getpid():
                 continue
             try:
-                if marker in (proc / "environ").read_bytes():
+                # Field 6 of /proc/PID/stat is the session id; the command name (field 2) may hold spaces.
+                session = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[3])
+                if session in sessions or marker in (proc / "environ").read_bytes():
                     command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                     found.append(f"{proc.name}: {command}")
-            except OSError:
+            except (OSError, IndexError, ValueError):
                 continue
         return found
 

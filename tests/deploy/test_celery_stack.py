@@ -46,8 +46,7 @@ def smtp():
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, smtp):
     require_services()
-    stack = CeleryStack(work_dir=tmp_path_factory.mktemp("celery-stack"), dags_folder=ROOT / "dags",
-                        extra_env=smtp.connection_env())
+    stack = CeleryStack(work_dir=tmp_path_factory.mktemp("celery-stack"), dags_folder=ROOT / "dags")
     subprocess.run(
         [str(TECHFLOW_OPS), "data", "generate", "--start", RUN_DAY.isoformat(), "--end", RUN_DAY.isoformat(),
          "--accounts", "12", "--events-per-day", "300", "--fault", f"click_events:{RUN_DAY}:stale"],
@@ -55,6 +54,11 @@ def stack(tmp_path_factory, smtp):
     )
     try:
         stack.start(workers=1)
+        # The mail relay goes into the metadata DB, encrypted by this CLI process: a page only
+        # arrives if the api-server, which hands connections to tasks, holds the same Fernet key.
+        (conn_json,) = smtp.connection_env().values()
+        added = stack.airflow("connections", "add", "smtp_default", "--conn-json", conn_json)
+        assert added.returncode == 0, added.stderr
         yield stack
     finally:
         leftovers = stack.stop()
@@ -101,25 +105,34 @@ def test_a_failed_task_opens_an_incident_in_the_postgres_ops_store(stack, runs):
     task_instances = stack.task_instances(FAILING_DAG, run_id)
     assert state == "failed"
     assert task_instances["ingest"]["state"] == "failed"
-    listed = subprocess.run([str(TECHFLOW_OPS), "incidents", "list", "--pipeline", FAILING_DAG, "--json"],
-                            env=stack.env, check=True, capture_output=True, text=True)
-    incidents = json.loads(listed.stdout)
-    task_incidents = [i for i in incidents if i["run_id"] == run_id and i["task_id"] == "ingest"]
-    assert len(task_incidents) == 1, incidents
+    # The task reports its failed state before its on_failure_callback runs, so the run can be
+    # "failed" a moment before the incident is written: wait for it.
+    deadline = time.monotonic() + 90
+    while True:
+        listed = subprocess.run([str(TECHFLOW_OPS), "incidents", "list", "--pipeline", FAILING_DAG, "--json"],
+                                env=stack.env, check=True, capture_output=True, text=True)
+        incidents = json.loads(listed.stdout)
+        task_incidents = [i for i in incidents if i["run_id"] == run_id and i["task_id"] == "ingest"]
+        if task_incidents or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert len(task_incidents) == 1, f"incidents: {incidents}\n{stack.task_log(FAILING_DAG, run_id, 'ingest')}"
     incident = task_incidents[0]
     assert incident["failure_class"] == "kafka_outage"
     assert "no click events landed" in incident["error"]
     assert stack.ops_db_url.startswith("postgresql")
 
 
-def test_the_page_reaches_the_smtp_server(smtp, runs):
-    deadline = time.monotonic() + 30
+def test_the_page_reaches_the_smtp_server(stack, smtp, runs):
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         pages = [m for m in smtp.messages if FAILING_DAG in f"{m.subject}\n{m.text}".lower()]
         if pages:
             break
         time.sleep(0.5)
-    assert pages, f"no page about {FAILING_DAG} among {[m.subject for m in smtp.messages]}"
+    run_id, _ = runs[FAILING_DAG]
+    assert pages, (f"no page about {FAILING_DAG} among {[m.subject for m in smtp.messages]}\n"
+                   f"{stack.task_log(FAILING_DAG, run_id, 'ingest')}")
     assert all(r.endswith("@techflow.example.com") for r in pages[0].recipients)
 
 
