@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -226,3 +227,34 @@ def test_every_setting_the_code_and_native_stack_read_is_documented(env_example_
     documented = env_example_names & readme_settings
     missing = sorted((read_in_code | read_by_stack) - documented)
     assert not missing, f"settings read but not in both .env.example and the README table: {missing}"
+
+
+def test_scripts_parse_and_are_executable():
+    scripts = [ROOT / "scripts" / "celery-stack.sh", *sorted((ROOT / "docker").rglob("*.sh"))]
+    assert len(scripts) >= 3
+    for script in scripts:
+        assert script.stat().st_mode & 0o111, f"{script} is not executable"
+        checked = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert checked.returncode == 0, f"{script}: {checked.stderr}"
+
+
+def test_every_project_path_a_container_uses_is_in_the_image_or_mounted(compose, compose_text):
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^WORKDIR /opt/techflow$", dockerfile, flags=re.MULTILINE)
+    copied = set(re.findall(r"^COPY (?:--chown=\S+ )?(\S+) \./\1$", dockerfile, flags=re.MULTILINE))
+    mounted = {m.split(":")[1] for m in compose["x-airflow-common"]["volumes"]}
+    used = set(re.findall(r"/opt/techflow/([a-z_]+)", compose_text))
+    for folder in used:
+        assert folder in copied or f"/opt/techflow/{folder}" in mounted, f"/opt/techflow/{folder} is neither copied nor mounted"
+        assert (ROOT / folder).exists() or f"/opt/techflow/{folder}" in mounted, folder
+
+
+def test_env_example_can_be_sourced_by_the_native_stack():
+    shown = subprocess.run(
+        ["bash", "-c", 'set -a; . ./.env.example; set +a; printf "%s\\n" "$AIRFLOW_CONN_SMTP_DEFAULT" "$TECHFLOW_OPS_DB_URL"'],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert shown.returncode == 0 and not shown.stderr, shown.stderr
+    smtp, ops = shown.stdout.splitlines()
+    assert smtp.endswith("disable_tls=true&disable_ssl=true&from_email=techflow-ops%40techflow.example.com")
+    assert ops.startswith("postgresql+psycopg2://")
