@@ -258,3 +258,12 @@ def test_env_example_can_be_sourced_by_the_native_stack():
     smtp, ops = shown.stdout.splitlines()
     assert smtp.endswith("disable_tls=true&disable_ssl=true&from_email=techflow-ops%40techflow.example.com")
     assert ops.startswith("postgresql+psycopg2://")
+
+
+def test_readme_says_what_every_service_runs(compose):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Scaling out", 1)[1].split("\n## ", 1)[0]
+    described = set(re.findall(r"^\|\s*`([a-z0-9-]+)`\s*\|", section, flags=re.MULTILINE))
+    assert described == set(compose["services"]), (
+        f"README 'What runs where' vs compose: missing {sorted(set(compose['services']) - described)}, "
+        f"extra {sorted(described - set(compose['services']))}")
