@@ -158,11 +158,15 @@ def deadline_alerts_enabled() -> bool:
 
 
 def dag_hooks(pipeline, *, deadline: bool | None = None) -> dict:
-    """DAG(...) keyword arguments: run-level callbacks and the freshness Deadline Alert."""
+    """DAG(...) keyword arguments: run-level callbacks and the list of Deadline Alerts.
+
+    The list holds the freshness alert; the resolution SLA is measured from when an incident
+    opened, which no DAG-run deadline reference can express, so the escalation engine checks
+    it (see the `engine` module docstring)."""
     hooks = {
         "on_failure_callback": [ReportDagRunFailure(pipeline.id)],
         "on_success_callback": [ReportDagRunSuccess(pipeline.id)],
     }
     if deadline_alerts_enabled() if deadline is None else deadline:
-        hooks["deadline"] = freshness_deadline(pipeline.id, pipeline.freshness_sla)
+        hooks["deadline"] = [freshness_deadline(pipeline.id, pipeline.freshness_sla)]
     return hooks

@@ -3,6 +3,20 @@
 `Escalation` binds the ops DB, the registry, the policy and the on-call schedule; the
 module-level API in `techflow_ops.escalation` uses a default instance. Nothing here
 imports Airflow; notification delivery imports the providers only when it sends.
+
+Resolution SLA. The freshness SLA is an Airflow Deadline Alert (callbacks.py): "this run is
+not done `freshness_sla` after it was queued" is a DAG-run deadline. The resolution SLA is
+not one: Airflow 3.3 accepts a list of alerts (`deadline=[...]`), but every reference is a
+DAG-run instant (queued at, logical date, a datetime fixed at parse time, average runtime)
+and a run's deadlines are pruned only when that run succeeds. The resolution SLA runs from
+when an *incident* opened (a failure, a freshness miss, a run-level failure) until a person
+or a later success resolves it; it is often fixed by a new run, not by clearing the failed
+one, and for `resolve_by_month_end` pipelines it ends at a calendar month end that no
+parse-time reference can name. So the engine tick checks it: an unresolved incident older
+than its pipeline's `resolution_sla` (or opened in a month that has ended) is reported once
+to `resolution_sla.notify` of escalation.yaml (management by default) and the breach is
+recorded on its timeline. With the engine DAG at one-minute cadence that is at most a
+minute late, like a Deadline Alert handled by the triggerer.
 """
 
 from __future__ import annotations
@@ -10,20 +24,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, select, update
+from sqlalchemy import Engine, and_, or_, select, update
 
 from ..failures import FailureClass
 from ..opsdb import get_engine
 from ..opsdb.schema import engine_state, incidents
+from ..registry import format_duration
 from . import store
 from .classify import classify
 from .messages import PageRenderer
 from .outbox import Backoff, DeliveryReport, deliver_due, enqueue
-from .policy import EscalationConfig, OnCallView, Recipient, effective_wait, get_policy, read_oncall, resolve_step
+from .policy import EscalationConfig, OnCallView, Recipient, Step, effective_wait, get_policy, read_oncall, resolve_step
 
 ROLE_SLOT = "\x00role\x00"
 NOTICE_HORIZON = timedelta(hours=1)
+RESOLUTION_SLA_BREACHED = "resolution_sla_breached"
 
 
 def utcnow() -> datetime:
@@ -82,6 +99,7 @@ class TickReport:
     at: datetime
     escalated: int = 0
     exhausted: int = 0
+    resolution_sla_breaches: int = 0
     handoff_notices: int = 0
     delivered: int = 0
     delivery_failures: int = 0
@@ -210,7 +228,7 @@ class Escalation:
                 exhausted += len(members)
             else:
                 fired += len(members)
-                self._enqueue_pages(writes, members, plan)
+                self._enqueue_pages(writes, members, plan.pipeline, plan.page)
         return fired, exhausted
 
     def _plan_step(self, pipeline_id: str, step_index: int, cycle: int, level: int, failure_class: str, *,
@@ -261,15 +279,17 @@ class Escalation:
             return StepPlan(pipeline, tuple(events), step_index + 1, cycle, level, next_at, page)
         raise RuntimeError(f"pipeline {pipeline_id}: policy loop did not terminate")  # unreachable by construction
 
-    def _enqueue_pages(self, writes: store.Writes, members: list, plan: "StepPlan") -> None:
+    def _enqueue_pages(self, writes: store.Writes, members: list, pipeline, page_step: PageStep, *,
+                       key: str | None = None, subject_prefix: str = "", headline: str | None = None) -> None:
+        """Queue `page_step`'s page for each incident in `members` to every contact of its recipients.
+        `key` names a page outside the policy's steps (default: the step and pass)."""
         notifications = self.policy.notifications
-        pipeline, page_step = plan.pipeline, plan.page
         default_conn = {"email": notifications.smtp_conn_id, "slack": notifications.slack_conn_id,
                         "pagerduty": notifications.pagerduty_conn_id}
         severity = "critical" if pipeline.criticality.tier <= 1 else "error"
         # (key suffix, recipient id, channel, target, connection id, role) per contact, shared by the members
         contacts = [
-            (f":pass:{page_step.cycle}:step:{page_step.index}:{r.kind}:{r.id}:{m.type}:{m.target}", r.id, m.type,
+            (f":{key or f'pass:{page_step.cycle}:step:{page_step.index}'}:{r.kind}:{r.id}:{m.type}:{m.target}", r.id, m.type,
              m.target, m.connection_id or default_conn[m.type], r.role)
             for r in page_step.recipients for m in r.contacts
         ]
@@ -280,10 +300,11 @@ class Escalation:
                                   "class_type": incident.failure_class, "dedup_key": f"techflow-incident-{incident.id}"})
             # Rendered once per incident; only the "paged as" line differs between recipients.
             page = renderer.render(incident, drill=bool(incident.details.get("drill")))
+            subject, body = subject_prefix + page.subject, f"{headline}\n\n{page.body}" if headline else page.body
             key_prefix = f"incident:{incident.id}"
             for key_suffix, recipient_id, channel, target, connection_id, role in contacts:
                 writes.notification((key_prefix + key_suffix, incident.id, "page", recipient_id, channel, target,
-                                     connection_id, page.subject, page.body.replace(ROLE_SLOT, role, 1), payload))
+                                     connection_id, subject, body.replace(ROLE_SLOT, role, 1), payload))
 
     # --- the tick ------------------------------------------------------------------------------
 
@@ -306,11 +327,52 @@ class Escalation:
                 writes.flush(connection)
             if len(due) < batch:
                 break
+        report.resolution_sla_breaches = self._resolution_sla_breaches(at, oncall)
         report.handoff_notices = self._shift_notices(at, report)
         if deliver:
             delivered = self.deliver(at=at)
             report.delivered, report.delivery_failures = delivered.delivered, delivered.failed
         return report
+
+    # --- resolution SLA ---------------------------------------------------------------------------
+
+    def _resolution_sla_breaches(self, at: datetime, oncall: OnCallView) -> int:
+        """Report, once per incident, every unresolved incident past its pipeline's resolution
+        SLA (opened more than `resolution_sla` ago, or, for `resolve_by_month_end` pipelines,
+        opened in a month that has ended); return how many were reported."""
+        rule = self.policy.resolution_sla
+        local = at.astimezone(ZoneInfo(rule.month_end_timezone))
+        month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
+        conditions = []
+        for pipeline in self.registry.pipelines.values():
+            late = incidents.c.opened_at <= at - pipeline.resolution_sla
+            if pipeline.resolve_by_month_end:
+                late = or_(late, incidents.c.opened_at < month_start)
+            conditions.append(and_(incidents.c.pipeline_id == pipeline.id, late))
+        notice = Step(level=3, notify=rule.notify, wait=timedelta(minutes=1))
+        with self.engine.begin() as connection:
+            breached = store.unresolved_without_event(connection, or_(*conditions), RESOLUTION_SLA_BREACHED)
+            writes = store.Writes(at)
+            groups: dict[tuple, list] = {}
+            for incident in breached:
+                groups.setdefault((incident.pipeline_id, incident.failure_class), []).append(incident)
+            for (pipeline_id, failure_class), members in groups.items():
+                pipeline = self.registry.pipeline(pipeline_id)
+                targets = resolve_step(notice, pipeline, FailureClass(failure_class), oncall, self.registry, self.policy)
+                sla = format_duration(pipeline.resolution_sla) + (" or by the month end" if pipeline.resolve_by_month_end else "")
+                recipients = ", ".join(f"{r.name} ({r.role})" for r in targets.recipients) or "nobody"
+                for incident in members:
+                    writes.event(incident.id, RESOLUTION_SLA_BREACHED,
+                                 f"not resolved within the resolution SLA ({sla}): reported to {recipients}",
+                                 level=notice.level, data={"recipients": [r.id for r in targets.recipients],
+                                                           "resolution_sla": sla})
+                    for gap in targets.gaps:
+                        writes.event(incident.id, "gap", f"resolution SLA notice: {gap}", level=notice.level)
+                headline = f"Not resolved within the resolution SLA of {pipeline.title} ({sla})."
+                self._enqueue_pages(writes, members, pipeline, PageStep(-1, 0, notice.level, tuple(targets.recipients)),
+                                    key="resolution-sla", subject_prefix="[RESOLUTION SLA BREACHED] ", headline=headline)
+            writes.flush(connection)
+        return len(breached)
 
     def deliver(self, *, at: datetime | None = None, incident_id: int | None = None) -> DeliveryReport:
         at = _aware(at)

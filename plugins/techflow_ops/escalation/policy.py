@@ -17,7 +17,7 @@ from pydantic import AfterValidator, Field, field_validator
 from .. import settings
 from ..failures import FailureClass
 from ..registry import ConfigError, ConfigProblem, ContactMethod, Registry, load_model
-from ..registry.models import Criticality, Duration, StrictModel
+from ..registry.models import Criticality, Duration, StrictModel, TimeZoneName
 
 POLICY_FILE = "escalation.yaml"
 
@@ -88,6 +88,14 @@ class Backoff(StrictModel):
     max: Duration
 
 
+class ResolutionSla(StrictModel):
+    """Who hears, once per incident, that an incident outlived its pipeline's resolution SLA
+    (or the month end, for `resolve_by_month_end` pipelines), and in which timezone months end."""
+
+    notify: list[Target] = Field(default_factory=lambda: ["management"], min_length=1)
+    month_end_timezone: TimeZoneName = "America/New_York"
+
+
 class Notifications(StrictModel):
     from_email: str = Field(min_length=3)
     smtp_conn_id: str = "smtp_default"
@@ -105,6 +113,7 @@ class EscalationConfig(StrictModel):
     infrastructure: Infrastructure
     management: Management
     notifications: Notifications
+    resolution_sla: ResolutionSla = ResolutionSla()
 
     def policy_for(self, pipeline) -> PolicySpec:
         """Pipeline override, else tier override, else the default policy (field by field)."""
@@ -123,19 +132,23 @@ def _cross_check(config: EscalationConfig, registry: Registry, path: Path, lines
     def problem(loc: tuple, readable: str, value, message: str) -> None:
         problems.append(ConfigProblem(str(path), readable, value, message, lines.get(loc)))
 
+    def check_targets(targets: list[str], loc: tuple, readable: str) -> None:
+        for ti, target in enumerate(targets):
+            kind, _, ident = target.partition(":")
+            if kind == "person" and ident not in registry.people:
+                problem(loc + (ti,), f"{readable}[{ti}]", target, "unknown person")
+            if kind == "team" and ident not in registry.teams:
+                problem(loc + (ti,), f"{readable}[{ti}]", target, "unknown team")
+
     def check_steps(steps: list[Step], loc: tuple, readable: str) -> None:
         for si, step in enumerate(steps):
-            for ti, target in enumerate(step.notify):
-                kind, _, ident = target.partition(":")
-                if kind == "person" and ident not in registry.people:
-                    problem(loc + (si, "notify", ti), f"{readable}[{si}].notify[{ti}]", target, "unknown person")
-                if kind == "team" and ident not in registry.teams:
-                    problem(loc + (si, "notify", ti), f"{readable}[{si}].notify[{ti}]", target, "unknown team")
+            check_targets(step.notify, loc + (si, "notify"), f"{readable}[{si}].notify")
         levels = [s.level for s in steps]
         if levels != sorted(levels):
             problem(loc, readable, levels, "step levels must not go down")
 
     check_steps(config.policy.steps, ("policy", "steps"), "policy.steps")
+    check_targets(config.resolution_sla.notify, ("resolution_sla", "notify"), "resolution_sla.notify")
     for criticality, override in config.tiers.items():
         if override.steps:
             check_steps(override.steps, ("tiers", criticality.value, "steps"), f"tiers.{criticality.value}.steps")

@@ -206,10 +206,20 @@ _DUE_COLUMNS = [incidents.c[name] for name in DueIncident._fields]
 
 def due_incidents(connection: Connection, at: datetime, limit: int) -> list[DueIncident]:
     """Open incidents whose next step is due at `at`, oldest deadline first."""
-    rows = connection.execute(
-        select(*_DUE_COLUMNS).where(incidents.c.status == OPEN, incidents.c.next_step_at <= at)
-        .order_by(incidents.c.next_step_at, incidents.c.id).limit(limit)
-    )
+    return _due_incidents(connection, select(*_DUE_COLUMNS).where(incidents.c.status == OPEN, incidents.c.next_step_at <= at)
+                          .order_by(incidents.c.next_step_at, incidents.c.id).limit(limit))
+
+
+def unresolved_without_event(connection: Connection, condition, event_kind: str) -> list[DueIncident]:
+    """Unresolved incidents matching `condition` whose timeline has no `event_kind` event yet."""
+    recorded = select(incident_events.c.id).where(incident_events.c.incident_id == incidents.c.id,
+                                                  incident_events.c.kind == event_kind).exists()
+    return _due_incidents(connection, select(*_DUE_COLUMNS).where(incidents.c.status != RESOLVED, condition, ~recorded)
+                          .order_by(incidents.c.id))
+
+
+def _due_incidents(connection: Connection, query) -> list[DueIncident]:
+    rows = connection.execute(query)
     details_at = DueIncident._fields.index("details")
     return [
         DueIncident._make(row[:details_at] + (json.loads(row[details_at]) if row[details_at] != "{}" else {},)

@@ -116,15 +116,21 @@ def _callback_lines(pipeline: Pipeline) -> list[str]:
         return ["- Callbacks and deadline alert: not published by `techflow_ops.escalation` yet."]
     lines = []
     dag_hooks = callbacks.dag_hooks(pipeline, deadline=True)  # the deployed DAG, whatever this process's switches
-    deadline = dag_hooks.get("deadline")
-    if deadline is not None:
+    switch_off = getattr(callbacks, "deadline_alerts_enabled", None)
+    switch = _first_sentence_of(switch_off.__doc__) if switch_off else None
+    for deadline in dag_hooks.get("deadline") or []:  # Airflow takes a list of Deadline Alerts
         target = getattr(deadline.callback, "path", type(deadline.callback).__name__)
-        switch_off = getattr(callbacks, "deadline_alerts_enabled", None)
-        switch = _first_sentence_of(switch_off.__doc__) if switch_off else None
         lines.append(
             f"- **Deadline alert:** a run still unfinished {format_duration(deadline.interval)} after its deadline "
             f"reference (`{type(deadline.reference).__name__}`) calls `{target}`, which opens an incident "
             "classified `sla_miss` ([SLA miss](#sla-miss))." + (f" {switch}" if switch else "")
+        )
+    if _optional_module("techflow_ops.escalation.engine") is not None:
+        lines.append(
+            f"- **Resolution SLA:** the escalation engine reports, once, every incident of this pipeline still "
+            f"unresolved {format_duration(pipeline.resolution_sla)} after it opened"
+            + (" or when the month it opened in has ended" if pipeline.resolve_by_month_end else "")
+            + " (`resolution_sla` in `include/config/escalation.yaml` says to whom; management by default)."
         )
     hooks = [("task", name, cb) for name, cbs in callbacks.task_hooks(pipeline.id).items() for cb in cbs]
     hooks += [("DAG run", name, cb) for name, cbs in dag_hooks.items() if name.endswith("_callback") for cb in cbs]
