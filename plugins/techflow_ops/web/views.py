@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import logging
 from datetime import date, datetime, time, timedelta, timezone
 from enum import Enum
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 
 from .. import links, settings
 from ..registry import Person, Registry, format_duration, get_registry
+
+log = logging.getLogger(__name__)
 
 
 class NotFound(LookupError):
@@ -32,29 +35,59 @@ class Conflict(Exception):
 
 
 class AreaUnavailable(Exception):
-    """An area this view needs is not installed in this deployment."""
+    """An area this view needs is not installed in this deployment, or is installed but broken
+    (fails to import, or lacks what this view calls): `broken` tells the two apart."""
 
-    def __init__(self, area: str, detail: str):
+    def __init__(self, area: str, detail: str, *, broken: bool = False):
         super().__init__(f"{area} is not available: {detail}")
         self.area = area
         self.detail = detail
+        self.broken = broken
 
     def as_json(self) -> dict:
-        return {"available": False, "area": self.area, "detail": self.detail}
+        return {"available": False, "area": self.area, "detail": self.detail, "broken": self.broken}
+
+
+def _area_package(module_name: str) -> str:
+    """`techflow_ops.oncall.fairness` -> `techflow_ops.oncall`: the unit a deployment ships or leaves out."""
+    parts = module_name.split(".")
+    return ".".join(parts[:2] if parts[0] == "techflow_ops" else parts[:1])
+
+
+def _is_module_or_parent(missing: str | None, module_name: str) -> bool:
+    return bool(missing) and (module_name == missing or module_name.startswith(f"{missing}."))
 
 
 def area(module_name: str, *needed: str) -> ModuleType:
-    """Another area's module, once it offers the functions this view needs."""
+    """Another area's module, once it offers the functions this view needs.
+
+    An area package left out of this deployment degrades to "not available" quietly. One that
+    is there but fails to import, misses a module or lacks a name (a rename in that area)
+    degrades too, so the page's other sections still show, and is logged as an error with
+    its exception.
+    """
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise AreaUnavailable(module_name, f"module {exc.name} is not installed") from None
-        raise
+        if not _is_module_or_parent(exc.name, _area_package(module_name)):
+            raise _broken(module_name, exc) from exc
+        log.info("%s is not installed; its sections show as not available", module_name)
+        raise AreaUnavailable(module_name, f"module {exc.name} is not installed") from None
+    except Exception as exc:
+        raise _broken(module_name, exc) from exc
     missing = [name for name in needed if not hasattr(module, name)]
     if missing:
-        raise AreaUnavailable(module_name, f"{module_name} does not provide {', '.join(missing)} yet")
+        detail = f"{module_name} does not provide {', '.join(missing)}"
+        log.error("%s: the web views call it, so their sections show as not available", detail)
+        raise AreaUnavailable(module_name, detail, broken=True)
     return module
+
+
+def _broken(module_name: str, exc: Exception) -> AreaUnavailable:
+    log.error("%s failed to import; its sections show as not available", module_name, exc_info=exc)
+    return AreaUnavailable(
+        module_name, f"{module_name} failed to import ({type(exc).__name__}: {exc}); see the API server log", broken=True
+    )
 
 
 def jsonable(value: Any) -> Any:
@@ -142,7 +175,7 @@ def calendar(start: date, weeks: int) -> dict:
     """Day by day in the rotation's timezone: who holds each role, holidays, who is away,
     overrides and the investor-report period."""
     oncall = area("techflow_ops.oncall", "get_schedule_service")
-    from techflow_ops.oncall.timeline import holiday_names
+    timeline = area("techflow_ops.oncall.timeline", "holiday_names")
 
     registry = get_registry()
     service = oncall.get_schedule_service()
@@ -151,7 +184,7 @@ def calendar(start: date, weeks: int) -> dict:
     first = datetime.combine(start, time(0), tz)
     last = datetime.combine(start + timedelta(weeks=weeks), time(0), tz)
     shifts = service.shifts(first, last)
-    holidays = holiday_names(rotation, first.year, last.year)
+    holidays = timeline.holiday_names(rotation, first.year, last.year)
 
     def name(person_id: str) -> str:
         return registry.people[person_id].name if person_id in registry.people else person_id
@@ -217,7 +250,7 @@ def _quality_or_unavailable() -> dict:
     try:
         return latest_quality()
     except AreaUnavailable as exc:
-        return {"available": False, "detail": exc.detail, "results": {}}
+        return {**exc.as_json(), "results": {}}
 
 
 def _pipeline_row(registry: Registry, pipeline, state, quality: dict) -> dict:
@@ -253,7 +286,7 @@ def ownership(session) -> dict:
     quality = _quality_or_unavailable()
     rows = [_pipeline_row(registry, p, states[p.dag_id], quality) for p in pipelines]
     rows.sort(key=lambda r: (r["tier"], r["pipeline_id"]))
-    return {"pipelines": rows, "data_quality_available": quality["available"]}
+    return {"pipelines": rows, "data_quality_available": quality["available"], "data_quality_detail": quality.get("detail")}
 
 
 def dag_overview(session, dag_id: str) -> dict:
