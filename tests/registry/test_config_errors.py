@@ -198,3 +198,17 @@ def test_runbooks_dir_setting_points_at_mounted_runbooks(config_copy, tmp_path, 
     registry = load_registry(config_copy, project_root=config_copy.parent)
     assert registry.runbook_path("profit") == mounted / "profit.md"
     assert registry.runbook_path("growth") == config_copy.parent / "include" / "runbooks" / "growth.md"
+
+
+def test_ops_db_under_a_missing_airflow_home_is_created(tmp_path, monkeypatch):
+    """A fresh clone has no AIRFLOW_HOME yet; `techflow-ops dq report` and friends must still open the ops DB."""
+    from sqlalchemy import text
+
+    from techflow_ops.opsdb.engine import make_engine
+
+    url = f"sqlite:///{tmp_path / 'not-yet' / 'home' / 'techflow_ops.db'}"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        assert conn.execute(text("select 1")).scalar() == 1
+    engine.dispose()
+    assert (tmp_path / "not-yet" / "home" / "techflow_ops.db").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -40,6 +41,10 @@ def make_engine(url: str | None = None) -> Engine:
     """A new engine for `url` (default: the configured ops DB), without running migrations."""
     url = url or settings.ops_db_url()
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            # The default lives under AIRFLOW_HOME, which a fresh clone has not created yet.
+            Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         # Pooled: closing the last connection to a WAL database checkpoints it (tens of ms).
         # Engines are per process (see get_engine), so no pooled connection crosses a fork.
         engine = create_engine(url, pool_size=2, max_overflow=8, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
