@@ -34,11 +34,14 @@ def drill_env(airflow_db, connections, monkeypatch, tmp_path):
     reset_service()
 
 
-@pytest.mark.parametrize("drill, failure_class, task", [
-    ("kafka-outage", "kafka_outage", "ingest"),
-    ("bad-data", "data_quality", "validate_sources"),
+@pytest.mark.parametrize("drill, pipeline, failure_class, task", [
+    ("kafka-outage", "engagement", "kafka_outage", "ingest"),
+    ("bad-data", "engagement", "data_quality", "validate_sources"),
+    ("stale-upstream", "executive_investor", "stale_upstream", "check_upstream_quality"),
+    ("spark-oom", "executive_investor", "out_of_memory", "transform"),
 ])
-def test_drill_pages_the_person_on_call_with_the_runbook_section(drill, failure_class, task, drill_env, smtp_server, capsys):
+def test_drill_pages_the_person_on_call_with_the_runbook_section(drill, pipeline, failure_class, task, drill_env,
+                                                                 smtp_server, capsys):
     from techflow_ops.oncall import get_schedule_service
     from techflow_ops.registry import get_registry
 
@@ -51,7 +54,11 @@ def test_drill_pages_the_person_on_call_with_the_runbook_section(drill, failure_
     assert incident["details"]["drill"] == drill
     assert result["on_call"] == on_call and on_call in result["paged"]
     [page] = smtp_server.to(get_registry().person(on_call).email)
-    anchor = {"kafka_outage": "kafka-outage", "data_quality": "data-quality-failure"}[failure_class]
-    assert page.subject.startswith("[DRILL]") and f"/runbooks/engagement#{anchor}" in page.text
+    anchor = {"kafka_outage": "kafka-outage", "data_quality": "data-quality-failure", "stale_upstream": "stale-upstream",
+              "out_of_memory": "out-of-memory"}[failure_class]
+    assert result["runbook_section"].endswith(f"/runbooks/{pipeline}#{anchor}")
+    assert page.subject.startswith("[DRILL]") and f"/runbooks/{pipeline}#{anchor}" in page.text
     if failure_class == "data_quality":
         assert "event_id_unique" in page.text  # the failed check and its observed value are in the page
+    if failure_class == "out_of_memory":
+        assert "java.lang.OutOfMemoryError" in page.text
