@@ -62,7 +62,7 @@ def main() -> int:
         finally:
             t0 = time.perf_counter()
             leftovers = stack.stop()
-            figures.append(("down (every process group stopped, databases dropped)", time.perf_counter() - t0))
+            figures.append(("down (every session stopped, databases dropped)", time.perf_counter() - t0))
         total = time.perf_counter() - started
     for label, seconds in figures:
         print(f"{label:<58} {seconds:7.1f} s")
