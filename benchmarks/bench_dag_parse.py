@@ -55,6 +55,12 @@ dag_file, plain_file, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
 from airflow.dag_processing.dagbag import DagBag
 import airflow.sdk  # noqa: F401  the dag-processor has the authoring API loaded
 from airflow.providers.standard.operators.python import PythonOperator  # noqa: F401
+import gc
+# The dag-processor manager freezes its heap before forking parse children
+# (airflow/dag_processing/manager.py, before_run: gc.freeze()), so a child's first
+# full collection does not walk Airflow's ~190k objects. Without this, whichever side
+# allocates enough to trigger that collection first pays ~110 ms that production never does.
+gc.freeze()
 
 def parse(path):
     started = time.perf_counter()

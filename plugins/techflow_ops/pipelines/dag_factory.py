@@ -46,7 +46,7 @@ OWNERSHIP_KEY = "techflow_ownership"
 
 def pipeline_asset(pipeline_id: str) -> Asset:
     """The Asset a pipeline's `publish` task updates once its outputs for a date are written."""
-    return Asset(name=f"techflow_{pipeline_id}_published", uri=f"techflow://pipelines/{pipeline_id}")
+    return Asset(name=f"techflow_{pipeline_id}_published", uri=f"x-techflow://pipelines/{pipeline_id}")
 
 
 # --- task callables (run in the worker; parse time does not import what they import) --------

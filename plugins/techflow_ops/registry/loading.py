@@ -18,10 +18,6 @@ from .errors import ConfigError, ConfigProblem
 M = TypeVar("M", bound=BaseModel)
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that remembers the line of every mapping key, by field path."""
-
-
 def _compose_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
@@ -34,23 +30,51 @@ def _compose_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Non
             _compose_lines(item, path + (index,), lines)
 
 
-def read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
-    """Parse a YAML file; return the data and a map from field path to line number."""
+_FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class YamlLines:
+    """Field path -> line number, computed only when a problem needs it.
+
+    DAG files load the registry at parse time; composing the node tree for line numbers
+    costs more than loading the data, and a valid config never needs them.
+    """
+
+    def __init__(self, text: str):
+        self._text = text
+        self._lines: dict[tuple, int] | None = None
+
+    def _computed(self) -> dict[tuple, int]:
+        if self._lines is None:
+            self._lines = {}
+            node = yaml.compose(self._text, Loader=_FastLoader)
+            if node is not None:
+                _compose_lines(node, (), self._lines)
+        return self._lines
+
+    def get(self, path: tuple, default: int | None = None) -> int | None:
+        return self._computed().get(path, default)
+
+    def __contains__(self, path: tuple) -> bool:
+        return path in self._computed()
+
+    def __getitem__(self, path: tuple) -> int:
+        return self._computed()[path]
+
+
+def read_yaml(path: Path) -> tuple[Any, YamlLines]:
+    """Parse a YAML file; return the data and a (lazy) map from field path to line number."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError.single(path, "<file>", str(path), "file not found") from None
     try:
-        node = yaml.compose(text, Loader=_LineLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=_FastLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise ConfigError.single(path, "<yaml>", getattr(exc, "problem", str(exc)), "not valid YAML", line) from None
-    lines: dict[tuple, int] = {}
-    if node is not None:
-        _compose_lines(node, (), lines)
-    return data, lines
+    return data, YamlLines(text)
 
 
 def _readable_path(loc: tuple, data: Any) -> str:
@@ -70,14 +94,14 @@ def _readable_path(loc: tuple, data: Any) -> str:
     return "".join(parts) or "<root>"
 
 
-def _line_for(loc: tuple, lines: dict[tuple, int]) -> int | None:
+def _line_for(loc: tuple, lines: YamlLines) -> int | None:
     for cut in range(len(loc), 0, -1):
         if loc[:cut] in lines:
             return lines[loc[:cut]]
     return None
 
 
-def problems_from_validation(exc: ValidationError, file: Path, data: Any, lines: dict[tuple, int]) -> list[ConfigProblem]:
+def problems_from_validation(exc: ValidationError, file: Path, data: Any, lines: YamlLines) -> list[ConfigProblem]:
     problems = []
     for err in exc.errors():
         loc = tuple(part for part in err["loc"] if not (isinstance(part, str) and part.startswith("function-")))
@@ -90,7 +114,7 @@ def problems_from_validation(exc: ValidationError, file: Path, data: Any, lines:
     return problems
 
 
-def load_model(path: Path, model: type[M], *, context: dict | None = None) -> tuple[M, dict[tuple, int]]:
+def load_model(path: Path, model: type[M], *, context: dict | None = None) -> tuple[M, YamlLines]:
     """Load `path` as `model`; raise ConfigError naming file, field and value on any problem."""
     data, lines = read_yaml(path)
     if data is None:

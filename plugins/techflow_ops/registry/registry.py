@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .. import settings
 from .errors import ConfigError, ConfigProblem
-from .loading import load_model
+from .loading import YamlLines, load_model
 from .models import Person, PeopleFile, Pipeline, PipelinesFile, Team, TeamsFile
 
 PEOPLE_FILE = "people.yaml"
@@ -28,7 +28,7 @@ class Registry:
     people: dict[str, Person]
     teams: dict[str, Team]
     pipelines: dict[str, Pipeline]
-    lines: dict[str, dict[tuple, int]] = field(default_factory=dict, repr=False, compare=False)
+    lines: dict[str, "YamlLines"] = field(default_factory=dict, repr=False, compare=False)
 
     def person(self, person_id: str) -> Person:
         return self.people[person_id]
@@ -161,7 +161,7 @@ def load_registry(config_dir: Path | str | None = None, project_root: Path | str
     files = {"people": config_dir / PEOPLE_FILE, "teams": config_dir / TEAMS_FILE, "pipelines": config_dir / PIPELINES_FILE}
     problems: list[ConfigProblem] = []
     loaded = {}
-    lines: dict[str, dict[tuple, int]] = {}
+    lines: dict[str, YamlLines] = {}
     for kind, model in (("people", PeopleFile), ("teams", TeamsFile), ("pipelines", PipelinesFile)):
         try:
             loaded[kind], lines[kind] = load_model(files[kind], model)
