@@ -37,6 +37,9 @@ def test_unresolved_past_the_resolution_sla_reaches_management_once(escalation, 
     # management: DE lead, BA lead, and the CFO because profit is a critical financial pipeline
     assert sorted(r for m in mails for r in m.recipients) == sorted([DANA, RAVI, HELEN])
     assert all(f"incidents ack {incident_id}" in m.text and "resolution SLA of Profit (2d)" in m.text for m in mails)
+    # one stored page text; each delivery says why its recipient is paged
+    [cfo_mail] = [m for m in mails if HELEN in m.recipients]
+    assert "You are paged as: management: CFO (critical financial pipeline)" in cfo_mail.text
     [event] = breach_events(escalation.get_incident(incident_id))
     assert event["level"] == 3 and sorted(event["data"]["recipients"]) == ["dana", "helen", "ravi"]
     assert breach_events(escalation.get_incident(resolved_id)) == []

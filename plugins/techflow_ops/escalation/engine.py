@@ -34,11 +34,10 @@ from ..opsdb.schema import engine_state, incidents
 from ..registry import format_duration
 from . import store
 from .classify import classify
-from .messages import PageRenderer
+from .messages import ROLE_SLOT, PageRenderer
 from .outbox import Backoff, DeliveryReport, deliver_due, enqueue
 from .policy import EscalationConfig, OnCallView, Recipient, Step, effective_wait, get_policy, read_oncall, resolve_step
 
-ROLE_SLOT = "\x00role\x00"
 NOTICE_HORIZON = timedelta(hours=1)
 RESOLUTION_SLA_BREACHED = "resolution_sla_breached"
 
@@ -294,17 +293,20 @@ class Escalation:
             for r in page_step.recipients for m in r.contacts
         ]
         renderer = PageRenderer(pipeline, page_step.level, ROLE_SLOT, notifications.error_lines)
+        message_suffix = f":{key or f'pass:{page_step.cycle}:step:{page_step.index}'}"
         for incident in members:
             payload = json.dumps({"severity": severity, "source": incident.dag_id,
                                   "component": incident.task_id or incident.dag_id, "group": pipeline.id,
                                   "class_type": incident.failure_class, "dedup_key": f"techflow-incident-{incident.id}"})
-            # Rendered once per incident; only the "paged as" line differs between recipients.
+            # Rendered and stored once per incident; each outbox row adds the recipient's role.
             page = renderer.render(incident, drill=bool(incident.details.get("drill")))
-            subject, body = subject_prefix + page.subject, f"{headline}\n\n{page.body}" if headline else page.body
             key_prefix = f"incident:{incident.id}"
+            message_key = key_prefix + message_suffix
+            writes.message((message_key, incident.id, subject_prefix + page.subject,
+                            f"{headline}\n\n{page.body}" if headline else page.body, payload))
             for key_suffix, recipient_id, channel, target, connection_id, role in contacts:
                 writes.notification((key_prefix + key_suffix, incident.id, "page", recipient_id, channel, target,
-                                     connection_id, subject, body.replace(ROLE_SLOT, role, 1), payload))
+                                     connection_id, message_key, role))
 
     # --- the tick ------------------------------------------------------------------------------
 

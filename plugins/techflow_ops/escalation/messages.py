@@ -8,6 +8,8 @@ from .. import links
 from ..failures import FailureClass
 
 LEVEL_NAMES = {1: "L1 data engineering", 2: "L2 business owner team", 3: "L3 management"}
+# Stands for the recipient's role in a stored page (printable: PostgreSQL text holds no NUL).
+ROLE_SLOT = "<<paged-as>>"
 KIND_TITLES = {"task_failure": "task failed", "dag_failure": "DAG run failed", "deadline_miss": "SLA deadline missed"}
 
 

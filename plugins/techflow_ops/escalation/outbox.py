@@ -14,10 +14,12 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import Engine, and_, or_, select, update
 
-from ..opsdb.schema import outbox
+from ..opsdb.schema import outbox, page_messages
+from .messages import ROLE_SLOT
 from .store import add_event
 
 PENDING, DELIVERED = "pending", "delivered"
@@ -87,7 +89,24 @@ def _claim(engine: Engine, row_id: int, at: datetime, wall_clock: datetime):
         ).rowcount
         if not claimed:
             return None, None
-        return connection.execute(select(outbox).where(outbox.c.id == row_id)).first(), token
+        row = connection.execute(
+            select(outbox, page_messages.c.subject.label("message_subject"), page_messages.c.body.label("message_body"),
+                   page_messages.c.payload.label("message_payload"))
+            .select_from(outbox.outerjoin(page_messages, page_messages.c.key == outbox.c.message_key))
+            .where(outbox.c.id == row_id)
+        ).first()
+        return _with_text(row), token
+
+
+def _with_text(row) -> SimpleNamespace:
+    """The row with the subject, body and payload it sends: its own, or its page's with its role filled in."""
+    fields = dict(row._mapping)
+    subject, body, payload = fields.pop("message_subject"), fields.pop("message_body"), fields.pop("message_payload")
+    if fields["message_key"] is not None:
+        if body is None:
+            raise LookupError(f"outbox row {fields['id']}: page message {fields['message_key']!r} is missing")
+        fields.update(subject=subject, body=body.replace(ROLE_SLOT, fields["role"] or "", 1), payload=payload)
+    return SimpleNamespace(**fields)
 
 
 def deliver_one(engine: Engine, row_id: int, at: datetime, *, from_email: str, backoff: Backoff,

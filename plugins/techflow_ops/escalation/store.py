@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, insert, select, update
 
-from ..opsdb.schema import incident_events, incidents, outbox
+from ..opsdb.schema import incident_events, incidents, outbox, page_messages
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
@@ -53,13 +53,15 @@ class Writes:
     with one UPDATE ... WHERE id IN (...)."""
 
     EVENT_COLUMNS = ("incident_id", "kind", "message", "actor", "level", "data")
+    MESSAGE_COLUMNS = ("key", "incident_id", "subject", "body", "payload")
     OUTBOX_COLUMNS = ("idempotency_key", "incident_id", "purpose", "recipient", "channel", "target", "connection_id",
-                      "subject", "body", "payload")
+                      "message_key", "role")
     ID_CHUNK = 5000  # ids per IN (...): under SQLite's 32,766 bound variables
 
     def __init__(self, at: datetime):
         self.at = at
         self.events: list[tuple] = []
+        self.messages: list[tuple] = []
         self.outbox: list[tuple] = []
         self.steps: dict[tuple, list[int]] = {}
 
@@ -73,6 +75,10 @@ class Writes:
              next_step_at: datetime | None) -> None:
         self.steps.setdefault((step_index, cycle, level, next_step_at), []).extend(incident_ids)
 
+    def message(self, row: tuple) -> None:
+        """A page's text in MESSAGE_COLUMNS order, shared by the outbox rows naming its key."""
+        self.messages.append(row)
+
     def notification(self, row: tuple) -> None:
         """A pending outbox row in OUTBOX_COLUMNS order; a row whose idempotency key exists is skipped."""
         self.outbox.append(row)
@@ -83,6 +89,9 @@ class Writes:
         at = _bind_value(connection, incident_events.c.at, self.at)
         if self.events:
             _insert_many(connection, incident_events, self.EVENT_COLUMNS + ("at",), [e + (at,) for e in self.events])
+        if self.messages:
+            _insert_many(connection, page_messages, self.MESSAGE_COLUMNS + ("created_at",),
+                         [m + (at,) for m in self.messages], ignore_conflict_on="key")
         if self.outbox:
             _insert_many(connection, outbox, self.OUTBOX_COLUMNS + ("status", "attempts", "created_at", "next_attempt_at"),
                          [r + (PENDING, 0, at, at) for r in self.outbox], ignore_conflict_on="idempotency_key")
@@ -92,7 +101,7 @@ class Writes:
                     update(incidents).where(incidents.c.id.in_(ids[start:start + self.ID_CHUNK]))
                     .values(step_index=step_index, cycle=cycle, level=level, next_step_at=next_step_at, updated_at=self.at)
                 )
-        self.events, self.outbox, self.steps = [], [], {}
+        self.events, self.messages, self.outbox, self.steps = [], [], [], {}
 
 
 def _bind_value(connection: Connection, column, value):

@@ -90,9 +90,13 @@ outbox = Table(
     Column("channel", String(16), nullable=False),  # email | slack | pagerduty
     Column("target", String(500), nullable=False),
     Column("connection_id", String(250)),
-    Column("subject", Text, nullable=False),
-    Column("body", Text, nullable=False),
-    Column("payload", Text, nullable=False, default="{}"),  # JSON: channel-specific extras
+    # A page's text is stored once in page_messages (message_key) for all its recipients and
+    # contacts; the row adds why this recipient is paged (role). Other notices carry their own.
+    Column("message_key", String(300)),
+    Column("role", String(200)),
+    Column("subject", Text),
+    Column("body", Text),
+    Column("payload", Text),  # JSON: channel-specific extras
     Column("status", String(16), nullable=False),  # pending | delivered
     Column("attempts", Integer, nullable=False, default=0),
     Column("created_at", UTCDateTime, nullable=False),
@@ -103,6 +107,17 @@ outbox = Table(
     Column("delivered_at", UTCDateTime),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_incident", "incident_id"),
+)
+
+page_messages = Table(
+    "page_messages",
+    metadata,
+    Column("key", String(300), primary_key=True),  # incident:<id>:pass:<n>:step:<n> | incident:<id>:<notice>
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),  # with a role slot the outbox row's role fills
+    Column("payload", Text, nullable=False, default="{}"),  # JSON: channel-specific extras
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 engine_state = Table(
