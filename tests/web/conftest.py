@@ -34,6 +34,9 @@ def airflow_web_env(home: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def web_env(airflow_db, session_dir):
     env = airflow_web_env(session_dir)
+    # A private ops DB: incidents and quality results other test areas leave behind in the
+    # session's ops DB would otherwise show up in the pages these tests read.
+    env["TECHFLOW_OPS_DB_URL"] = f"sqlite:///{session_dir / 'web-ops.db'}"
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     yield env

@@ -3,7 +3,7 @@ resolve, the user's name lands in the timeline, and error text is shown as text.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from .conftest import bearer, csrf_from, open_incident, record_dag_run
 from .hostile import executable_parts, visible_text
@@ -94,11 +94,14 @@ def test_listing_filters_and_bad_values(api_client, tokens):
 
 
 def test_dag_view_shows_last_run_from_the_metadata_db_and_open_incidents(api_client, tokens):
-    record_dag_run("engagement", "scheduled__2026-11-25", "failed", datetime(2026, 11, 25, tzinfo=timezone.utc))
+    # Later than any run another test area leaves in the shared metadata DB, so it is the last one.
+    run_after = datetime.now(timezone.utc) + timedelta(days=3)
+    run_id = f"scheduled__{run_after:%Y-%m-%d}"
+    record_dag_run("engagement", run_id, "failed", run_after)
     incident_id = open_incident("KafkaException: no events", pipeline_id="engagement", failure_class="kafka_outage")
     body = api_client.get("/techflow/api/dags/engagement", headers=bearer(tokens["viewer"])).json()
     assert body["pipeline"]["airflow"]["last_run"]["state"] == "failed"
-    assert body["pipeline"]["airflow"]["last_run"]["run_id"] == "scheduled__2026-11-25"
+    assert body["pipeline"]["airflow"]["last_run"]["run_id"] == run_id
     assert incident_id in [i["id"] for i in body["incidents"]["incidents"]]
     assert body["oncall"]["primary"]["id"]
     ownership = api_client.get("/techflow/api/ownership", headers=bearer(tokens["viewer"])).json()

@@ -16,6 +16,7 @@ it in the UI). Everything runs in this process: callbacks fire in-process under 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -68,7 +69,8 @@ def _prepare_environment(drill: Drill, workspace: Path, shared_ops_db: bool) -> 
     assert settings.data_dir() == workspace / "data"
 
 
-def _inject_oom(target: str) -> None:
+@contextlib.contextmanager
+def _oom_injected(target: str):
     from ..failures import OutOfMemory
     from ..pipelines import dag_factory
 
@@ -83,8 +85,13 @@ def _inject_oom(target: str) -> None:
             )
         return real_transform(pipeline_id, **context)
 
-    # DAG files are parsed after this, so the factory wires the failing callable into this run only.
+    # DAG files are parsed inside this block, so the factory wires the failing callable into
+    # the drill's DAGs only; the factory is restored for whatever else runs in this process.
     dag_factory.transform_task = transform_that_runs_out_of_memory
+    try:
+        yield
+    finally:
+        dag_factory.transform_task = real_transform
 
 
 def _migrate_airflow_db() -> None:
@@ -123,12 +130,10 @@ def run_drill(name: str, *, day: date | None = None, workspace: Path | None = No
     out(f"  workspace {workspace}; fault(s): {', '.join(map(str, faults)) or 'injected into the run'}")
     generate(GeneratorConfig(start=day - timedelta(days=2), end=day, accounts=12, events_per_day=400, faults=faults))
     _migrate_airflow_db()
-    if drill.oom_in_transform:
-        _inject_oom(drill.pipeline_id)
-
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=os.environ.get("AIRFLOW__CORE__DAGS_FOLDER") or str(settings.project_root() / "dags"))
+    with _oom_injected(drill.pipeline_id) if drill.oom_in_transform else contextlib.nullcontext():
+        bag = DagBag(dag_folder=os.environ.get("AIRFLOW__CORE__DAGS_FOLDER") or str(settings.project_root() / "dags"))
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")
     conf = {"date": day.isoformat()}
