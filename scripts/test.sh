@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 export TECHFLOW_TEST_RUN=1
 # The web browser test drives Debian's chromium (Playwright cannot download browsers here).
 if ! command -v chromium >/dev/null 2>&1; then
-    apt-get update && apt-get install -y chromium
+    as_root=""
+    [[ "$(id -u)" -eq 0 ]] || as_root="sudo"
+    $as_root apt-get update && $as_root apt-get install -y chromium
 fi
 exec .venv/bin/python -m pytest -ra "$@"
