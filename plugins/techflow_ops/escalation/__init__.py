@@ -20,7 +20,17 @@ from __future__ import annotations
 
 import threading
 
-from .store import STATUSES, Incident, IncidentNotFound, IncidentStateError
+# The DAG factory imports escalation.callbacks at DAG-parse time; the store (SQLAlchemy
+# tables) is loaded only when one of its names is first used.
+_STORE_NAMES = frozenset({"STATUSES", "Incident", "IncidentNotFound", "IncidentStateError"})
+
+
+def __getattr__(name: str):
+    if name in _STORE_NAMES:
+        from . import store
+
+        return getattr(store, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _default = None
 _default_key = None

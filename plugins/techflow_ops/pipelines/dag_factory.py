@@ -37,7 +37,7 @@ from ..quality.tasks import quality_tasks
 from ..registry import ConfigError, ConfigProblem, Pipeline, Registry, format_duration, get_registry
 from ..registry.registry import PIPELINES_FILE
 from ..runbooks.summary import runbook_summary
-from .generator import Source
+from .sources import Source
 
 #: First logical date of the daily pipelines; runs start from the latest interval (no catchup).
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -25,28 +25,8 @@ from enum import Enum
 from pathlib import Path
 
 from .. import settings
+from .sources import MONTHLY_SOURCES, Source
 
-
-class Source(str, Enum):
-    revenue = "revenue"
-    ledger = "ledger"
-    expenses = "expenses"
-    salaries = "salaries"
-    account_status_changes = "account_status_changes"
-    license_changes = "license_changes"
-    renewals = "renewals"
-    click_events = "click_events"
-    usage_sessions = "usage_sessions"
-    team_activity = "team_activity"
-
-    @property
-    def grain(self) -> str:
-        if self in MONTHLY_SOURCES:
-            return "monthly"
-        return "hourly" if self is Source.click_events else "daily"
-
-
-MONTHLY_SOURCES = frozenset({Source.revenue, Source.ledger, Source.expenses, Source.salaries})
 
 #: The field that identifies what a record is about; `null_keys` blanks it.
 KEY_FIELDS: dict[Source, str] = {
