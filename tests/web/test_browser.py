@@ -1,8 +1,8 @@
 """A real `airflow api-server` on loopback and headless Chromium: log in, see who is on call,
 acknowledge an incident, see it acknowledged. Saves a screenshot of every page.
 
-Screenshots go to $TECHFLOW_SCREENSHOT_DIR when set (`make screenshots` points it at
-docs/screenshots), else to the test's temp folder.
+Screenshots go to $TECHFLOW_SCREENSHOT_DIR when set (point it at docs/screenshots to refresh
+the README's pictures), else to the test's temp folder.
 """
 
 from __future__ import annotations

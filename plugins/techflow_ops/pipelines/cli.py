@@ -112,7 +112,7 @@ def _demo(args) -> int:
 
 
 def _add_generation_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--start", type=_date, help=f"first date (default: {DEFAULT_DAYS} days before --end)")
+    parser.add_argument("--start", type=_date, help=f"first date (default: the {DEFAULT_DAYS} days ending with --end)")
     parser.add_argument("--end", type=_date, help="last date (default: yesterday)")
     parser.add_argument("--accounts", type=int, default=40, help="customer accounts (default 40)")
     parser.add_argument("--events-per-day", type=int, default=5000, help="click events per day (default 5000)")

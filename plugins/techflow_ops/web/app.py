@@ -332,6 +332,8 @@ def create_app() -> FastAPI:
         description="On call, ownership, incidents, fairness and runbooks for TechFlow's pipelines.",
         docs_url=None,
         redoc_url=None,
+        # The schema lists every route; like the routes themselves it is not for anonymous eyes.
+        openapi_url=None,
     )
     app.include_router(pages)
     app.include_router(api)
