@@ -204,21 +204,40 @@ class Escalation:
         return spec
 
     def _fire_due_steps(self, writes: store.Writes, due: list, at: datetime, oncall: OnCallView,
-                        plans: dict) -> tuple[int, int]:
+                        plans: dict, errors: list[str] | None = None) -> tuple[int, int]:
         """Fire the current step (skipping empty ones) of every incident in `due`; return
         (fired, exhausted). What a step does depends only on the incident's state (pipeline,
         step, pass, level, failure class), so it is planned once per state (cached in `plans`
-        for the instant) and applied to all incidents in that state."""
+        for the instant) and applied to all incidents in that state.
+
+        A state that cannot be planned (its pipeline was renamed or removed from pipelines.yaml,
+        a failure class no longer known) must not stop the others: its incidents are parked
+        (no next step) with an `error` event saying why, and the error goes to `errors`; with
+        `errors` None (a failure being reported) it is raised instead."""
         groups: dict[tuple, list[store.Incident]] = {}
         for incident in due:
             state = (incident.pipeline_id, incident.step_index, incident.cycle, incident.level, incident.failure_class)
             groups.setdefault(state, []).append(incident)
         fired = exhausted = 0
         for state, members in groups.items():
+            ids = [incident.id for incident in members]
             plan = plans.get(state)
             if plan is None:
-                plan = plans[state] = self._plan_step(*state, at=at, oncall=oncall)
-            ids = [incident.id for incident in members]
+                try:
+                    plan = plans[state] = self._plan_step(*state, at=at, oncall=oncall)
+                except Exception as exc:  # noqa: BLE001 - parked and reported, see the docstring
+                    if errors is None:
+                        raise
+                    problem = f"{type(exc).__name__}: {exc}"
+                    for incident_id in ids:
+                        writes.event(incident_id, "error",
+                                     f"cannot fire the next escalation step of pipeline {state[0]!r}: {problem}; "
+                                     "escalation parked (no further steps) until the incident is resolved",
+                                     data={"pipeline_id": state[0], "step": state[1], "cycle": state[2]})
+                    writes.step(ids, step_index=state[1], cycle=state[2], level=state[3], next_step_at=None)
+                    errors.append(f"pipeline {state[0]!r}: cannot plan escalation step {state[1] + 1} "
+                                  f"({problem}); incident(s) {', '.join(map(str, ids))} parked")
+                    continue
             for incident_id in ids:
                 for kind, message, level, data in plan.events:
                     writes.event(incident_id, kind, message, level=level, data=data)
@@ -317,23 +336,26 @@ class Escalation:
         state, writes in bulk, one transaction per batch."""
         at = _aware(at)
         report = TickReport(at=at)
-        oncall = read_oncall(self.schedule, at)
-        plans: dict = {}
-        while True:
-            with self.engine.begin() as connection:
-                due = store.due_incidents(connection, at, batch)
-                writes = store.Writes(at)
-                fired, exhausted = self._fire_due_steps(writes, due, at, oncall, plans)
-                report.escalated += fired
-                report.exhausted += exhausted
-                writes.flush(connection)
-            if len(due) < batch:
-                break
-        report.resolution_sla_breaches = self._resolution_sla_breaches(at, oncall)
-        report.handoff_notices = self._shift_notices(at, report)
-        if deliver:
-            delivered = self.deliver(at=at)
-            report.delivered, report.delivery_failures = delivered.delivered, delivered.failed
+        try:
+            oncall = read_oncall(self.schedule, at)
+            plans: dict = {}
+            while True:
+                with self.engine.begin() as connection:
+                    due = store.due_incidents(connection, at, batch)
+                    writes = store.Writes(at)
+                    fired, exhausted = self._fire_due_steps(writes, due, at, oncall, plans, report.errors)
+                    report.escalated += fired
+                    report.exhausted += exhausted
+                    writes.flush(connection)
+                if len(due) < batch:
+                    break
+            report.resolution_sla_breaches = self._resolution_sla_breaches(at, oncall)
+            report.handoff_notices = self._shift_notices(at, report)
+        finally:
+            # Pages already queued (and retries) go out even when advancing incidents failed.
+            if deliver:
+                delivered = self.deliver(at=at)
+                report.delivered, report.delivery_failures = delivered.delivered, delivered.failed
         return report
 
     # --- resolution SLA ---------------------------------------------------------------------------

@@ -70,7 +70,7 @@ incident_events = Table(
     Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     # opened | reported_again | notified | notification_failed | gap | escalated | repeated |
-    # exhausted | acknowledged | resolved | note
+    # exhausted | acknowledged | resolved | note | error (a step could not be fired: parked)
     Column("kind", String(32), nullable=False),
     Column("actor", String(200)),
     Column("level", Integer),
