@@ -102,6 +102,18 @@ def _calendar_start(start: date | None) -> date:
     return start or datetime.now(timezone.utc).date()
 
 
+def _readable_by(user) -> views.ReadableDags:
+    return lambda dag_ids: security.readable_dag_ids(user, dag_ids)
+
+
+def _readable_incident(user, incident_id: int) -> dict:
+    """The incident, once the user may read its DAG (its errors, log links and runs are the DAG's)."""
+    data = views.or_unavailable(views.incident, incident_id)
+    if data["available"]:
+        security.require_dag_read(user, data["dag_id"])
+    return data
+
+
 # --- pages -------------------------------------------------------------------------------
 
 pages = APIRouter(dependencies=[Depends(requires_access_view(AccessView.PLUGINS))], include_in_schema=False)
@@ -125,7 +137,8 @@ def calendar_page(request: Request, user: GetUserDep, start: date | None = None)
 
 @pages.get("/ownership")
 def ownership_page(request: Request, user: GetUserDep, session: SessionDep) -> HTMLResponse:
-    return _page(request, "ownership.html", user, title="Ownership", ownership=views.ownership(session))
+    data = views.ownership(session, _readable_by(user))
+    return _page(request, "ownership.html", user, title="Ownership", ownership=data)
 
 
 @pages.get("/fairness")
@@ -167,7 +180,7 @@ def data_docs(path: str) -> Response:
     return FileResponse(target)
 
 
-# --- incidents: reading needs the plugin view, acknowledging/resolving needs DAG edit rights ---
+# --- incidents: reading needs the plugin view and DAG read rights, acknowledging/resolving DAG edit rights ---
 
 INCIDENT_ACTIONS = ("acknowledge", "resolve")
 
@@ -176,13 +189,13 @@ INCIDENT_ACTIONS = ("acknowledge", "resolve")
 def incidents_page(
     request: Request, user: GetUserDep, status_filter: Annotated[str | None, Query(alias="status")] = None
 ) -> HTMLResponse:
-    data = views.or_unavailable(views.incidents, status_filter)
+    data = views.or_unavailable(views.incidents, status_filter, readable=_readable_by(user))
     return _page(request, "incidents.html", user, title="Incidents", incidents=data, status_filter=status_filter)
 
 
 @pages.get("/incidents/{incident_id}")
 def incident_page(request: Request, user: GetUserDep, incident_id: int) -> HTMLResponse:
-    data = views.or_unavailable(views.incident, incident_id)
+    data = _readable_incident(user, incident_id)
     return _page(request, "incident.html", user, title=f"Incident {incident_id}", incident=data)
 
 
@@ -227,8 +240,8 @@ def api_calendar(start: date | None = None, weeks: Annotated[int, Query(ge=1, le
 
 
 @api.get("/ownership")
-def api_ownership(session: SessionDep) -> dict:
-    return views.ownership(session)
+def api_ownership(user: GetUserDep, session: SessionDep) -> dict:
+    return views.ownership(session, _readable_by(user))
 
 
 @api.get("/fairness")
@@ -253,17 +266,18 @@ def api_feeds(request: Request) -> dict:
 
 @api.get("/incidents")
 def api_incidents(
+    user: GetUserDep,
     status_filter: Annotated[str | None, Query(alias="status")] = None,
     pipeline_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict:
-    return views.or_unavailable(views.incidents, status_filter, pipeline_id, limit, offset)
+    return views.or_unavailable(views.incidents, status_filter, pipeline_id, limit, offset, _readable_by(user))
 
 
 @api.get("/incidents/{incident_id}")
-def api_incident(incident_id: int) -> dict:
-    return views.or_unavailable(views.incident, incident_id)
+def api_incident(user: GetUserDep, incident_id: int) -> dict:
+    return _readable_incident(user, incident_id)
 
 
 @api.post("/incidents/{incident_id}/{action}")

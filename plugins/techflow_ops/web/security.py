@@ -61,13 +61,41 @@ def check_csrf(request: Request, submitted: str | None) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or invalid CSRF token")
 
 
-def require_dag_edit(user, dag_id: str) -> None:
-    """Acknowledging or resolving an incident changes the DAG's operational state: same right as editing it."""
+def _may(user, method: str, dag_id: str) -> bool:
     from airflow.models.dag import DagModel
 
     details = DagDetails(id=dag_id, team_name=DagModel.get_team_name(dag_id))
-    if not get_auth_manager().is_authorized_dag(method="PUT", details=details, user=user):
+    return get_auth_manager().is_authorized_dag(method=method, details=details, user=user)
+
+
+def require_dag_edit(user, dag_id: str) -> None:
+    """Acknowledging or resolving an incident changes the DAG's operational state: same right as editing it."""
+    if not _may(user, "PUT", dag_id):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"user {user.get_name()!r} may not edit DAG {dag_id!r}")
+
+
+def require_dag_read(user, dag_id: str) -> None:
+    """An incident shows the DAG's errors, log links and runs: same right as reading the DAG."""
+    if not _may(user, "GET", dag_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"user {user.get_name()!r} may not read DAG {dag_id!r}")
+
+
+def readable_dag_ids(user, dag_ids: set[str]) -> set[str]:
+    """The DAGs among `dag_ids` the user may read, decided per team as the auth manager's
+    `get_authorized_dag_ids` does. That method only knows DAGs already in the metadata DB;
+    asking about these ids keeps an incident of a DAG not parsed (yet, or any more) visible to
+    whoever may read it, the same answer `require_dag_read` gives on its page."""
+    from airflow.models.dag import DagModel
+
+    teams = DagModel.get_dag_id_to_team_name_mapping(sorted(dag_ids))
+    by_team: dict[str | None, set[str]] = {}
+    for dag_id in dag_ids:
+        by_team.setdefault(teams.get(dag_id), set()).add(dag_id)
+    auth_manager = get_auth_manager()
+    readable: set[str] = set()
+    for team_name, team_dag_ids in by_team.items():
+        readable |= auth_manager.filter_authorized_dag_ids(dag_ids=team_dag_ids, user=user, method="GET", team_name=team_name)
+    return readable
 
 
 def feed_token(kind: str, feed_id: str) -> str:

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from enum import Enum
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 from .. import links, settings
 from ..registry import Person, Registry, format_duration, get_registry
@@ -277,11 +277,15 @@ def _pipeline_row(registry: Registry, pipeline, state, quality: dict) -> dict:
     }
 
 
-def ownership(session) -> dict:
+def ownership(session, readable: ReadableDags | None = None) -> dict:
+    """Every pipeline, or with `readable` those whose DAG the user may read."""
     from .airflow_state import dag_states
 
     registry = get_registry()
     pipelines = list(registry.pipelines.values())
+    if readable is not None:
+        allowed = readable({p.dag_id for p in pipelines})
+        pipelines = [p for p in pipelines if p.dag_id in allowed]
     states = dag_states(session, [p.dag_id for p in pipelines])
     quality = _quality_or_unavailable()
     rows = [_pipeline_row(registry, p, states[p.dag_id], quality) for p in pipelines]
@@ -409,13 +413,55 @@ def _runbook_anchor(failure_class: str | None) -> str | None:
         return None
 
 
-def incidents(status: str | None, pipeline_id: str | None = None, limit: int = 100, offset: int = 0) -> dict:
+# Given DAG ids, those the asking user may read.
+ReadableDags = Callable[[set[str]], set[str]]
+
+_READABLE_SCAN_BATCH = 500
+
+
+def incidents(
+    status: str | None,
+    pipeline_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    readable: ReadableDags | None = None,
+) -> dict:
+    """Newest first; with `readable`, only incidents of DAGs the user may read, and `limit`/`offset`
+    count those, so a page is never cut short by incidents the user may not see."""
     escalation = area("techflow_ops.escalation", "list_incidents")
     try:
-        found = escalation.list_incidents(status=status, pipeline_id=pipeline_id, limit=limit, offset=offset)
+        if readable is None:
+            found = escalation.list_incidents(status=status, pipeline_id=pipeline_id, limit=limit, offset=offset)
+        else:
+            found = _readable_incidents(escalation, readable, status, pipeline_id, limit, offset)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     return {"available": True, "status": status, "incidents": [_incident_json(i) for i in found]}
+
+
+def _readable_incidents(escalation, readable: ReadableDags, status, pipeline_id, limit: int, offset: int) -> list:
+    decided: dict[str, bool] = {}
+    kept: list = []
+    to_skip = offset
+    scanned = 0
+    while True:
+        batch = escalation.list_incidents(status=status, pipeline_id=pipeline_id, limit=_READABLE_SCAN_BATCH, offset=scanned)
+        undecided = {i.dag_id for i in batch} - decided.keys()
+        if undecided:
+            allowed = readable(undecided)
+            decided.update({dag_id: dag_id in allowed for dag_id in undecided})
+        for found in batch:
+            if not decided[found.dag_id]:
+                continue
+            if to_skip:
+                to_skip -= 1
+                continue
+            kept.append(found)
+            if len(kept) == limit:
+                return kept
+        if len(batch) < _READABLE_SCAN_BATCH:
+            return kept
+        scanned += len(batch)
 
 
 def incident(incident_id: int) -> dict:
