@@ -90,3 +90,20 @@ def test_data_docs_are_served_behind_login_and_never_outside_their_folder(api_cl
         response = api_client.get(sneaky, headers=viewer)
         assert response.status_code == 404, sneaky
         assert "not for the web" not in response.text
+
+
+def test_data_docs_run_sandboxed_away_from_airflows_origin(api_client, tokens):
+    """GX pages load scripts from CDNs; sandboxed without allow-same-origin they get an opaque
+    origin, so they cannot call Airflow's API with the user's cookie."""
+    docs = settings.data_dir() / "quality" / "data_docs"
+    (docs / "validations").mkdir(parents=True, exist_ok=True)
+    (docs / "validations" / "sandboxed.html").write_text("<html><body>validation page</body></html>")
+    (docs / "validations" / "page.js").write_text("console.log('gx')")
+    viewer = bearer(tokens["viewer"])
+    for path in ("validations/sandboxed.html", "validations/page.js"):
+        response = api_client.get(f"/techflow/datadocs/{path}", headers=viewer)
+        assert response.status_code == 200, path
+        csp = [d.strip() for d in response.headers["content-security-policy"].split(";")]
+        sandbox = next(d.split() for d in csp if d.startswith("sandbox"))
+        assert "allow-scripts" in sandbox and "allow-same-origin" not in sandbox, csp
+        assert response.headers["x-content-type-options"] == "nosniff"

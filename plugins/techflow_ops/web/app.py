@@ -164,6 +164,14 @@ def dag_page(request: Request, user: GetUserDep, session: SessionDep, dag_id: st
     return _page(request, "dag.html", user, title=f"{dag_id}: ownership", dag=views.dag_overview(session, dag_id))
 
 
+# GX Data Docs run scripts from public CDNs. Sandboxed without allow-same-origin they get an
+# opaque origin: served here they could otherwise call Airflow's API with the user's cookie.
+DATA_DOCS_HEADERS = {
+    "Content-Security-Policy": "sandbox allow-scripts allow-popups",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
 @pages.get("/datadocs/{path:path}")
 def data_docs(path: str) -> Response:
     root = views.data_docs_dir().resolve()
@@ -177,7 +185,7 @@ def data_docs(path: str) -> Response:
                 status_code=status.HTTP_404_NOT_FOUND,
             )
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
-    return FileResponse(target)
+    return FileResponse(target, headers=DATA_DOCS_HEADERS)
 
 
 # --- incidents: reading needs the plugin view and DAG read rights, acknowledging/resolving DAG edit rights ---
