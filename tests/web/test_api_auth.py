@@ -158,6 +158,25 @@ def test_feed_without_its_token_is_refused(api_client, token):
     assert api_client.get(f"/techflow/feeds/person/{person}.ics{suffix}").status_code == 403
 
 
+@pytest.mark.parametrize("token", ["é" * 32, "\u2603"])
+def test_feed_token_with_non_ascii_characters_is_refused(api_client, token):
+    person = next(iter(get_registry().people))
+    assert api_client.get(f"/techflow/feeds/person/{person}.ics", params={"token": token}).status_code == 403
+
+
+def test_csrf_token_with_non_ascii_characters_is_refused(api_client, tokens):
+    api_client.cookies.set("_token", tokens["admin"])
+    try:
+        form = api_client.post("/techflow/incidents/1/acknowledge", data={"csrf_token": "é" * 64}, follow_redirects=False)
+        assert form.status_code == 403
+        header = api_client.post(
+            "/techflow/api/incidents/1/acknowledge", headers={"X-CSRF-Token": "é".encode("latin-1")}, json={}
+        )
+        assert header.status_code == 403
+    finally:
+        api_client.cookies.clear()
+
+
 def test_one_feeds_token_does_not_open_another(api_client, tokens):
     body = api_client.get("/techflow/api/feeds", headers=bearer(tokens["viewer"])).json()
     first, second = body["people"][0], body["people"][1]

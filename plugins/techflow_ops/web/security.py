@@ -42,6 +42,12 @@ def csrf_token_for(session_cookie: str) -> str:
     return _sign("csrf", session_cookie)
 
 
+def _same_token(submitted: str, expected: str) -> bool:
+    """Constant-time, on bytes: `compare_digest` raises on str with non-ASCII characters,
+    which anyone can put in a URL or form."""
+    return hmac.compare_digest(submitted.encode(), expected.encode())
+
+
 def _uses_bearer_token(request: Request) -> bool:
     return request.headers.get("authorization", "").lower().startswith("bearer ")
 
@@ -57,7 +63,7 @@ def check_csrf(request: Request, submitted: str | None) -> None:
     if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"cross-origin request refused (Origin {origin!r})")
     expected = csrf_token(request)
-    if not submitted or not hmac.compare_digest(submitted, expected):
+    if not submitted or not _same_token(submitted, expected):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or invalid CSRF token")
 
 
@@ -104,5 +110,5 @@ def feed_token(kind: str, feed_id: str) -> str:
 
 
 def check_feed_token(kind: str, feed_id: str, token: str | None) -> None:
-    if not token or not hmac.compare_digest(token, feed_token(kind, feed_id)):
+    if not token or not _same_token(token, feed_token(kind, feed_id)):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid feed token")
