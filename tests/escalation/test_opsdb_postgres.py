@@ -56,3 +56,9 @@ def test_incidents_on_postgresql(postgres_url, connections, schedule, smtp_serve
     assert escalation.get_incident(incident_id).level == 1 and escalation.get_incident(incident_id).step_index == 2
     escalation.acknowledge(incident_id, "sofia", at=T0 + timedelta(minutes=6))
     assert escalation.list_incidents(status="acknowledged")[0].id == incident_id
+    # resolving frees the dedup key (the concatenation runs on PostgreSQL too): a new failure pages
+    escalation.resolve(incident_id, "sofia", at=T0 + timedelta(minutes=7))
+    pages_before = len(smtp_server.to("sofia.alvarez@techflow.example.com"))
+    again = escalation.report_failure(pipeline_id="growth", run_id="r1", task_id="t", error="boom", at=T0 + timedelta(minutes=8))
+    assert again != incident_id and len(smtp_server.to("sofia.alvarez@techflow.example.com")) == pages_before + 1
+    assert escalation.get_incident(incident_id).dedup_key == f"growth|growth|r1|t|task#resolved-{incident_id}"

@@ -464,8 +464,7 @@ class Escalation:
             if incident.status == store.RESOLVED:
                 raise store.IncidentStateError(f"incident {incident_id} is already resolved (by {incident.resolved_by})")
             connection.execute(
-                update(incidents).where(incidents.c.id == incident_id)
-                .values(status=store.RESOLVED, resolved_by=user, resolved_at=at, next_step_at=None, updated_at=at)
+                update(incidents).where(incidents.c.id == incident_id).values(**store.resolved_values(user, at))
             )
             store.add_event(connection, incident_id, at, "resolved", note or "resolved", actor=user)
             return store.load_incident(connection, incident_id, with_timeline=True)
@@ -482,8 +481,7 @@ class Escalation:
             if not ids:
                 return []
             connection.execute(
-                update(incidents).where(incidents.c.id.in_(ids))
-                .values(status=store.RESOLVED, resolved_by="auto", resolved_at=at, next_step_at=None, updated_at=at)
+                update(incidents).where(incidents.c.id.in_(ids)).values(**store.resolved_values("auto", at))
             )
             what = f"task {task_id}" if task_id else f"DAG {dag_id}"
             for incident_id in ids:

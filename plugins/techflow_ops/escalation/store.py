@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, String, cast, insert, select, update
 
 from ..opsdb.schema import incident_events, incidents, outbox, page_messages
 
@@ -24,8 +24,20 @@ class IncidentStateError(ValueError):
 
 
 def dedup_key(pipeline_id: str, dag_id: str, run_id: str | None, task_id: str | None, kind: str) -> str:
-    """One incident per failure: the task of a run, or the run itself for DAG failures and deadline misses."""
+    """One open incident per failure: the task of a run, or the run itself for DAG failures and
+    deadline misses (freed when the incident is resolved, see `resolved_values`)."""
     return "|".join([pipeline_id, dag_id, run_id or "-", task_id or "-", kind if task_id is None else "task"])
+
+
+def resolved_values(user: str, at: datetime) -> dict:
+    """The UPDATE values that resolve an incident. They also free its dedup key (suffixed with
+    the incident id, so it stays unique): the same failure reported after the resolution, e.g.
+    the task cleared and failing again in the same run, opens a new incident that pages, with
+    its own outbox idempotency keys, instead of a `reported_again` on a closed one."""
+    return {
+        "status": RESOLVED, "resolved_by": user, "resolved_at": at, "next_step_at": None, "updated_at": at,
+        "dedup_key": incidents.c.dedup_key + "#resolved-" + cast(incidents.c.id, String),
+    }
 
 
 def _insert_ignoring_duplicate(connection: Connection, table, values: dict, conflict_column: str) -> bool:
