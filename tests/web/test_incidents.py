@@ -113,6 +113,20 @@ def test_dag_view_of_a_dag_that_is_no_pipeline_is_404(api_client, tokens):
     assert api_client.get("/techflow/api/dags/not_a_pipeline", headers=bearer(tokens["viewer"])).status_code == 404
 
 
+def test_dag_tab_of_a_dag_that_is_no_pipeline_explains_itself_in_html(api_client, tokens):
+    """Airflow shows the plugin's DAG tab on every DAG, the escalation engine's included."""
+    viewer = bearer(tokens["viewer"])
+    response = api_client.get("/techflow/dags/techflow_escalation_engine", headers=viewer)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    text = visible_text(response.text)
+    assert "techflow_escalation_engine is not a TechFlow pipeline" in text
+    assert '"detail"' not in response.text
+    assert 'href="/techflow/oncall"' in response.text
+    hostile = api_client.get("/techflow/dags/%3Cscript%3Ealert(1)%3C%2Fscript%3E", headers=viewer)
+    assert hostile.status_code == 404 and executable_parts(hostile.text) == []
+
+
 def test_task_log_link_is_kept_when_it_is_http(api_client, tokens):
     incident_id = open_incident("IOError: gone", task_id="extract", log_url="http://localhost:8080/dags/profit/runs/r/tasks/extract")
     html = api_client.get(f"/techflow/incidents/{incident_id}", headers=bearer(tokens["viewer"])).text

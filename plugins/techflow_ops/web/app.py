@@ -74,7 +74,7 @@ def _web_url(value) -> str | None:
 TEMPLATES.filters.update(when=_format_when, web_url=_web_url)
 
 
-def _page(request: Request, template: str, user, **context) -> HTMLResponse:
+def _page(request: Request, template: str, user, *, status_code: int = status.HTTP_200_OK, **context) -> HTMLResponse:
     html = TEMPLATES.get_template(template).render(
         prefix=links.PLUGIN_PREFIX,
         nav=NAV,
@@ -82,7 +82,7 @@ def _page(request: Request, template: str, user, **context) -> HTMLResponse:
         csrf_token=security.csrf_token(request),
         **context,
     )
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
 def _feed_urls(request: Request) -> dict:
@@ -161,7 +161,13 @@ def feeds_page(request: Request, user: GetUserDep) -> HTMLResponse:
 
 @pages.get("/dags/{dag_id}", dependencies=[Depends(requires_access_dag("GET"))])
 def dag_page(request: Request, user: GetUserDep, session: SessionDep, dag_id: str) -> HTMLResponse:
-    return _page(request, "dag.html", user, title=f"{dag_id}: ownership", dag=views.dag_overview(session, dag_id))
+    # Airflow shows this tab on every DAG, so one that is no pipeline gets a page, not raw JSON.
+    try:
+        data = views.dag_overview(session, dag_id)
+    except views.NotFound:
+        title = f"{dag_id}: not a TechFlow pipeline"
+        return _page(request, "not_pipeline.html", user, status_code=status.HTTP_404_NOT_FOUND, title=title, dag_id=dag_id)
+    return _page(request, "dag.html", user, title=f"{dag_id}: ownership", dag=data)
 
 
 # GX Data Docs run scripts from public CDNs. Sandboxed without allow-same-origin they get an
