@@ -416,7 +416,7 @@ def _runbook_anchor(failure_class: str | None) -> str | None:
 # Given DAG ids, those the asking user may read.
 ReadableDags = Callable[[set[str]], set[str]]
 
-_READABLE_SCAN_BATCH = 500
+_READABLE_SCAN_MAX_BATCH = 1000
 
 
 def incidents(
@@ -440,12 +440,14 @@ def incidents(
 
 
 def _readable_incidents(escalation, readable: ReadableDags, status, pipeline_id, limit: int, offset: int) -> list:
+    # A user who may read every DAG (the usual case) is answered by the first batch.
+    batch_size = min(offset + limit, _READABLE_SCAN_MAX_BATCH)
     decided: dict[str, bool] = {}
     kept: list = []
     to_skip = offset
     scanned = 0
     while True:
-        batch = escalation.list_incidents(status=status, pipeline_id=pipeline_id, limit=_READABLE_SCAN_BATCH, offset=scanned)
+        batch = escalation.list_incidents(status=status, pipeline_id=pipeline_id, limit=batch_size, offset=scanned)
         undecided = {i.dag_id for i in batch} - decided.keys()
         if undecided:
             allowed = readable(undecided)
@@ -459,7 +461,7 @@ def _readable_incidents(escalation, readable: ReadableDags, status, pipeline_id,
             kept.append(found)
             if len(kept) == limit:
                 return kept
-        if len(batch) < _READABLE_SCAN_BATCH:
+        if len(batch) < batch_size:
             return kept
         scanned += len(batch)
 
