@@ -356,6 +356,7 @@ class Escalation:
             if deliver:
                 delivered = self.deliver(at=at)
                 report.delivered, report.delivery_failures = delivered.delivered, delivered.failed
+                report.errors += delivered.errors
         return report
 
     # --- resolution SLA ---------------------------------------------------------------------------

@@ -6,17 +6,22 @@ row is never sent again. A failed attempt is recorded and retried with exponenti
 backoff, forever: nothing is dropped. The one window for a repeat is a process killed
 after the receiver accepted the message and before the row was marked (at-least-once
 there, as with any outbox); the lease keeps that to one extra send at most per lease.
+Recording the outcome is retried on a transient database error (a locked SQLite file, a
+dropped PostgreSQL connection) so a delivered row is not sent again for want of its mark.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy.exc import OperationalError
 
 from ..opsdb.schema import outbox, page_messages
 from .messages import ROLE_SLOT
@@ -24,6 +29,11 @@ from .store import add_event
 
 PENDING, DELIVERED = "pending", "delivered"
 CLAIM_LEASE = timedelta(minutes=5)
+BATCH = 200
+RECORD_ATTEMPTS = 4  # transactions recording an outcome, 0.1 + 0.2 + 0.4 s apart
+RECORD_RETRY_SLEEP = 0.1
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,10 +49,12 @@ class Backoff:
 class DeliveryReport:
     delivered: int = 0
     failed: int = 0
+    errors: list[str] = field(default_factory=list)  # rows that raised instead of recording an outcome
 
     def __iadd__(self, other: "DeliveryReport") -> "DeliveryReport":
         self.delivered += other.delivered
         self.failed += other.failed
+        self.errors += other.errors
         return self
 
 
@@ -64,7 +76,7 @@ def enqueue(connection, **fields) -> bool:
     return _insert_ignoring_duplicate(connection, outbox, new_row(**fields), "idempotency_key")
 
 
-def due_ids(engine: Engine, at: datetime, *, incident_id: int | None = None, limit: int = 200) -> list[int]:
+def due_ids(engine: Engine, at: datetime, *, incident_id: int | None = None, limit: int = BATCH) -> list[int]:
     query = (
         select(outbox.c.id)
         .where(outbox.c.status == PENDING, outbox.c.next_attempt_at <= at)
@@ -109,6 +121,36 @@ def _with_text(row) -> SimpleNamespace:
     return SimpleNamespace(**fields)
 
 
+def _record(engine: Engine, write) -> None:
+    """Run `write(connection)` in a transaction, retried on a transient database error."""
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            with engine.begin() as connection:
+                write(connection)
+            return
+        except OperationalError:
+            if attempt == RECORD_ATTEMPTS - 1:
+                raise
+            time.sleep(RECORD_RETRY_SLEEP * 2 ** attempt)
+
+
+def _record_failure(engine: Engine, row, token: str, at: datetime, error: str, backoff: Backoff) -> None:
+    retry_at = at + backoff.after(row.attempts)
+
+    def write(connection) -> None:
+        connection.execute(
+            update(outbox).where(and_(outbox.c.id == row.id, outbox.c.claim_token == token))
+            .values(claimed_until=None, claim_token=None, last_error=error, next_attempt_at=retry_at)
+        )
+        if row.incident_id is not None:
+            add_event(connection, row.incident_id, at, "notification_failed",
+                      f"{row.channel} to {row.recipient} ({row.target}) failed (attempt {row.attempts}): {error}; "
+                      f"retry at {retry_at.isoformat()}",
+                      data={"outbox_id": row.id, "attempt": row.attempts, "retry_at": retry_at})
+
+    _record(engine, write)
+
+
 def deliver_one(engine: Engine, row_id: int, at: datetime, *, from_email: str, backoff: Backoff,
                 wall_clock: datetime | None = None) -> DeliveryReport:
     """Try to deliver one pending row; record the outcome (and a timeline event for pages)."""
@@ -121,20 +163,10 @@ def deliver_one(engine: Engine, row_id: int, at: datetime, *, from_email: str, b
     try:
         channels.deliver(row, from_email)
     except Exception as exc:  # noqa: BLE001 - any delivery failure is recorded and retried
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        retry_at = at + backoff.after(row.attempts)
-        with engine.begin() as connection:
-            connection.execute(
-                update(outbox).where(and_(outbox.c.id == row_id, outbox.c.claim_token == token))
-                .values(claimed_until=None, claim_token=None, last_error=error, next_attempt_at=retry_at)
-            )
-            if row.incident_id is not None:
-                add_event(connection, row.incident_id, at, "notification_failed",
-                          f"{row.channel} to {row.recipient} ({row.target}) failed (attempt {row.attempts}): {error}; "
-                          f"retry at {retry_at.isoformat()}",
-                          data={"outbox_id": row.id, "attempt": row.attempts, "retry_at": retry_at})
+        _record_failure(engine, row, token, at, f"{type(exc).__name__}: {exc}"[:2000], backoff)
         return DeliveryReport(failed=1)
-    with engine.begin() as connection:
+
+    def mark_delivered(connection) -> None:
         connection.execute(
             update(outbox).where(and_(outbox.c.id == row_id, outbox.c.claim_token == token))
             .values(status=DELIVERED, delivered_at=at, claimed_until=None, last_error=None)
@@ -144,12 +176,36 @@ def deliver_one(engine: Engine, row_id: int, at: datetime, *, from_email: str, b
                       f"{row.channel} to {row.recipient} ({row.target}) delivered"
                       + (f" after {row.attempts} attempts" if row.attempts > 1 else ""),
                       data={"outbox_id": row.id, "attempt": row.attempts})
+
+    _record(engine, mark_delivered)
     return DeliveryReport(delivered=1)
 
 
+def _note_error(engine: Engine, row_id: int, at: datetime, error: str, backoff: Backoff) -> None:
+    """Keep a row whose attempt raised from being retried at once (its claim, if any, stands)."""
+    try:
+        with engine.begin() as connection:
+            attempts = connection.execute(select(outbox.c.attempts).where(outbox.c.id == row_id)).scalar() or 0
+            connection.execute(
+                update(outbox).where(outbox.c.id == row_id, outbox.c.status == PENDING)
+                .values(last_error=error, next_attempt_at=at + backoff.after(max(attempts, 1)))
+            )
+    except Exception:  # noqa: BLE001 - the error is already logged and reported
+        log.exception("outbox row %s: could not record the error", row_id)
+
+
 def deliver_due(engine: Engine, at: datetime, *, from_email: str, backoff: Backoff, incident_id: int | None = None,
-                wall_clock: datetime | None = None, limit: int = 200) -> DeliveryReport:
+                wall_clock: datetime | None = None, limit: int = BATCH) -> DeliveryReport:
+    """Deliver rows due at `at`. A row that raises is logged, reported in `errors` and skipped:
+    the batch goes on."""
     report = DeliveryReport()
     for row_id in due_ids(engine, at, incident_id=incident_id, limit=limit):
-        report += deliver_one(engine, row_id, at, from_email=from_email, backoff=backoff, wall_clock=wall_clock)
+        try:
+            report += deliver_one(engine, row_id, at, from_email=from_email, backoff=backoff, wall_clock=wall_clock)
+        except Exception as exc:  # noqa: BLE001 - one row must not stop the others
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            log.exception("outbox row %s: delivery attempt raised", row_id)
+            report.failed += 1
+            report.errors.append(f"outbox row {row_id}: {error}")
+            _note_error(engine, row_id, at, error, backoff)
     return report
