@@ -3,6 +3,7 @@ HTTP server recording Slack webhook / PagerDuty Events API posts."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import json
 import socket
@@ -35,10 +36,13 @@ class SmtpReceiver:
     def __init__(self, port: int | None = None):
         self.port = port or free_port()
         self.messages: list[ReceivedMail] = []
+        self.delay_seconds = 0.0  # answer DATA this late (a slow server, for timeouts)
         self._controller = None
         self._lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         message = email.message_from_bytes(envelope.content, policy=email_policy.default)
         parts = [p.get_content() for p in message.walk() if p.get_content_maintype() == "text"]
         with self._lock:

@@ -402,7 +402,8 @@ class Escalation:
     def deliver(self, *, at: datetime | None = None, incident_id: int | None = None) -> DeliveryReport:
         at = _aware(at)
         return deliver_due(self.engine, at, from_email=self.policy.notifications.from_email, backoff=self.backoff,
-                           incident_id=incident_id, wall_clock=utcnow())
+                           incident_id=incident_id, wall_clock=utcnow(),
+                           time_budget=self.policy.notifications.delivery_time_budget)
 
     # --- shift notices --------------------------------------------------------------------------
 

@@ -165,6 +165,11 @@ def deliver_one(engine: Engine, row_id: int, at: datetime, *, from_email: str, b
     except Exception as exc:  # noqa: BLE001 - any delivery failure is recorded and retried
         _record_failure(engine, row, token, at, f"{type(exc).__name__}: {exc}"[:2000], backoff)
         return DeliveryReport(failed=1)
+    except BaseException as exc:
+        # A task timeout or a kill mid-send: whether the receiver got it is unknown, so the
+        # attempt is recorded as failed (retried after the backoff, not after the lease).
+        _record_failure(engine, row, token, at, f"interrupted: {type(exc).__name__}: {exc}"[:2000], backoff)
+        raise
 
     def mark_delivered(connection) -> None:
         connection.execute(
@@ -195,17 +200,28 @@ def _note_error(engine: Engine, row_id: int, at: datetime, error: str, backoff: 
 
 
 def deliver_due(engine: Engine, at: datetime, *, from_email: str, backoff: Backoff, incident_id: int | None = None,
-                wall_clock: datetime | None = None, limit: int = BATCH) -> DeliveryReport:
-    """Deliver rows due at `at`. A row that raises is logged, reported in `errors` and skipped:
-    the batch goes on."""
+                wall_clock: datetime | None = None, batch: int = BATCH,
+                time_budget: timedelta = timedelta(seconds=40)) -> DeliveryReport:
+    """Deliver rows due at `at`, `batch` at a time, until none is due or `time_budget` is spent
+    (a backlog drains in one call, and the caller still finishes within its own timeout).
+    A row that raises is logged, reported in `errors` and skipped: the batch goes on."""
     report = DeliveryReport()
-    for row_id in due_ids(engine, at, incident_id=incident_id, limit=limit):
-        try:
-            report += deliver_one(engine, row_id, at, from_email=from_email, backoff=backoff, wall_clock=wall_clock)
-        except Exception as exc:  # noqa: BLE001 - one row must not stop the others
-            error = f"{type(exc).__name__}: {exc}"[:2000]
-            log.exception("outbox row %s: delivery attempt raised", row_id)
-            report.failed += 1
-            report.errors.append(f"outbox row {row_id}: {error}")
-            _note_error(engine, row_id, at, error, backoff)
+    deadline = time.monotonic() + time_budget.total_seconds()
+    attempted: set[int] = set()
+    while time.monotonic() < deadline:
+        row_ids = [i for i in due_ids(engine, at, incident_id=incident_id, limit=batch) if i not in attempted]
+        if not row_ids:
+            break
+        for row_id in row_ids:
+            if time.monotonic() >= deadline:
+                break
+            attempted.add(row_id)
+            try:
+                report += deliver_one(engine, row_id, at, from_email=from_email, backoff=backoff, wall_clock=wall_clock)
+            except Exception as exc:  # noqa: BLE001 - one row must not stop the others
+                error = f"{type(exc).__name__}: {exc}"[:2000]
+                log.exception("outbox row %s: delivery attempt raised", row_id)
+                report.failed += 1
+                report.errors.append(f"outbox row {row_id}: {error}")
+                _note_error(engine, row_id, at, error, backoff)
     return report

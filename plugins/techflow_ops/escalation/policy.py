@@ -103,6 +103,9 @@ class Notifications(StrictModel):
     pagerduty_conn_id: str = "pagerduty_default"
     error_lines: int = Field(default=8, ge=1, le=200)
     delivery_backoff: Backoff
+    # How long one engine tick may spend delivering the outbox: a backlog drains in batches
+    # until nothing is due or this is spent, leaving the one-minute tick time to finish.
+    delivery_time_budget: Duration = timedelta(seconds=40)
 
 
 class EscalationConfig(StrictModel):
