@@ -131,9 +131,12 @@ def test_one_incident_per_failure_however_many_reports(escalation, smtp_server):
 
 
 def test_a_later_success_of_the_same_task_auto_resolves(escalation):
-    incident_id = escalation.report_failure(pipeline_id="profit", run_id="r1", task_id="t", error="x", at=T0)
-    other = escalation.report_failure(pipeline_id="profit", run_id="r1", task_id="u", error="x", at=T0)
-    assert escalation.record_success(dag_id="profit", task_id="t", run_id="r2", at=T0 + timedelta(hours=1)) == [incident_id]
+    incident_id = escalation.report_failure(pipeline_id="profit", run_id="r1", task_id="t", error="x", at=T0,
+                                            run_started_at=T0 - timedelta(minutes=5))
+    other = escalation.report_failure(pipeline_id="profit", run_id="r1", task_id="u", error="x", at=T0,
+                                      run_started_at=T0 - timedelta(minutes=5))
+    assert escalation.record_success(dag_id="profit", task_id="t", run_id="r2", at=T0 + timedelta(hours=1),
+                                     run_started_at=T0 + timedelta(minutes=50)) == [incident_id]
     assert escalation.get_incident(incident_id).status == "resolved"
     assert escalation.get_incident(incident_id).resolved_by == "auto"
     assert escalation.get_incident(other).status == "open"

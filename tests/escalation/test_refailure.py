@@ -41,3 +41,46 @@ def test_a_failure_after_an_auto_resolve_opens_a_new_incident(escalation, smtp_s
     escalation.resolve(again, "alice", at=T0 + timedelta(minutes=20))
     keys = {escalation.get_incident(i).dedup_key for i in (first, again)}
     assert len(keys) == 2 and all(key.startswith("profit|profit|r1|load|task#resolved-") for key in keys)
+
+
+def test_only_a_success_of_the_same_or_a_later_run_auto_resolves(escalation):
+    newer = escalation.report_failure(pipeline_id="profit", run_id="scheduled__2026-11-10", task_id="load", error="boom",
+                                      at=T0, deliver=False, run_started_at=T0 - timedelta(minutes=3))
+    unknown_start = escalation.report_failure(pipeline_id="profit", run_id="manual__x", task_id="load", error="boom",
+                                              at=T0, deliver=False)
+    assert escalation.get_incident(newer).run_started_at == T0 - timedelta(minutes=3)
+    # an older backfill run, started before the failing run, succeeds afterwards: proves nothing
+    assert escalation.record_success(dag_id="profit", task_id="load", run_id="backfill__2026-11-01",
+                                     at=T0 + timedelta(minutes=1), run_started_at=T0 - timedelta(minutes=10)) == []
+    assert escalation.get_incident(newer).status == "open"
+    # a run that started after the failing one succeeds: resolves it, not the one of unknown start
+    assert escalation.record_success(dag_id="profit", task_id="load", run_id="scheduled__2026-11-11",
+                                     at=T0 + timedelta(hours=1), run_started_at=T0 + timedelta(minutes=55)) == [newer]
+    assert escalation.get_incident(unknown_start).status == "open"
+    # the same run succeeding (the task cleared and re-run) resolves its own incident whatever is known
+    assert escalation.record_success(dag_id="profit", task_id="load", run_id="manual__x",
+                                     at=T0 + timedelta(hours=2)) == [unknown_start]
+
+
+def test_revision_0004_adds_run_started_at_to_an_existing_store(tmp_path):
+    from alembic import command
+    from sqlalchemy import create_engine, inspect, text
+
+    from techflow_ops.opsdb import current_revision, upgrade_to_head
+    from techflow_ops.opsdb.migrations_runner import _alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(_alembic_config(url), "0003_escalation_page_messages")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        assert "run_started_at" not in {c["name"] for c in inspect(connection).get_columns("incidents")}
+        connection.execute(text(
+            "INSERT INTO incidents (dedup_key, kind, pipeline_id, dag_id, run_id, failure_class, error, details, status,"
+            " opened_at, updated_at, reports, step_index, cycle, level)"
+            " VALUES ('k', 'task_failure', 'profit', 'profit', 'r1', 'unknown', '', '{}', 'open',"
+            " '2026-11-10 03:00:00', '2026-11-10 03:00:00', 1, 0, 0, 0)"))
+    upgrade_to_head(url, engine=engine)
+    assert current_revision(engine) == "0004_escalation_run_started_at"
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT dedup_key, run_started_at FROM incidents")).all() == [("k", None)]
+    engine.dispose()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,18 @@ def _get(obj, name: str, default=None):
     if isinstance(obj, dict):
         return obj.get(name, default)
     return getattr(obj, name, default)
+
+
+def _run_started_at(dag_run) -> datetime | None:
+    """When the DAG run started, aware, or None when the context does not say (a deadline
+    callback gets the run as a dict, with ISO strings)."""
+    value = _get(dag_run, "start_date")
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, datetime) and value.tzinfo is not None else None
 
 
 def _log_url(ti) -> str | None:
@@ -48,7 +60,7 @@ class ReportTaskFailure:
                 task_id=_get(ti, "task_id"), try_number=_get(ti, "try_number"), kind="task_failure",
                 exception=exception if isinstance(exception, BaseException) else None,
                 error=None if isinstance(exception, BaseException) else str(exception or "task failed (no exception given)"),
-                log_url=_log_url(ti),
+                log_url=_log_url(ti), run_started_at=_run_started_at(context.get("dag_run")),
                 details={"drill": os.environ["TECHFLOW_DRILL"]} if os.environ.get("TECHFLOW_DRILL") else None,
             )
         except Exception:  # noqa: BLE001 - see module docstring
@@ -66,7 +78,8 @@ class ReportTaskSuccess:
             from . import service
 
             ti = context.get("ti") or context.get("task_instance")
-            service().record_success(dag_id=_get(ti, "dag_id"), task_id=_get(ti, "task_id"), run_id=_get(ti, "run_id"))
+            service().record_success(dag_id=_get(ti, "dag_id"), task_id=_get(ti, "task_id"), run_id=_get(ti, "run_id"),
+                                     run_started_at=_run_started_at(context.get("dag_run")))
         except Exception:  # noqa: BLE001
             log.exception("TechFlow escalation: could not record the success of pipeline %s", self.pipeline_id)
 
@@ -85,7 +98,7 @@ class ReportDagRunFailure:
             dag_run = context.get("dag_run")
             service().report_run_failure(
                 pipeline_id=self.pipeline_id, dag_id=_get(dag_run, "dag_id"), run_id=_get(dag_run, "run_id"),
-                reason=str(context.get("reason") or "DAG run failed"),
+                reason=str(context.get("reason") or "DAG run failed"), run_started_at=_run_started_at(dag_run),
             )
         except Exception:  # noqa: BLE001
             log.exception("TechFlow escalation: could not report the DAG run failure of pipeline %s", self.pipeline_id)
@@ -100,7 +113,8 @@ class ReportDagRunSuccess:
             from . import service
 
             dag_run = context.get("dag_run")
-            service().record_success(dag_id=_get(dag_run, "dag_id"), task_id=None, run_id=_get(dag_run, "run_id"))
+            service().record_success(dag_id=_get(dag_run, "dag_id"), task_id=None, run_id=_get(dag_run, "run_id"),
+                                     run_started_at=_run_started_at(dag_run))
         except Exception:  # noqa: BLE001
             log.exception("TechFlow escalation: could not record the DAG run success of pipeline %s", self.pipeline_id)
 
@@ -116,7 +130,7 @@ def report_deadline_miss_sync(context: dict, pipeline_id: str, sla: str) -> int 
             task_id=None, kind="deadline_miss", failure_class="sla_miss",
             error=(f"freshness SLA {sla} missed: run queued at {_get(dag_run, 'queued_at')} was not done by "
                    f"{_get(deadline, 'deadline_time')} (state {_get(dag_run, 'state')})"),
-            details={"deadline": deadline},
+            details={"deadline": deadline}, run_started_at=_run_started_at(dag_run),
         )
     except Exception:  # noqa: BLE001
         log.exception("TechFlow escalation: could not report the deadline miss of pipeline %s", pipeline_id)

@@ -139,8 +139,10 @@ class Escalation:
                        task_id: str | None = None, try_number: int | None = None, kind: str = "task_failure",
                        exception: BaseException | None = None, error: str | None = None,
                        failure_class: FailureClass | str | None = None, details: dict | None = None,
-                       log_url: str | None = None, at: datetime | None = None, deliver: bool = True) -> int:
+                       log_url: str | None = None, at: datetime | None = None, deliver: bool = True,
+                       run_started_at: datetime | None = None) -> int:
         """Open the incident for this failure (or count another report of it); return its id.
+        `run_started_at` (when the DAG run started) decides which later successes resolve it.
 
         The first report fires the policy's first step at once and, with `deliver`, sends its
         notifications before returning; failed deliveries stay in the outbox for the engine.
@@ -157,6 +159,7 @@ class Escalation:
         values = {
             "dedup_key": store.dedup_key(pipeline_id, dag_id, run_id, task_id, kind), "kind": kind,
             "pipeline_id": pipeline_id, "dag_id": dag_id, "run_id": run_id, "task_id": task_id,
+            "run_started_at": _aware(run_started_at) if run_started_at is not None else None,
             "try_number": try_number, "failure_class": failure_class.value, "error": error or "",
             "details": json.dumps(details, default=str), "log_url": log_url,
         }
@@ -178,7 +181,7 @@ class Escalation:
         return incident_id
 
     def report_run_failure(self, *, pipeline_id: str, dag_id: str | None, run_id: str | None, reason: str,
-                           at: datetime | None = None) -> int:
+                           at: datetime | None = None, run_started_at: datetime | None = None) -> int:
         """A failed DAG run: noted on the run's task incidents when there are any (the page already
         went out for the task), else opened as its own run-level incident."""
         at = _aware(at)
@@ -193,7 +196,7 @@ class Escalation:
         if ids:
             return ids[0]
         return self.report_failure(pipeline_id=pipeline_id, dag_id=dag_id, run_id=run_id, task_id=None,
-                                   kind="dag_failure", error=reason, at=at)
+                                   kind="dag_failure", error=reason, at=at, run_started_at=run_started_at)
 
     # --- firing steps ------------------------------------------------------------------------
 
@@ -472,11 +475,19 @@ class Escalation:
             return store.load_incident(connection, incident_id, with_timeline=True)
 
     def record_success(self, *, dag_id: str, task_id: str | None, run_id: str | None,
-                       at: datetime | None = None) -> list[int]:
+                       at: datetime | None = None, run_started_at: datetime | None = None) -> list[int]:
         """Auto-resolve unresolved incidents of this task (or, with task_id None, of this DAG's
-        run-level failures) now that a run of it succeeded; return their ids."""
+        run-level failures) now that a run of it succeeded; return their ids.
+
+        Only incidents of the same run, or of runs that started before the succeeding run
+        (`run_started_at`): a backfill or an older run finishing later proves nothing about
+        a newer run's failure. When either start is unknown, only the same run's."""
         at = _aware(at)
-        condition = and_(incidents.c.dag_id == dag_id, incidents.c.status != store.RESOLVED, incidents.c.opened_at <= at)
+        same_or_earlier_run = incidents.c.run_id == run_id
+        if run_started_at is not None:
+            same_or_earlier_run = or_(same_or_earlier_run, incidents.c.run_started_at < _aware(run_started_at))
+        condition = and_(incidents.c.dag_id == dag_id, incidents.c.status != store.RESOLVED, incidents.c.opened_at <= at,
+                         same_or_earlier_run)
         condition = and_(condition, incidents.c.task_id == task_id) if task_id else and_(condition, incidents.c.task_id.is_(None))
         with self.engine.begin() as connection:
             ids = list(connection.execute(select(incidents.c.id).where(condition)).scalars())

@@ -163,6 +163,7 @@ class Incident:
     pipeline_id: str
     dag_id: str
     run_id: str | None
+    run_started_at: datetime | None
     task_id: str | None
     try_number: int | None
     failure_class: str

@@ -41,6 +41,7 @@ incidents = Table(
     Column("pipeline_id", String(200), nullable=False),
     Column("dag_id", String(250), nullable=False),
     Column("run_id", String(250)),
+    Column("run_started_at", UTCDateTime),  # None: not known (the success of another run leaves it open)
     Column("task_id", String(250)),
     Column("try_number", Integer),
     Column("failure_class", String(32), nullable=False),
