@@ -8,8 +8,12 @@ made up by the next tick, which handles everything due up to its own instant.
 
 from datetime import datetime, timedelta, timezone
 
+from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG
+
+from techflow_ops.escalation.policy import get_policy
+from techflow_ops.registry import get_registry
 
 
 def tick_escalation() -> dict:
@@ -20,6 +24,26 @@ def tick_escalation() -> dict:
         # Escalation itself went on; the problem (e.g. a broken rotation file) must still be seen.
         raise RuntimeError("escalation tick finished with errors: " + "; ".join(report.errors))
     return report.to_dict()
+
+
+def engine_failure_notifier() -> SmtpNotifier:
+    """Who hears that the pager itself is broken: the engineering team's email, sent straight
+    through Airflow's SMTP provider, since the outbox this DAG drains may be what is failing."""
+    registry, notifications = get_registry(), get_policy().notifications
+    team = next(t for t in registry.teams.values() if t.kind == "engineering")
+    emails = [c.target for c in team.contact if c.type == "email"] or [registry.person(m).email for m in team.members]
+    return SmtpNotifier(
+        to=emails,
+        from_email=notifications.from_email,
+        smtp_conn_id=notifications.smtp_conn_id,
+        subject="[TechFlow Ops] the escalation engine failed: pages may not be going out",
+        html_content=(
+            "<p>The escalation engine's tick failed ({{ ti.try_number }}. try, run {{ run_id }}).</p>"
+            "<pre>{{ exception }}</pre>"
+            "<p>Check <code>techflow-ops incidents list</code> and the DAG <code>techflow_escalation_engine</code>"
+            " in Airflow; pages of open incidents wait in the outbox until a tick succeeds.</p>"
+        ),
+    )
 
 
 with DAG(
@@ -34,4 +58,9 @@ with DAG(
     default_args={"owner": "data_engineering", "retries": 0},
     doc_md=__doc__,
 ):
-    PythonOperator(task_id="tick", python_callable=tick_escalation, execution_timeout=timedelta(minutes=4))
+    PythonOperator(
+        task_id="tick",
+        python_callable=tick_escalation,
+        execution_timeout=timedelta(minutes=4),
+        on_failure_callback=engine_failure_notifier(),
+    )

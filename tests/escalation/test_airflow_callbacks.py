@@ -134,3 +134,27 @@ def test_engine_dag_fires_the_steps_whose_wait_passed(airflow_db, real_schedule,
     owners = get_registry().pipeline("growth").owners
     paged = {r for m in smtp_server.messages for r in m.recipients}
     assert {get_registry().person(owners.primary).email, get_registry().person(owners.secondary).email} <= paged
+
+
+def test_a_failing_engine_tick_mails_the_engineering_team_directly(airflow_db, real_schedule, smtp_server, monkeypatch):
+    """The pager's own failure must reach someone without going through the pager's outbox."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from techflow_ops import escalation
+    from techflow_ops.registry import get_registry
+
+    def broken_tick(at=None):
+        raise RuntimeError("ops DB unreachable: could not connect to server")
+
+    monkeypatch.setattr(escalation, "tick", broken_tick)
+    smtp_server.messages.clear()
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "techflow_escalation_engine.py"))
+    assert bag.import_errors == {}
+    run = bag.dags["techflow_escalation_engine"].test()
+    assert str(run.state) == "failed"
+    team = get_registry().team("data_engineering")
+    team_email = next(c.target for c in team.contact if c.type == "email")
+    mails = smtp_server.to(team_email)
+    assert len(mails) == 1, [m.recipients for m in smtp_server.messages]
+    assert "escalation engine failed" in mails[0].subject
+    assert "ops DB unreachable" in mails[0].text
