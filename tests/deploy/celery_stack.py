@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from escalation.receivers import free_port  # the loopback helpers the test areas share
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -66,14 +67,6 @@ def _pg_admin(sql: str) -> None:
         conn.close()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class CeleryStack:
     """One stack: `start()`, use `api` / `ops_db_url` / `warehouse_url`, then `stop()` (always)."""
@@ -84,7 +77,7 @@ class CeleryStack:
     name: str = field(default_factory=lambda: f"tfstack_{os.getpid()}_{uuid.uuid4().hex[:8]}")
 
     def __post_init__(self):
-        self.api_port = _free_port()
+        self.api_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.api_port}"
         self.queue = f"{self.name}_queue"
         self.databases = {role: f"{self.name}_{role}" for role in ("airflow", "warehouse", "ops")}

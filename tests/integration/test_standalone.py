@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from datetime import date, timedelta
@@ -21,15 +20,10 @@ import httpx
 import pytest
 
 from techflow_ops.registry import get_registry
+from escalation.receivers import free_port  # the loopback helpers the test areas share
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _stop_group(pid: int, grace: float = 30) -> None:
@@ -53,7 +47,7 @@ def _stop_group(pid: int, grace: float = 30) -> None:
 @pytest.fixture(scope="module")
 def airflow_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("standalone")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "TECHFLOW_"))}
     env.update({
         "AIRFLOW_HOME": str(home / "airflow"),

@@ -8,7 +8,6 @@ the README's pictures), else to the test's temp folder.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -19,6 +18,7 @@ import pytest
 
 from techflow_ops.oncall import get_schedule_service
 from techflow_ops.registry import get_registry
+from escalation.receivers import free_port  # the loopback helpers the test areas share
 
 from .conftest import VENV_BIN_DIR, WEB_USERS, open_incident, record_dag_run
 
@@ -30,12 +30,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 SERVER_START_TIMEOUT_S = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
@@ -58,7 +52,7 @@ def api_server(web_env, session_dir):
     # the Airflow UI can show its DAG pages with the plugin's per-DAG tab.
     subprocess.run([str(VENV_BIN_DIR / "airflow"), "dags", "reserialize"], check=True, capture_output=True,
                    env={**os.environ, **web_env})
-    port = _free_port()
+    port = free_port()
     log = session_dir / "api-server.log"
     env = {**os.environ, **web_env, "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}"}
     with log.open("w") as out:
