@@ -30,6 +30,12 @@ export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_S
 # The first tasks start while the api-server is still warming up on a small machine; the
 # 5 s default makes them fail with ReadTimeout before it answers.
 export AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="${AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT:-30}"
+# Every Airflow process writes the one SQLite metadata file; wait up to 30 s for its lock
+# instead of pysqlite's 5 s (see techflow_ops.settings).
+if [[ -z "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" || "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" == sqlite* ]]; then
+  export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS:-techflow_ops.settings.AIRFLOW_SQLITE_CONNECT_ARGS}"
+  export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC:-techflow_ops.settings.AIRFLOW_SQLITE_CONNECT_ARGS_ASYNC}"
+fi
 export TECHFLOW_DATA_DIR="${TECHFLOW_DATA_DIR:-$ROOT/data}"
 # The warehouse is the Airflow connection `techflow_warehouse`; tasks and the CLI both read it.
 if [[ -z "${AIRFLOW_CONN_TECHFLOW_WAREHOUSE:-}" ]]; then

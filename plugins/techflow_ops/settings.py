@@ -51,3 +51,12 @@ def airflow_base_url() -> str:
     return os.environ.get("TECHFLOW_AIRFLOW_BASE_URL") or os.environ.get(
         "AIRFLOW__API__BASE_URL", "http://localhost:8080"
     ).rstrip("/")
+
+
+# Connect arguments for Airflow's own metadata DB when it is SQLite (`make start`), named by
+# AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS[_ASYNC]. Scheduler, dag-processor, triggerer,
+# api-server and the LocalExecutor's workers all write to that one file; with pysqlite's 5 s
+# busy timeout a slow commit elsewhere turned a "Trigger" into a 500 "database is locked".
+# Two dicts: Airflow adds check_same_thread to the sync one in place.
+AIRFLOW_SQLITE_CONNECT_ARGS = {"timeout": 30}
+AIRFLOW_SQLITE_CONNECT_ARGS_ASYNC = {"timeout": 30}

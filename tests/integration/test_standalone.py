@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
+import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -73,7 +75,7 @@ def airflow_server(tmp_path_factory):
         token.raise_for_status()
         client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token.json()['access_token']}"},
                               timeout=30)
-        yield client, output
+        yield client, output, home / "airflow"
         client.close()
     finally:
         pid_file = home / "airflow" / "standalone.pid"
@@ -94,8 +96,13 @@ def _wait(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}; last answer: {last!r}")
 
 
+def _log_tail(airflow_home: Path, lines: int = 60) -> str:
+    log = airflow_home / "standalone.log"
+    return "".join(log.read_text(errors="replace").splitlines(keepends=True)[-lines:]) if log.exists() else ""
+
+
 def test_start_script_serves_the_pipelines_with_their_owners_and_runs_one(airflow_server):
-    client, output = airflow_server
+    client, output, airflow_home = airflow_server
     assert any("TechFlow Ops is up" in line for line in output)
     registry = get_registry()
     expected = set(registry.pipelines)
@@ -120,7 +127,7 @@ def test_start_script_serves_the_pipelines_with_their_owners_and_runs_one(airflo
 
     day = (date.today() - timedelta(days=2)).isoformat()
     triggered = client.post("/api/v2/dags/profit/dagRuns", json={"logical_date": None, "conf": {"date": day}})
-    assert triggered.status_code == 200, triggered.text
+    assert triggered.status_code == 200, triggered.text + "\n" + _log_tail(airflow_home)
     run_id = triggered.json()["dag_run_id"]
 
     def finished():
@@ -131,3 +138,35 @@ def test_start_script_serves_the_pipelines_with_their_owners_and_runs_one(airflo
     if state != "success":
         tasks = client.get(f"/api/v2/dags/profit/dagRuns/{run_id}/taskInstances").json()["task_instances"]
         pytest.fail(f"profit run {run_id} {state}: " + json.dumps({t["task_id"]: t["state"] for t in tasks}))
+
+
+def test_a_trigger_waits_for_a_writer_holding_the_sqlite_metadata_db(airflow_server):
+    """Every Airflow process writes the one SQLite file; a commit that holds its lock for longer
+    than pysqlite's 5 s default must delay a trigger, not turn it into a 500."""
+    client, _, airflow_home = airflow_server
+    held = threading.Event()
+
+    def hold_write_lock():
+        writer = sqlite3.connect(airflow_home / "airflow.db", timeout=60, isolation_level=None)
+        try:
+            writer.execute("BEGIN IMMEDIATE")
+            held.set()
+            time.sleep(8)
+            writer.execute("COMMIT")
+        finally:
+            writer.close()
+
+    holder = threading.Thread(target=hold_write_lock)
+    holder.start()
+    try:
+        assert held.wait(60), "could not take the metadata DB's write lock"
+        day = (date.today() - timedelta(days=3)).isoformat()
+        started = time.monotonic()
+        triggered = client.post("/api/v2/dags/growth/dagRuns", json={"logical_date": None, "conf": {"date": day}},
+                                timeout=60)
+        waited = time.monotonic() - started
+    finally:
+        holder.join()
+    assert triggered.status_code == 200, triggered.text + "\n" + _log_tail(airflow_home)
+    assert waited > 5, f"the trigger answered in {waited:.1f} s, so it never met the held lock"
+    assert client.get(f"/api/v2/dags/growth/dagRuns/{triggered.json()['dag_run_id']}").status_code == 200
