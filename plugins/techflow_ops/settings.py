@@ -7,15 +7,28 @@ Nothing here imports Airflow, so the pure-Python core can use it too.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
+
+
+@lru_cache(maxsize=8)
+def _resolved(path: str) -> Path:
+    # Every DAG parse asks for the config folder; resolving it walks the file system.
+    return Path(path).resolve()
+
+
+def resolved_path(path: str | os.PathLike) -> Path:
+    """`Path(path).resolve()`, remembered per absolute spelling (symlinks are not expected to move)."""
+    path = os.fspath(path)
+    return _resolved(path) if os.path.isabs(path) else Path(path).resolve()
 
 
 def _project_root() -> Path:
     explicit = os.environ.get("TECHFLOW_HOME")
     if explicit:
-        return Path(explicit).resolve()
+        return _resolved(explicit)
     # plugins/techflow_ops/settings.py -> project root, for a source checkout or editable install.
-    return Path(__file__).resolve().parents[2]
+    return _resolved(__file__).parents[2]
 
 
 def project_root() -> Path:

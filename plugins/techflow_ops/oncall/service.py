@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .. import settings
 from ..registry import Registry, get_registry
+from ..stamps import files_stamp
 from .config import OnCallConfig, load_oncall_config
 from .generator import generate, make_timeline
 from .model import ROLES, Gap, Handoff, OnCallNow, Shift, ShiftChange, iso, shift_order, utc
@@ -244,23 +245,18 @@ _lock = threading.Lock()
 
 
 def _stamp(config: OnCallConfig) -> tuple:
-    def mtime(path: Path) -> float | None:
-        try:
-            return path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return None
-
-    return tuple(mtime(p) for p in (config.oncall_file, config.overrides_file, config.published_file))
+    return files_stamp((config.oncall_file, config.overrides_file, config.published_file))
 
 
 def get_schedule_service(config_dir: Path | None = None) -> ScheduleService:
     """The service, loaded once per process and config folder; reloaded when the rotation,
-    overrides or published file change on disk (so a long-running escalation engine sees a
+    overrides, published file or registry change on disk (so a long-running escalation engine sees a
     new override without a restart)."""
     key = Path(config_dir or settings.config_dir()).resolve()
     with _lock:
         cached = _cache.get(key)
-        if cached is not None and cached[0] == _stamp(cached[1].config):
+        # The rotation is checked against the people it names: a registry edit reloads it too.
+        if cached is not None and cached[0] == _stamp(cached[1].config) and cached[1].registry is get_registry(key):
             return cached[1]
         service = load_schedule_service(key)
         _cache[key] = (_stamp(service.config), service)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import settings
+from ..stamps import files_stamp
 from .errors import ConfigError, ConfigProblem
 from .loading import YamlLines, load_model
 from .models import Person, PeopleFile, Pipeline, PipelinesFile, Team, TeamsFile
@@ -158,7 +159,7 @@ def load_registry(config_dir: Path | str | None = None, project_root: Path | str
     """Load and validate the registry in `config_dir`; raise ConfigError listing every problem."""
     config_dir = Path(config_dir) if config_dir else settings.config_dir()
     project_root = Path(project_root) if project_root else settings.project_root()
-    files = {"people": config_dir / PEOPLE_FILE, "teams": config_dir / TEAMS_FILE, "pipelines": config_dir / PIPELINES_FILE}
+    files = dict(zip(("people", "teams", "pipelines"), _registry_files(config_dir)))
     problems: list[ConfigProblem] = []
     loaded = {}
     lines: dict[str, YamlLines] = {}
@@ -182,17 +183,24 @@ def load_registry(config_dir: Path | str | None = None, project_root: Path | str
     )
 
 
-_cache: dict[Path, Registry] = {}
+_cache: dict[Path, tuple[tuple, Registry]] = {}
 _cache_lock = threading.Lock()
 
 
+def _registry_files(config_dir: Path) -> tuple[Path, ...]:
+    return (config_dir / PEOPLE_FILE, config_dir / TEAMS_FILE, config_dir / PIPELINES_FILE)
+
+
 def get_registry(config_dir: Path | str | None = None) -> Registry:
-    """The registry, loaded once per process and config folder."""
-    key = Path(config_dir or settings.config_dir()).resolve()
+    """The registry, loaded once per process and config folder, and again when one of its
+    files changes on disk (a preloaded dag-processor or a running api-server sees an edit)."""
+    key = settings.resolved_path(config_dir or settings.config_dir())
+    stamp = files_stamp(_registry_files(key))
     with _cache_lock:
-        if key not in _cache:
-            _cache[key] = load_registry(key)
-        return _cache[key]
+        cached = _cache.get(key)
+        if cached is None or cached[0] != stamp:
+            cached = _cache[key] = (stamp, load_registry(key))
+        return cached[1]
 
 
 def clear_registry_cache() -> None:

@@ -1,21 +1,38 @@
 """`runbook_summary(pipeline_id)`: the runbook's purpose and a link to each common issue,
-for a DAG's `doc_md`. Cheap enough for DAG parse time: one file read, no Airflow import.
+for a DAG's `doc_md`. Cheap enough for DAG parse time: no Airflow import, and the file is
+read again only when it changed (every parse of every pipeline DAG asks for it).
 """
 
 from __future__ import annotations
 
+import threading
+
 from .. import links
 from ..registry import get_registry
+from ..stamps import files_stamp
 from .catalogue import COMMON_ISSUES
 from .document import parse_outline
+
+_cache: dict[str, tuple[tuple, str]] = {}  # pipeline id -> (what the text was made from, text)
+_lock = threading.Lock()
 
 
 def runbook_summary(pipeline_id: str, registry=None) -> str:
     registry = registry or get_registry()
     pipeline = registry.pipelines[pipeline_id]
-    doc = parse_outline(registry.runbook_path(pipeline))
+    path = registry.runbook_path(pipeline)
+    key = (pipeline.runbook, str(path), files_stamp((path,)), links.runbook_url(pipeline_id))
+    with _lock:
+        cached = _cache.get(pipeline_id)
+        if cached is None or cached[0] != key:
+            cached = _cache[pipeline_id] = (key, _summarise(pipeline_id, pipeline.runbook, path))
+        return cached[1]
+
+
+def _summarise(pipeline_id: str, runbook: str, path) -> str:
+    doc = parse_outline(path)
     url = links.runbook_url(pipeline_id)
-    lines = [f"**Runbook:** [{doc.title}]({url}) (source: `{pipeline.runbook}`)", ""]
+    lines = [f"**Runbook:** [{doc.title}]({url}) (source: `{runbook}`)", ""]
     intro = doc.intro_paragraph()
     if intro:
         lines += [intro, ""]
