@@ -43,11 +43,30 @@ def _log_url(ti) -> str | None:
         return None
 
 
-class ReportTaskFailure:
-    """Task `on_failure_callback`: Airflow calls it only once the last try failed, so retries page nobody."""
+class _PipelineCallback:
+    """A callback bound to one pipeline. Immutable, so every task of a DAG shares one instance:
+    Airflow deep-copies `default_args` into each task while the DAG file is parsed."""
+
+    __slots__ = ("pipeline_id",)
 
     def __init__(self, pipeline_id: str):
         self.pipeline_id = pipeline_id
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __copy__(self):
+        return self
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.pipeline_id == self.pipeline_id
+
+    def __hash__(self):
+        return hash((type(self), self.pipeline_id))
+
+
+class ReportTaskFailure(_PipelineCallback):
+    """Task `on_failure_callback`: Airflow calls it only once the last try failed, so retries page nobody."""
 
     def __call__(self, context) -> None:
         try:
@@ -67,11 +86,8 @@ class ReportTaskFailure:
             log.exception("TechFlow escalation: could not report the failure of pipeline %s", self.pipeline_id)
 
 
-class ReportTaskSuccess:
+class ReportTaskSuccess(_PipelineCallback):
     """Task `on_success_callback`: a later success of the same task auto-resolves its incidents."""
-
-    def __init__(self, pipeline_id: str):
-        self.pipeline_id = pipeline_id
 
     def __call__(self, context) -> None:
         try:
@@ -84,12 +100,9 @@ class ReportTaskSuccess:
             log.exception("TechFlow escalation: could not record the success of pipeline %s", self.pipeline_id)
 
 
-class ReportDagRunFailure:
+class ReportDagRunFailure(_PipelineCallback):
     """DAG `on_failure_callback` (runs in the dag-processor): opens a run-level incident unless a
     task incident of the same run already covers it (then notes the run failure on it)."""
-
-    def __init__(self, pipeline_id: str):
-        self.pipeline_id = pipeline_id
 
     def __call__(self, context) -> None:
         try:
@@ -104,10 +117,7 @@ class ReportDagRunFailure:
             log.exception("TechFlow escalation: could not report the DAG run failure of pipeline %s", self.pipeline_id)
 
 
-class ReportDagRunSuccess:
-    def __init__(self, pipeline_id: str):
-        self.pipeline_id = pipeline_id
-
+class ReportDagRunSuccess(_PipelineCallback):
     def __call__(self, context) -> None:
         try:
             from . import service
