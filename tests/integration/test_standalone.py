@@ -140,6 +140,26 @@ def test_start_script_serves_the_pipelines_with_their_owners_and_runs_one(airflo
         pytest.fail(f"profit run {run_id} {state}: " + json.dumps({t["task_id"]: t["state"] for t in tasks}))
 
 
+def test_the_aggregates_run_when_their_upstream_pipelines_publish(airflow_server):
+    """The scheduler starts the aggregates once profit, growth and engagement have published
+    (their daily runs start with standalone), and each aggregate run processes the dates the
+    upstream Asset events carry; a run that fell back to its own date would fail its checks."""
+    client, _, airflow_home = airflow_server
+
+    def asset_runs_done():
+        states = {}
+        for dag_id in ("executive_investor", "experiment_team"):
+            runs = client.get(f"/api/v2/dags/{dag_id}/dagRuns", params={"run_type": "asset_triggered"}).json()
+            finished = [r["state"] for r in runs["dag_runs"] if r["state"] in ("success", "failed")]
+            if not finished:
+                return None
+            states[dag_id] = finished
+        return states
+
+    states = _wait(asset_runs_done, 300, "asset-triggered runs of both aggregates")
+    assert all("success" in s for s in states.values()), f"{states}\n{_log_tail(airflow_home)}"
+
+
 def test_a_trigger_waits_for_a_writer_holding_the_sqlite_metadata_db(airflow_server):
     """Every Airflow process writes the one SQLite file; a commit that holds its lock for longer
     than pysqlite's 5 s default must delay a trigger, not turn it into a 500."""
