@@ -47,22 +47,11 @@ class _PipelineCallback:
     """A callback bound to one pipeline. Immutable, so every task of a DAG shares one instance:
     Airflow deep-copies `default_args` into each task while the DAG file is parsed."""
 
-    __slots__ = ("pipeline_id",)
-
     def __init__(self, pipeline_id: str):
         self.pipeline_id = pipeline_id
 
     def __deepcopy__(self, memo):
         return self
-
-    def __copy__(self):
-        return self
-
-    def __eq__(self, other):
-        return type(other) is type(self) and other.pipeline_id == self.pipeline_id
-
-    def __hash__(self):
-        return hash((type(self), self.pipeline_id))
 
 
 class ReportTaskFailure(_PipelineCallback):
