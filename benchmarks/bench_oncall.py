@@ -16,9 +16,10 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 from techflow_ops.oncall import load_schedule_service
-from techflow_ops.oncall.config import load_oncall_config, vacation_interval
+from techflow_ops.oncall.config import load_oncall_config
 from techflow_ops.oncall.fairness import fairness_report
-from techflow_ops.oncall.generator import generate, make_timeline
+from techflow_ops.oncall.model import vacation_interval
+from techflow_ops.oncall.scheduler import FAIR, make_timeline
 from techflow_ops.registry import load_registry
 
 BARS = {"small": 0.050, "large": 5.0, "now": 0.001}
@@ -39,12 +40,12 @@ def bench_small(repeat: int) -> None:
     until = rotation.first_handoff() + timedelta(weeks=52)
     started = time.perf_counter()
     timeline = make_timeline(rotation, until)
-    generate(rotation, until, timeline=timeline)
+    FAIR.generate(rotation, until, timeline=timeline)
     cold = time.perf_counter() - started
     warm = []
     for _ in range(repeat):
         started = time.perf_counter()
-        generate(rotation, until, timeline=make_timeline(rotation, until))
+        FAIR.generate(rotation, until, timeline=make_timeline(rotation, until))
         warm.append(time.perf_counter() - started)
     line("4 people x 52 weeks, first run (holidays)", cold, BARS["small"])
     line(f"4 people x 52 weeks, median of {repeat}", statistics.median(warm), BARS["small"])
@@ -68,7 +69,7 @@ def bench_large() -> None:
     started = time.perf_counter()
     shifts = gaps = 0
     for rotation in rotations:
-        schedule = generate(rotation, until, timeline=make_timeline(rotation, until))
+        schedule = FAIR.generate(rotation, until, timeline=make_timeline(rotation, until))
         shifts += len(schedule.shifts)
         gaps += len(schedule.gaps)
     elapsed = time.perf_counter() - started
@@ -99,7 +100,7 @@ def fairness() -> None:
     since = rotation.first_handoff()
     until = since + timedelta(weeks=52)
     timeline = make_timeline(rotation, until)
-    report = fairness_report(rotation, generate(rotation, until, timeline=timeline).shifts, timeline, since, until)
+    report = fairness_report(rotation, FAIR.generate(rotation, until, timeline=timeline).shifts, timeline, since, until)
     print(f"\nFairness, real team, {since:%Y-%m-%d} + 52 weeks (spread = max - min per person; hours)")
     print(f"{'role':<15} {'metric':<16} {'fair':>8} {'round-robin':>12} {'ratio':>7}")
     for role, spread in report["fair"]["spread"].items():

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from techflow_ops.oncall.config import OnCallConfig, Override, Rotation, vacation_interval
-from techflow_ops.oncall.generator import generate, make_timeline
+from techflow_ops.oncall.model import OnCallConfig, Override, Rotation, vacation_interval
 from techflow_ops.oncall.published import publish
+from techflow_ops.oncall.scheduler import generate, make_timeline
 from techflow_ops.oncall.service import ScheduleService
 from techflow_ops.oncall.timeline import merge, subtract
 from techflow_ops.registry import load_registry

@@ -24,7 +24,7 @@ def test_publish_is_idempotent_and_leaves_the_file_alone(config_copy):
 def test_published_file_is_sorted_one_shift_per_line(config_copy):
     result = publish(service(config_copy, now=NOW).config, NOW)
     lines = [line for line in result.path.read_text().splitlines() if line.startswith("  - {start:")]
-    assert len(lines) == len(result.published.shifts) and lines == sorted(lines, key=lambda l: l[:35])
+    assert len(lines) == len(result.published.shifts) and lines == sorted(lines, key=lambda ln: ln[:35])
     assert read_published(result.path).shifts == result.published.shifts
 
 

@@ -1,14 +1,13 @@
 """The rotation config (`oncall.yaml`) and the overrides file (`oncall_overrides.yaml`).
 
 Both are read with the registry's `load_model`, so every problem names file, field path and
-value, and cross-checked against the registry (people, teams). The result is a `Rotation`
-the generator consumes: plain values, timezones resolved, vacations as UTC intervals.
+value, and cross-checked against the registry (people, teams). The result is an `OnCallConfig`
+of `model.py` values the scheduler consumes: timezones resolved, vacations as UTC intervals.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,7 +17,7 @@ from pydantic import AfterValidator, Field
 
 from ..registry import ConfigError, ConfigProblem, Registry, load_model
 from ..registry.models import Duration, Identifier, StrictModel, TimeZoneName
-from .model import ROLES, Shift
+from .model import ROLES, OnCallConfig, Override, Rotation, vacation_interval
 
 ONCALL_FILE = "oncall.yaml"
 OVERRIDES_FILE = "oncall_overrides.yaml"
@@ -127,74 +126,8 @@ class OverridesFile(StrictModel):
     overrides: list[OverrideSpec] = Field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Rotation:
-    """Everything the generator needs, resolved: no files, no registry."""
-
-    id: str
-    team: str
-    members: tuple[str, ...]
-    start: date
-    shift_length: timedelta
-    handoff_weekday: int
-    handoff_time: time
-    tz: ZoneInfo
-    coverage_days: frozenset[int] | None = None  # None: around the clock, every day
-    coverage_start: time = time(0)
-    coverage_end: time | None = None  # None: end of day
-    holiday_country: str | None = "US"
-    holiday_subdivision: str | None = None
-    company_days: tuple[tuple[date, str], ...] = ()
-    vacations: dict[str, tuple[tuple[datetime, datetime], ...]] = field(default_factory=dict)
-    investor_business_days: int = 5  # 0: no investor period
-    investor_watch: bool = True
-    page_secondary_first: bool = False
-    no_back_to_back: bool = True
-    horizon_weeks: int = 26
-
-    @property
-    def roles(self) -> tuple[str, ...]:
-        return ROLES if self.investor_watch and self.investor_business_days else ROLES[:2]
-
-    def first_handoff(self) -> datetime:
-        """The first shift start: the hand-off time on `start` or the next hand-off weekday after it."""
-        day = self.start
-        if self.shift_length >= timedelta(days=7):
-            day += timedelta(days=(self.handoff_weekday - day.weekday()) % 7)
-        return datetime.combine(day, self.handoff_time, self.tz).astimezone(timezone.utc)
-
-
-@dataclass(frozen=True)
-class Override:
-    id: str
-    person: str
-    role: str
-    start: datetime
-    end: datetime
-    reason: str
-
-    def to_shift(self) -> Shift:
-        return Shift(self.person, self.role, self.start, self.end, "override", f"{self.reason} [override {self.id}]")
-
-
-@dataclass(frozen=True)
-class OnCallConfig:
-    rotation: Rotation
-    overrides: tuple[Override, ...]
-    config_dir: Path
-    oncall_file: Path
-    overrides_file: Path
-    published_file: Path
-
-
 def _clock(value: str) -> time | None:
     return None if value == "24:00" else time.fromisoformat(value)
-
-
-def vacation_interval(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """Whole local days `start`..`end` (inclusive) in the person's own timezone, as UTC."""
-    return (datetime.combine(start, time(0), tz).astimezone(timezone.utc),
-            datetime.combine(end + timedelta(days=1), time(0), tz).astimezone(timezone.utc))
 
 
 def _cross_check(spec: OnCallFile, file: Path, lines: dict, registry: Registry) -> list[ConfigProblem]:
@@ -343,15 +276,3 @@ def load_oncall_config(config_dir: Path, registry: Registry) -> OnCallConfig:
     )
     published = (config_dir / spec.publish.file).resolve()
     return OnCallConfig(rotation, overrides, config_dir, oncall_file, overrides_file, published)
-
-
-def check_config_dir(config_dir: Path, registry: Registry) -> None:
-    """`techflow-ops config check` hook: raise ConfigError if the on-call config or the
-    published schedule it points at is invalid."""
-    from .published import read_published
-
-    config = load_oncall_config(Path(config_dir), registry)
-    published = read_published(config.published_file)
-    if published is not None and published.rotation != config.rotation.id:
-        raise ConfigError.single(config.published_file, "rotation", published.rotation,
-                                 f"published for another rotation than {config.rotation.id!r}; republish")

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .config import Rotation
-from .generator import Measure, round_robin
-from .model import Shift
+from .model import Rotation, Shift
+from .scheduler import ROUND_ROBIN, Measure
 from .timeline import Timeline
 
 METRICS = ("shifts", "hours", "weekend_hours", "holiday_hours", "investor_hours")
@@ -47,7 +46,7 @@ def spreads(table: dict) -> dict[str, dict[str, float]]:
 
 def fairness_report(rotation: Rotation, shifts: list[Shift], timeline: Timeline, since, until) -> dict:
     """The stable JSON shape `techflow-ops oncall fairness --format json` prints (see README)."""
-    baseline = round_robin(rotation, since, until, timeline)
+    baseline = ROUND_ROBIN.generate(rotation, until, since=since, timeline=timeline)
     ours, theirs = tally(rotation, shifts, timeline), tally(rotation, baseline.shifts, timeline)
     return {
         "rotation": rotation.id,

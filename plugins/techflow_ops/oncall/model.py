@@ -1,9 +1,12 @@
-"""The on-call value types every consumer (escalation, web UI, CLI) codes against."""
+"""The on-call value types: the rotation and overrides `config.py` parses into, and the shifts,
+gaps and hand-offs every consumer (scheduler, escalation, web UI, CLI) codes against."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ROLES = ("primary", "secondary", "investor_watch")
 
@@ -117,3 +120,71 @@ class OnCallNow:
                 "investor_watch": self.investor_watch, "in_investor_period": self.in_investor_period,
                 "next_handoff": iso(self.next_handoff), "off_hours": self.off_hours, "gaps": list(self.gaps),
                 "sources": dict(self.sources)}
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """Everything the scheduler needs, resolved: no files, no registry."""
+
+    id: str
+    team: str
+    members: tuple[str, ...]
+    start: date
+    shift_length: timedelta
+    handoff_weekday: int
+    handoff_time: time
+    tz: ZoneInfo
+    coverage_days: frozenset[int] | None = None  # None: around the clock, every day
+    coverage_start: time = time(0)
+    coverage_end: time | None = None  # None: end of day
+    holiday_country: str | None = "US"
+    holiday_subdivision: str | None = None
+    company_days: tuple[tuple[date, str], ...] = ()
+    vacations: dict[str, tuple[tuple[datetime, datetime], ...]] = field(default_factory=dict)
+    investor_business_days: int = 5  # 0: no investor period
+    investor_watch: bool = True
+    page_secondary_first: bool = False
+    no_back_to_back: bool = True
+    horizon_weeks: int = 26
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return ROLES if self.investor_watch and self.investor_business_days else ROLES[:2]
+
+    def first_handoff(self) -> datetime:
+        """The first shift start: the hand-off time on `start` or the next hand-off weekday after it."""
+        day = self.start
+        if self.shift_length >= timedelta(days=7):
+            day += timedelta(days=(self.handoff_weekday - day.weekday()) % 7)
+        return datetime.combine(day, self.handoff_time, self.tz).astimezone(timezone.utc)
+
+
+def vacation_interval(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """Whole local days `start`..`end` (inclusive) in the person's own timezone, as UTC."""
+    return (datetime.combine(start, time(0), tz).astimezone(timezone.utc),
+            datetime.combine(end + timedelta(days=1), time(0), tz).astimezone(timezone.utc))
+
+
+@dataclass(frozen=True)
+class Override:
+    id: str
+    person: str
+    role: str
+    start: datetime
+    end: datetime
+    reason: str
+
+    def to_shift(self) -> Shift:
+        return Shift(self.person, self.role, self.start, self.end, "override", f"{self.reason} [override {self.id}]")
+
+
+@dataclass(frozen=True)
+class OnCallConfig:
+    """A loaded rotation with its overrides, and the files they came from."""
+
+    rotation: Rotation
+    overrides: tuple[Override, ...]
+    config_dir: Path
+    oncall_file: Path
+    overrides_file: Path
+    published_file: Path

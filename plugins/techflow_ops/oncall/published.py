@@ -2,7 +2,7 @@
 
 It is the deployable source of truth for past and future shifts. Publishing freezes the past
 and the shift in progress, regenerates only later slots (sticky to what was published, see
-generator.py), and records which stretches moved and whom they affect in a short changelog
+scheduler.py), and records which stretches moved and whom they affect in a short changelog
 kept in the same file, which `ScheduleService.changes_since` reads for "your shifts moved".
 """
 
@@ -14,9 +14,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..registry import ConfigError, read_yaml
-from .config import OnCallConfig, Rotation
-from .generator import generate, make_timeline
-from .model import ROLES, Gap, Shift, ShiftChange, gap_order, iso, shift_order, utc
+from .model import ROLES, Gap, OnCallConfig, Rotation, Shift, ShiftChange, gap_order, iso, shift_order, utc
+from .scheduler import FAIR, Scheduler, make_timeline
 from .timeline import Timeline
 
 CHANGELOG_LENGTH = 20
@@ -140,10 +139,11 @@ class PublishResult:
     published: Published
     frozen_until: datetime
     moved: list[ShiftChange]
-    notes: list[str] = field(default_factory=list)  # rules the generator had to relax, and where
+    notes: list[str] = field(default_factory=list)  # rules the scheduler had to relax, and where
 
 
-def publish(config: OnCallConfig, now: datetime, *, weeks: int | None = None, timeline: Timeline | None = None) -> PublishResult:
+def publish(config: OnCallConfig, now: datetime, *, weeks: int | None = None, timeline: Timeline | None = None,
+            scheduler: Scheduler = FAIR) -> PublishResult:
     """Publish the schedule from `now` for the horizon; leave the file untouched if nothing changed."""
     now = utc(now)
     rotation: Rotation = config.rotation
@@ -158,7 +158,7 @@ def publish(config: OnCallConfig, now: datetime, *, weeks: int | None = None, ti
     previous = [s for s in existing.shifts if s.start >= frozen_until] if existing else []
     until = max(until, existing.until) if existing else until
     joiners = frozenset(rotation.members) - set(existing.members) if existing else frozenset()
-    generated = generate(rotation, until, frozen=frozen, previous=previous, joiners=joiners, timeline=timeline)
+    generated = scheduler.generate(rotation, until, frozen=frozen, previous=previous, joiners=joiners, timeline=timeline)
     shifts = sorted(frozen + generated.shifts, key=shift_order)
     gaps = sorted(([g for g in existing.gaps if g.start < frozen_until] if existing else []) + generated.gaps, key=gap_order)
     moved = diff(previous, generated.shifts, frozen_until, existing.until, now) if existing else []

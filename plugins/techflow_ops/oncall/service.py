@@ -1,26 +1,25 @@
 """`ScheduleService`: who is on call, now or at any instant, and whom to page for a pipeline.
 
 Built from the published schedule plus the overrides; beyond the published horizon (or when
-nothing was published yet) the schedule is continued by the same deterministic generator
+nothing was published yet) the schedule is continued by the same deterministic scheduler
 from the published history, marked `source="generated"`. Lookups bisect over per-role sorted
-shifts, so `now()` costs microseconds once loaded.
+shifts, so `now()` does no scheduling once loaded.
 """
 
 from __future__ import annotations
 
-import threading
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .. import settings
-from ..registry import Registry, get_registry
-from ..stamps import files_stamp
-from .config import OnCallConfig, load_oncall_config
-from .generator import generate, make_timeline
-from .model import ROLES, Gap, Handoff, OnCallNow, Shift, ShiftChange, iso, shift_order, utc
+from ..registry import ConfigError, Registry, get_registry
+from ..reloading import ReloadingCache
+from .config import load_oncall_config
+from .model import ROLES, Gap, Handoff, OnCallConfig, OnCallNow, Shift, ShiftChange, iso, shift_order, utc
 from .published import Published, read_published
+from .scheduler import FAIR, Scheduler, make_timeline
 from .timeline import intersect, merge, subtract, vacation_sets
 
 EPSILON = timedelta(microseconds=1)
@@ -51,7 +50,8 @@ def apply_overrides(base: list[Shift], overrides: list[Shift]) -> list[Shift]:
 
 
 class ScheduleService:
-    def __init__(self, config: OnCallConfig, registry: Registry, published: Published | None, *, now: datetime | None = None):
+    def __init__(self, config: OnCallConfig, registry: Registry, published: Published | None, *,
+                 now: datetime | None = None, scheduler: Scheduler = FAIR):
         self.config = config
         self.registry = registry
         self.rotation = config.rotation
@@ -66,7 +66,7 @@ class ScheduleService:
         self._gaps: list[Gap] = list(published.gaps) if published else []
         if not published or published.until < horizon:
             joiners = frozenset(rot.members) - set(published.members) if published else frozenset()
-            continuation = generate(rot, horizon, frozen=base, joiners=joiners, timeline=self.timeline)
+            continuation = scheduler.generate(rot, horizon, frozen=base, joiners=joiners, timeline=self.timeline)
             generated = [Shift(s.person, s.role, s.start, s.end, "generated", s.reason) for s in continuation.shifts]
             self._gaps += continuation.gaps
         self.covered_from = self.timeline.epoch
@@ -240,29 +240,31 @@ def load_schedule_service(config_dir: Path | None = None, *, now: datetime | Non
     return ScheduleService(config, registry, read_published(config.published_file), now=now)
 
 
-_cache: dict[Path, tuple[tuple, ScheduleService]] = {}
-_lock = threading.Lock()
+def check_config_dir(config_dir: Path, registry: Registry) -> None:
+    """`techflow-ops config check` hook: raise ConfigError if the on-call config or the
+    published schedule it points at is invalid."""
+    config = load_oncall_config(Path(config_dir), registry)
+    published = read_published(config.published_file)
+    if published is not None and published.rotation != config.rotation.id:
+        raise ConfigError.single(config.published_file, "rotation", published.rotation,
+                                 f"published for another rotation than {config.rotation.id!r}; republish")
 
 
-def _stamp(config: OnCallConfig) -> tuple:
-    return files_stamp((config.oncall_file, config.overrides_file, config.published_file))
+_cache: ReloadingCache[ScheduleService] = ReloadingCache()
 
 
 def get_schedule_service(config_dir: Path | None = None) -> ScheduleService:
     """The service, loaded once per process and config folder; reloaded when the rotation,
-    overrides, published file or registry change on disk (so a long-running escalation engine sees a
-    new override without a restart)."""
+    overrides or published file change on disk, or the registry it checks people against
+    reloads (so a long-running escalation engine sees a new override without a restart)."""
     key = Path(config_dir or settings.config_dir()).resolve()
-    with _lock:
-        cached = _cache.get(key)
-        # The rotation is checked against the people it names: a registry edit reloads it too.
-        if cached is not None and cached[0] == _stamp(cached[1].config) and cached[1].registry is get_registry(key):
-            return cached[1]
-        service = load_schedule_service(key)
-        _cache[key] = (_stamp(service.config), service)
-        return service
+    registry = get_registry(key)
+    return _cache.get(
+        key, lambda: load_schedule_service(key),
+        files=lambda service: (service.config.oncall_file, service.config.overrides_file, service.config.published_file),
+        built_from=(registry,),
+    )
 
 
 def clear_schedule_cache() -> None:
-    with _lock:
-        _cache.clear()
+    _cache.clear()

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from .config import Rotation
+from .model import Rotation
 
 Interval = tuple[datetime, datetime]
 HOUR = 3600.0

@@ -1,4 +1,4 @@
-"""The fair generator on the real team, on weekday-only rotations, and across DST."""
+"""The fair scheduler on the real team, on weekday-only rotations, and across DST."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from techflow_ops.oncall.config import Rotation, load_oncall_config
+from techflow_ops.oncall.config import load_oncall_config
 from techflow_ops.oncall.fairness import fairness_report, spreads, tally
-from techflow_ops.oncall.generator import generate, make_timeline, round_robin
+from techflow_ops.oncall.model import Rotation
+from techflow_ops.oncall.scheduler import FAIR, ROUND_ROBIN, Scheduler, generate, make_timeline, round_robin
 from techflow_ops.registry import load_registry
 
 UTC = timezone.utc
@@ -165,3 +166,19 @@ def test_back_to_back_is_relaxed_only_when_nobody_else_is_free_and_says_so():
     assert {g.role for g in schedule.gaps} == {"secondary"}  # nobody left to back ann up
     later = [s for s in schedule.shifts if s.role == "primary" and s.start >= datetime(2027, 3, 1, tzinfo=UTC)]
     assert all(a.person != b.person for a, b in zip(later, later[1:]))
+
+
+def test_fair_and_round_robin_are_interchangeable_schedulers(real_rotation):
+    since, until, timeline = year_of(real_rotation)
+    assert isinstance(FAIR, Scheduler) and isinstance(ROUND_ROBIN, Scheduler)
+    assert FAIR.generate(real_rotation, until, timeline=timeline) == generate(real_rotation, until, timeline=timeline)
+    assert ROUND_ROBIN.generate(real_rotation, until, timeline=timeline) == round_robin(real_rotation, since, until, timeline)
+
+
+def test_since_shows_the_same_schedule_from_a_later_slot(real_rotation):
+    _, until, timeline = year_of(real_rotation)
+    since = timeline.slot_start(10) + timedelta(hours=5)
+    for scheduler in (FAIR, ROUND_ROBIN):
+        whole = scheduler.generate(real_rotation, until, timeline=timeline).shifts
+        tail = scheduler.generate(real_rotation, until, since=since, timeline=timeline).shifts
+        assert tail == [s for s in whole if s.start >= timeline.slot_start(10)], scheduler.name

@@ -1,15 +1,15 @@
-"""The fair schedule generator and the strict round-robin baseline it is measured against.
+"""On-call schedulers: the fair generator and the strict round-robin baseline, behind `Scheduler`.
 
-Greedy, slot by slot, role by role, deterministic. For each role in a slot it picks a "main"
-person among the members free for the whole slot (nobody on vacation, nobody already holding
-another role, nobody who held the same role the slot before), keeping on-call hours level
-(only members within half a shift of the least-loaded eligible member are considered) and,
-within that, the least weekend, public-holiday and investor-period load weighted by how much
-of each the slot contains. The choice is planned together with the next few slots (a small
-exact assignment over the best candidates), so a holiday week late in a round still goes to
-whoever has worked the fewest holidays; only the current slot's pick is committed. Parts of the slot the main person cannot take (a
-vacation inside the week) go to a substitute chosen the same way, so the person who loses
-hours to a vacation makes them up later. When nobody is free, the stretch becomes a Gap.
+The fair generator is greedy, slot by slot, role by role, deterministic. For each role in a slot
+it picks a "main" person among the members free for the whole slot (not on vacation, not holding
+another role, not holding the same role the slot before), keeping on-call hours level (only
+members within half a shift of the least-loaded eligible member qualify) and, within that, the
+least weekend, public-holiday and investor-period load weighted by how much of each the slot
+contains. The pick is planned together with the next few slots (a small exact assignment over
+the best candidates), so a holiday week late in a round still goes to whoever has worked the
+fewest holidays; only the current slot's pick is committed. Parts of the slot the main person
+cannot take (a vacation inside the week) go to a substitute chosen the same way, so whoever
+loses hours to a vacation makes them up later. When nobody is free, the stretch becomes a Gap.
 
 `previous` (the last published schedule) makes regeneration sticky: a previously published
 person keeps a future slot whenever they are still eligible and within the fairness level,
@@ -19,11 +19,12 @@ so a config change moves as few shifts as fairness allows.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol, runtime_checkable
 
-from .config import Rotation
-from .model import Gap, Shift, shift_order
+from .model import Gap, Rotation, Shift, shift_order
 from .timeline import HOUR, IntervalSet, Slot, Timeline, hours, intersect, merge, subtract, vacation_sets
 
 WEEKEND_UNIT, HOLIDAY_UNIT = 48.0, 24.0
@@ -37,6 +38,32 @@ class GeneratedSchedule:
     shifts: list[Shift]
     gaps: list[Gap]
     notes: list[str] = field(default_factory=list)  # rules relaxed, and why
+
+
+@runtime_checkable
+class Scheduler(Protocol):
+    """Turns a rotation into shifts; publishing, the service and the fairness report code against it."""
+
+    name: str
+
+    def generate(
+        self,
+        rotation: Rotation,
+        until: datetime,
+        *,
+        since: datetime | None = None,
+        frozen: Sequence[Shift] = (),
+        previous: Sequence[Shift] = (),
+        joiners: frozenset[str] = frozenset(),
+        timeline: Timeline | None = None,
+    ) -> GeneratedSchedule:
+        """Shifts (and gaps) for the slots from the one holding `since` to the last one starting before `until`.
+
+        Without `since`, from the slot after the last `frozen` shift (or the rotation's first slot).
+        `frozen` shifts are history, never returned; `previous` is the last published future,
+        `joiners` the members added since `frozen` was published.
+        """
+        ...
 
 
 class Measure:
@@ -89,8 +116,8 @@ def generate(
     rotation: Rotation,
     until: datetime,
     *,
-    frozen: list[Shift] = (),
-    previous: list[Shift] = (),
+    frozen: Sequence[Shift] = (),
+    previous: Sequence[Shift] = (),
     joiners: frozenset[str] = frozenset(),
     timeline: Timeline | None = None,
 ) -> GeneratedSchedule:
@@ -304,3 +331,45 @@ def round_robin(rotation: Rotation, since: datetime, until: datetime, timeline: 
             taken.add(person)
             shifts += [Shift(person, role, a, b, "round_robin") for a, b in need]
     return GeneratedSchedule(shifts, gaps)
+
+
+def _first_slot_start(timeline: Timeline, since: datetime | None, frozen: Sequence[Shift]) -> datetime:
+    if since is not None:
+        return timeline.slot_start(timeline.slot_index_at(since))
+    if frozen:
+        return timeline.slot_start(timeline.slot_index_at(max(s.start for s in frozen)) + 1)
+    return timeline.epoch
+
+
+class FairScheduler:
+    """The fair generator (`generate`). With `since`, loads still count from the rotation's start
+    (or `frozen`): the result is that schedule seen from `since`."""
+
+    name = "fair"
+
+    def generate(self, rotation: Rotation, until: datetime, *, since: datetime | None = None,
+                 frozen: Sequence[Shift] = (), previous: Sequence[Shift] = (),
+                 joiners: frozenset[str] = frozenset(), timeline: Timeline | None = None) -> GeneratedSchedule:
+        timeline = timeline or make_timeline(rotation, until, since)
+        schedule = generate(rotation, until, frozen=frozen, previous=previous, joiners=joiners, timeline=timeline)
+        if since is None:
+            return schedule
+        start = _first_slot_start(timeline, since, frozen)
+        return GeneratedSchedule([s for s in schedule.shifts if s.start >= start],
+                                 [g for g in schedule.gaps if g.start >= start], schedule.notes)
+
+
+class RoundRobinScheduler:
+    """The baseline (`round_robin`): by slot number only, so `previous` and `joiners` play no part."""
+
+    name = "round_robin"
+
+    def generate(self, rotation: Rotation, until: datetime, *, since: datetime | None = None,
+                 frozen: Sequence[Shift] = (), previous: Sequence[Shift] = (),
+                 joiners: frozenset[str] = frozenset(), timeline: Timeline | None = None) -> GeneratedSchedule:
+        timeline = timeline or make_timeline(rotation, until, since)
+        return round_robin(rotation, _first_slot_start(timeline, since, frozen), until, timeline)
+
+
+FAIR: Scheduler = FairScheduler()
+ROUND_ROBIN: Scheduler = RoundRobinScheduler()
