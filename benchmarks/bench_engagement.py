@@ -1,7 +1,7 @@
 """One day of click events through the engagement DAG's load and transform on the embedded default.
 
-The same functions the DAG's `ingest` and `transform` tasks call (`runner.ingest`,
-`runner.transform`), on a fresh SQLite warehouse file. Issue 2's bar: 1,000,000 events in
+The same functions the DAG's `ingest` and `transform` tasks call (`steps.ingest`,
+`steps.transform`), on a fresh SQLite warehouse file. Issue 2's bar: 1,000,000 events in
 under 60 s on a 2-core machine. Generating the landing files is timed separately and is not
 part of the figure.
 
@@ -37,8 +37,8 @@ def run(args, work: Path) -> int:
     os.environ.pop("AIRFLOW_CONN_TECHFLOW_WAREHOUSE", None)
     os.environ.pop("TECHFLOW_WAREHOUSE_URL", None)
 
-    from techflow_ops.pipelines import runner, warehouse
-    from techflow_ops.pipelines.generator import GeneratorConfig, generate
+    from techflow_ops.pipelines import steps, warehouse
+    from techflow_ops.pipelines.synthetic import GeneratorConfig, generate
 
     started = time.perf_counter()
     result = generate(GeneratorConfig(start=args.day, end=args.day, accounts=args.accounts,
@@ -49,9 +49,9 @@ def run(args, work: Path) -> int:
     engine = warehouse.get_engine()  # the embedded default: a SQLite file under the data folder
     run_id = "bench_engagement"
     started = time.perf_counter()
-    loads = runner.ingest(engine, "engagement", args.day, run_id)
+    loads = steps.ingest(engine, "engagement", args.day, run_id)
     loaded = time.perf_counter()
-    outputs = runner.transform(engine, "engagement", args.day, run_id)
+    outputs = steps.transform(engine, "engagement", args.day, run_id)
     finished = time.perf_counter()
 
     clicks = next(load for load in loads if load["source"] == "click_events")

@@ -123,7 +123,7 @@ def main() -> int:
     print(f"built {args.rows:,} rows (+{args.rows // 5:,} on the previous day) in {time.perf_counter() - started:.1f} s")
 
     started = time.perf_counter()
-    from techflow_ops.quality.runner import QualityRunner
+    from techflow_ops.quality.validation import QualityRunner
 
     print(f"import great_expectations + runner: {time.perf_counter() - started:.1f} s (once per worker process)")
     runner = QualityRunner(url)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from techflow_ops.pipelines import warehouse as wh
-from techflow_ops.pipelines.generator import FaultSpec, GeneratorConfig, generate
+from techflow_ops.pipelines.synthetic import FaultSpec, GeneratorConfig, generate
 from techflow_ops.registry import get_registry
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ def test_every_pipeline_dag_runs_and_publishes(dags):
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
 
-    from techflow_ops.pipelines.runner import pipeline_order
+    from techflow_ops.pipelines.steps import pipeline_order
 
     for pipeline_id in pipeline_order():
         run = dags[pipeline_id].test(run_conf={"date": DAY.isoformat()})

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import func, select
 
 from techflow_ops.pipelines import warehouse as wh
-from techflow_ops.pipelines.runner import pipeline_order, run_pipeline
+from techflow_ops.pipelines.steps import pipeline_order, run_pipeline
 
 D1, D2 = date(2026, 11, 2), date(2026, 11, 3)  # a Monday and a Tuesday
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -29,6 +30,8 @@ def test_warehouse_url_comes_from_the_airflow_connection(monkeypatch, tmp_path):
 
     monkeypatch.setenv("AIRFLOW_CONN_TECHFLOW_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": "/srv/wh.db"}))
     assert wh.warehouse_url() == "sqlite:////srv/wh.db"
+    monkeypatch.setenv("AIRFLOW_CONN_TECHFLOW_WAREHOUSE", "sqlite:////srv/wh.db")  # the URI form keeps the absolute path
+    assert wh.warehouse_url() == "sqlite:////srv/wh.db"
     monkeypatch.setenv("AIRFLOW_CONN_TECHFLOW_WAREHOUSE", json.dumps(
         {"conn_type": "postgres", "host": "db.internal", "login": "etl", "password": "s3cr/t", "port": 5432,
          "schema": "warehouse"}))
@@ -52,3 +55,34 @@ def test_sqlite_warehouse_uses_wal_and_a_busy_timeout(tmp_path):
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_a_forked_child_gets_its_own_engine_and_leaves_the_parents_connections_alone(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fork.db'}"
+    parent_engine = wh.get_engine(url)
+    with parent_engine.connect() as conn:
+        conn.exec_driver_sql("INSERT INTO pipeline_runs VALUES ('p', '2026-11-01', 'r', 'published', 1, 0, '{}', "
+                             "'2026-11-01 00:00:00')")
+        conn.commit()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the pipe, never return into pytest
+        status = 1
+        try:
+            os.close(read)
+            engine = wh.get_engine(url)
+            with engine.connect() as conn:
+                rows = conn.exec_driver_sql("SELECT COUNT(*) FROM pipeline_runs").scalar()
+            os.write(write, f"{engine is not parent_engine} {rows}".encode())
+            wh.dispose_engines()
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        report = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0 and report == "True 1"
+    assert wh.get_engine(url) is parent_engine
+    with parent_engine.connect() as conn:  # the child dropped, but did not close, the parent's pooled connection
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM pipeline_runs").scalar() == 1

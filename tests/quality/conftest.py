@@ -1,7 +1,7 @@
 """Generated warehouses for the quality tests: one clean, one with every generator fault.
 
 Both are built once per session and share one Great Expectations context per warehouse
-(GX import and context set-up cost seconds; validations a fraction of one).
+(importing GX and setting up a context are slow; a validation is cheap).
 """
 
 from __future__ import annotations
@@ -10,24 +10,24 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from tests.pipelines.conftest import postgres_warehouse_url  # noqa: F401 - the pipelines area's throwaway PG database
 
 from techflow_ops.failures import KafkaOutage
-from techflow_ops.pipelines import generator, ingest, warehouse
-from tests.pipelines.conftest import postgres_warehouse_url  # noqa: F401 - the pipelines area's throwaway PG database
+from techflow_ops.pipelines import ingest, synthetic, warehouse
 
 START, END = date(2026, 10, 1), date(2026, 11, 7)
 
 
 def build_warehouse(root: Path, faults: tuple[str, ...] = (), url: str | None = None) -> str:
-    config = generator.GeneratorConfig(START, END, accounts=24, events_per_day=2000,
-                                       faults=tuple(generator.FaultSpec.parse(f) for f in faults))
-    generator.generate(config, data_dir=root)
+    config = synthetic.GeneratorConfig(START, END, accounts=24, events_per_day=2000,
+                                       faults=tuple(synthetic.FaultSpec.parse(f) for f in faults))
+    synthetic.generate(config, data_dir=root)
     url = url or f"sqlite:///{root / 'warehouse.db'}"
     engine = warehouse.get_engine(url)
     day = START
     while day <= END:
-        for source in generator.Source:
-            if source in generator.MONTHLY_SOURCES and day.day != 1:
+        for source in synthetic.Source:
+            if source in synthetic.MONTHLY_SOURCES and day.day != 1:
                 continue
             try:
                 ingest.load_partition(engine, source, day, f"load_{day}", data_dir=root)
@@ -39,7 +39,7 @@ def build_warehouse(root: Path, faults: tuple[str, ...] = (), url: str | None = 
 
 @pytest.fixture(scope="session")
 def runner_for(tmp_path_factory):
-    from techflow_ops.quality.runner import QualityRunner
+    from techflow_ops.quality.validation import QualityRunner
 
     runners = {}
 

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from techflow_ops.failures import DataQualityFailure, StaleUpstream
 from techflow_ops.quality import results
 from techflow_ops.quality.breaker import check_upstream
-from techflow_ops.quality.results import CheckOutcome, QualityResult
 from techflow_ops.quality.checks import Partition
+from techflow_ops.quality.results import CheckOutcome, QualityResult
 from techflow_ops.quality.suites import SUITES, suites_for
 from techflow_ops.registry import get_registry
 

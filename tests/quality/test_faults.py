@@ -8,9 +8,9 @@ from datetime import date, timedelta
 import pytest
 
 from techflow_ops.failures import DataQualityFailure
-from techflow_ops.pipelines.generator import FAULTS, Fault
-from techflow_ops.quality.runner import enforce
+from techflow_ops.pipelines.synthetic import FAULTS, Fault
 from techflow_ops.quality.suites import SUITES
+from techflow_ops.quality.validation import enforce
 
 # (fault spec, dataset, day validated, check that must fail, its severity). A critical
 # failure fails the run; a warning only warns unless another check of the same run is critical.

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-
-from techflow_ops.pipelines import runner as pipelines
-from techflow_ops.quality.suites import suites_for
 from tests.quality.test_faults import FAULT_TABLE
+
+from techflow_ops.pipelines import steps
+from techflow_ops.quality.suites import suites_for
 
 DAY = date(2026, 11, 4)
 
@@ -17,8 +17,8 @@ DAY = date(2026, 11, 4)
 @pytest.fixture(scope="module")
 def clean_outputs(runner_for):
     quality_runner = runner_for("clean")
-    for pipeline_id in pipelines.pipeline_order():
-        pipelines.transform(quality_runner.engine, pipeline_id, DAY, "outputs_test")
+    for pipeline_id in steps.pipeline_order():
+        steps.transform(quality_runner.engine, pipeline_id, DAY, "outputs_test")
     return quality_runner
 
 
@@ -33,7 +33,7 @@ def test_clean_outputs_pass_every_check(clean_outputs, pipeline_id):
 
 def test_revenue_ledger_mismatch_is_caught_in_the_published_profit(runner_for):
     quality_runner = runner_for("faulty", tuple(spec for spec, *_ in FAULT_TABLE))
-    pipelines.transform(quality_runner.engine, "profit", DAY, "outputs_test")
+    steps.transform(quality_runner.engine, "profit", DAY, "outputs_test")
     result = quality_runner.validate("profit_monthly", DAY, "outputs_test")
     failed = {o.check: o for o in result.failed_critical}
     assert set(failed) == {"revenue_vs_ledger_within_tolerance"}, result.summary()

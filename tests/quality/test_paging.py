@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from techflow_ops.pipelines.generator import FaultSpec, GeneratorConfig, generate
+from techflow_ops.pipelines.synthetic import FaultSpec, GeneratorConfig, generate
 
 DAY = date(2026, 12, 2)  # away from the dates other areas' tests generate in the session's data folder
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tests.quality.test_faults import ALSO_CRITICAL, FAULT_TABLE
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from datetime import date
+from pathlib import Path
+
+from tests.quality.test_faults import FAULT_TABLE
 
 from techflow_ops.cli import main as cli_main
 from techflow_ops.quality import results
-from tests.quality.test_faults import FAULT_TABLE
 
 
 def test_data_docs_page_and_summary_show_the_failed_check_with_its_observed_value(runner_for, capsys):
@@ -29,7 +30,7 @@ def test_data_docs_page_and_summary_show_the_failed_check_with_its_observed_valu
     failed = {f["check"]: f for f in stored[0]["failed"]}
     assert failed["event_id_unique"]["observed"]["observed_value"] == copies
     assert stored[0]["data_docs_url"] == page.as_uri()
-    assert f"event_id_unique" in result.summary() and f'"observed_value": {copies}' in result.summary()
+    assert "event_id_unique" in result.summary() and f'"observed_value": {copies}' in result.summary()
 
     assert cli_main(["dq", "report", "--pipeline", "engagement", "--format", "json"]) == 0
     report = {r["dataset"]: r for r in json.loads(capsys.readouterr().out)}
@@ -75,11 +76,11 @@ def test_a_check_that_cannot_run_fails_and_says_why(runner_for):
 
 
 def test_dq_validate_exits_non_zero_on_a_critical_failure(capsys):
-    from techflow_ops.pipelines import generator, ingest, warehouse
+    from techflow_ops.pipelines import ingest, synthetic, warehouse
 
     day = date(2026, 12, 10)
-    generator.generate(generator.GeneratorConfig(date(2026, 12, 9), day, accounts=8, events_per_day=300,
-                                                 faults=(generator.FaultSpec.parse(f"click_events:{day}:null_keys"),)))
+    synthetic.generate(synthetic.GeneratorConfig(date(2026, 12, 9), day, accounts=8, events_per_day=300,
+                                                 faults=(synthetic.FaultSpec.parse(f"click_events:{day}:null_keys"),)))
     ingest.load_partition(warehouse.get_engine(), "click_events", day, "cli_load")
     assert cli_main(["dq", "validate", "--dataset", "stg_click_events", "--date", day.isoformat()]) == 1
     out = capsys.readouterr().out

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from techflow_ops.pipelines import warehouse as wh
-from techflow_ops.pipelines.generator import FaultSpec, GeneratorConfig, generate
-from techflow_ops.pipelines.runner import run_pipeline
+from techflow_ops.pipelines.steps import run_pipeline
+from techflow_ops.pipelines.synthetic import FaultSpec, GeneratorConfig, generate
 from techflow_ops.registry import get_registry
 from techflow_ops.runbooks.commands import SHELL_LANGUAGES, _commands
 from techflow_ops.runbooks.document import parse_file

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from .. import settings
+from ..sqlengines import EngineCache
+from .migrations_runner import migrate_to_head
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
-_engines: dict[tuple[str, int], Engine] = {}
-_lock = threading.Lock()
+_engines = EngineCache()
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -45,7 +44,7 @@ def make_engine(url: str | None = None) -> Engine:
         if database and database != ":memory:":
             # The default lives under AIRFLOW_HOME, which a fresh clone has not created yet.
             Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        # Pooled: closing the last connection to a WAL database checkpoints it (tens of ms).
+        # Pooled: closing the last connection to a WAL database checkpoints it, a cost per use.
         # Engines are per process (see get_engine), so no pooled connection crosses a fork.
         engine = create_engine(url, pool_size=2, max_overflow=8, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
@@ -58,24 +57,29 @@ def make_engine(url: str | None = None) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4, **kwargs)
 
 
-def get_engine(url: str | None = None) -> Engine:
-    """The process-wide engine for `url`, upgraded to the latest schema on first use."""
-    url = url or settings.ops_db_url()
-    key = (url, os.getpid())  # a forked child (task runner, executor) opens its own connections
-    with _lock:
-        engine = _engines.get(key)
-        if engine is None:
-            from .migrations_runner import upgrade_to_head
+def _make_migrated_engine(url: str) -> Engine:
+    engine = make_engine(url)
+    migrate_to_head(url, engine)
+    return engine
 
-            engine = make_engine(url)
-            upgrade_to_head(url, engine=engine)
-            _engines[key] = engine
-        return engine
+
+def upgrade_to_head(url: str | None = None, *, engine: Engine | None = None) -> str:
+    """Bring the ops DB at `url` to the latest revision (with a short-lived engine unless one
+    is given); return that revision."""
+    url = url or settings.ops_db_url()
+    if engine is not None:
+        return migrate_to_head(url, engine)
+    engine = make_engine(url)
+    try:
+        return migrate_to_head(url, engine)
+    finally:
+        engine.dispose()
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """This process's engine for `url`, upgraded to the latest schema on first use."""
+    return _engines.get(url or settings.ops_db_url(), _make_migrated_engine)
 
 
 def dispose_engines() -> None:
-    with _lock:
-        for (_, pid), engine in _engines.items():
-            # in a forked child, drop the parent's pool without closing the parent's connections
-            engine.dispose(close=pid == os.getpid())
-        _engines.clear()
+    _engines.dispose()

@@ -28,7 +28,7 @@ def _range(args) -> tuple[date, date]:
 
 
 def _generator_config(args, start: date, end: date):
-    from .generator import FaultSpec, GeneratorConfig
+    from .synthetic import FaultSpec, GeneratorConfig
 
     try:
         faults = tuple(FaultSpec.parse(text) for text in args.fault or [])
@@ -39,7 +39,7 @@ def _generator_config(args, start: date, end: date):
 
 
 def _generate(args) -> int:
-    from .generator import generate
+    from .synthetic import generate
 
     start, end = _range(args)
     config = _generator_config(args, start, end)
@@ -55,7 +55,7 @@ def _generate(args) -> int:
 
 
 def _faults(args) -> int:
-    from .generator import fault_catalogue
+    from .synthetic import fault_catalogue
 
     catalogue = fault_catalogue()
     if args.json:
@@ -68,8 +68,8 @@ def _faults(args) -> int:
 
 
 def _demo(args) -> int:
-    from .generator import generate
-    from .runner import pipeline_order, run_pipeline
+    from .steps import pipeline_order, run_pipeline
+    from .synthetic import generate
     from .warehouse import get_engine, warehouse_url
 
     start, end = _range(args)

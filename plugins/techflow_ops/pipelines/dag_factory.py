@@ -9,17 +9,17 @@ scheduled on their upstream pipelines' Assets.
 
 Task graph: [`check_upstream_quality` (aggregated pipelines)] -> `ingest` (pipelines with
 landing sources) -> `validate_sources` -> `transform` -> `validate_outputs` -> `publish`.
-Task callables are module-level functions that import the pure modules (`runner`,
-`warehouse`, the GX runner) only when they run: parsing a DAG file imports Airflow's
+Task callables are module-level functions that import the pure modules (`steps`,
+`warehouse`, `quality.validation`) only when they run: parsing a DAG file imports Airflow's
 authoring API, the registry, this module and the light hook modules below, never
 great_expectations, pandas or scipy (`benchmarks/bench_dag_parse.py` checks).
 
-Extension points (other areas edit this file; keep each edit small and in its place):
+Hooks:
 - ESCALATION (`escalation.callbacks`): task callbacks and retries in `_default_args()`
   (`task_hooks`); DAG-level callbacks and the `deadline=` alert in `_dag_kwargs()` (`dag_hooks`).
 - QUALITY (`quality.tasks`): validation tasks and the circuit breaker in `_wire()`
-  (`quality_tasks`). `PipelineTasks` names the factory's tasks; `run_dates(context)` gives the
-  dates a run covers.
+  (`quality_tasks`). `PipelineTasks` names the factory's tasks; `run_context.run_dates(context)`
+  gives the dates a run covers.
 - RUNBOOKS (`runbooks.summary`): `_doc_md()` renders the DAG documentation.
 """
 
@@ -38,14 +38,14 @@ from ..quality.tasks import quality_tasks
 from ..registry import ConfigError, ConfigProblem, Pipeline, Registry, format_duration, get_registry
 from ..registry.registry import PIPELINES_FILE
 from ..runbooks.summary import runbook_summary
+from .run_context import run_dates
 from .sources import Source
 
 #: First logical date of the daily pipelines; runs start from the latest interval (no catchup).
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 OWNERSHIP_KEY = "techflow_ownership"
-# Airflow validates a DAG's params on every parse, and jsonschema first checks the schema
-# against its dialect's metaschema: 2020-12 (the default) costs ~0.9 ms per parse, draft 7,
-# which has every keyword the `date` param uses, a third of that.
+# Airflow validates a DAG's params on every parse, checking the schema against its dialect's
+# metaschema first; draft 7 has every keyword the `date` param uses and checks faster than 2020-12.
 PARAM_SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
 
 
@@ -56,22 +56,6 @@ def pipeline_asset(pipeline_id: str) -> Asset:
 
 # --- task callables (run in the worker; parse time does not import what they import) --------
 
-def run_dates(context) -> list[date]:
-    """The dates a run covers: `date` param, else the upstream Assets' dates, else its data interval."""
-    requested = (context.get("params") or {}).get("date")
-    if requested:
-        return [date.fromisoformat(requested)]
-    events = context.get("triggering_asset_events") or {}
-    dates = sorted({
-        event.extra["date"] for asset_events in events.values() for event in asset_events
-        if event.extra and event.extra.get("date")
-    })
-    if dates:
-        return [date.fromisoformat(d) for d in dates]
-    moment = context.get("data_interval_start") or context.get("logical_date") or context["dag_run"].run_after
-    return [moment.date()]
-
-
 def _engine():
     from techflow_ops.pipelines import warehouse
 
@@ -79,31 +63,31 @@ def _engine():
 
 
 def ingest_task(pipeline_id: str, **context) -> list[dict]:
-    from techflow_ops.pipelines import runner
+    from techflow_ops.pipelines import steps
 
     engine, run_id = _engine(), context["run_id"]
-    return [load for day in run_dates(context) for load in runner.ingest(engine, pipeline_id, day, run_id)]
+    return [load for day in run_dates(context) for load in steps.ingest(engine, pipeline_id, day, run_id)]
 
 
 def transform_task(pipeline_id: str, **context) -> dict[str, dict[str, int]]:
-    from techflow_ops.pipelines import runner
+    from techflow_ops.pipelines import steps
 
     engine, run_id = _engine(), context["run_id"]
-    return {day.isoformat(): runner.transform(engine, pipeline_id, day, run_id) for day in run_dates(context)}
+    return {day.isoformat(): steps.transform(engine, pipeline_id, day, run_id) for day in run_dates(context)}
 
 
 def publish_task(pipeline_id: str, **context) -> list[dict]:
-    from techflow_ops.pipelines import runner
+    from techflow_ops.pipelines import steps
 
     ti, run_id, engine = context["ti"], context["run_id"], _engine()
     loads = (ti.xcom_pull(task_ids="ingest") or []) if context["dag"].has_task("ingest") else []
     outputs = ti.xcom_pull(task_ids="transform") or {}
     published = []
     for day in run_dates(context):
-        summary = runner.RunSummary(pipeline_id, day, run_id,
+        summary = steps.RunSummary(pipeline_id, day, run_id,
                                     loads=[load for load in loads if _load_covers(load, day)],
                                     outputs=outputs.get(day.isoformat(), {}))
-        runner.publish(engine, summary)
+        steps.publish(engine, summary)
         published.append(summary.as_dict())
     context["outlet_events"][pipeline_asset(pipeline_id)].extra = {
         "date": published[-1]["date"], "dates": [p["date"] for p in published],
@@ -166,11 +150,10 @@ def ownership_block(pipeline: Pipeline, registry: Registry) -> dict:
 
 def _schedule(pipeline: Pipeline):
     if pipeline.upstream:
-        # The timetable Airflow would make of the list of Assets, given as such: Airflow hashes
-        # the DAG, schedule included, twice per `>>` while parsing; with a list of three Assets
-        # (each hashed through json.dumps) that takes ~200 us, with the timetable object ~20 us.
+        # The timetable Airflow would make of the list of Assets: Airflow hashes the schedule
+        # on every `>>` while parsing, and a timetable hashes far cheaper than a list of Assets.
         # Full Assets, not `Asset.ref(name=...)`: with name references under Airflow 3.3.2 the
-        # aggregate runs did not get their upstream events' dates (the standalone test saw it).
+        # aggregate runs did not get their upstream events' dates.
         return AssetTriggeredTimetable(AssetAll(*(pipeline_asset(up) for up in pipeline.upstream)))
     # A run starts when its interval ends and processes that interval (the day that just
     # ended for @daily), so its data interval start is the date the run covers.

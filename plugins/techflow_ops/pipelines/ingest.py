@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from ..failures import KafkaOutage
 from . import warehouse as wh
-from .generator import LATE_AFTER, MONTHLY_SOURCES, Source, landing_dir
+from .synthetic import LATE_AFTER, MONTHLY_SOURCES, Source, landing_dir
 
 
 class _Reject(Exception):

@@ -1,5 +1,5 @@
 """The landing sources, in a module of their own: DAG files need their names at parse time,
-and the generator that also defines how they land is too heavy to import there."""
+and `synthetic`, which also defines how they land, is too heavy to import there."""
 
 from __future__ import annotations
 

@@ -253,7 +253,7 @@ def _engagement_period(conn: Connection, first: date, last: date) -> list[dict]:
 # --- aggregated: executive / investor ------------------------------------------------------
 
 def _executive(conn: Connection, first: date, last: date, engagement_row: dict | None) -> dict:
-    p, g = wh.profit_daily_account, wh.growth_daily
+    p = wh.profit_daily_account
     revenue, profit, profit_days = conn.execute(
         select(func.coalesce(func.sum(p.c.revenue), 0.0), func.coalesce(func.sum(p.c.profit), 0.0),
                func.count(distinct(p.c.date)))

@@ -17,16 +17,14 @@ Layers:
 Where the warehouse is: the Airflow connection `techflow_warehouse` when it is defined
 (environment `AIRFLOW_CONN_TECHFLOW_WAREHOUSE`, JSON or URI form, or the metadata DB when
 running inside Airflow), else `settings.warehouse_url()` (a SQLite file under the data
-folder).
+folder). Connections are read with Airflow's own `Connection`, imported only when one is
+defined, so the default path and DAG parsing never import it.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 import time
-from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import (
     Boolean,
@@ -47,6 +45,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from .. import settings
+from ..sqlengines import EngineCache
 
 WAREHOUSE_CONN_ID = "techflow_warehouse"
 
@@ -199,7 +198,7 @@ stg_team_activity = Table(
     _run_id(),
 )
 
-#: source name (as in the generator and `pipelines.yaml` `sources`) -> staging table
+#: source name (as in `synthetic` and `pipelines.yaml` `sources`) -> staging table
 STAGING: dict[str, Table] = {
     "revenue": stg_revenue,
     "ledger": stg_ledger,
@@ -441,33 +440,30 @@ for _name, (_table, _column) in OUTPUTS.items():
 _DRIVERS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2", "sqlite": "sqlite"}
 
 
-def _url_from_connection(conn_type: str, host: str | None, login: str | None, password: str | None,
-                         port: int | None, schema: str | None, extra: dict | None) -> str:
-    if extra and extra.get("sqlalchemy_url"):
+def _url_from_connection(conn) -> str:
+    """The SQLAlchemy URL of an Airflow connection (`airflow.sdk.Connection` or a hook's)."""
+    extra = conn.extra_dejson
+    if extra.get("sqlalchemy_url"):
         return extra["sqlalchemy_url"]
-    if conn_type == "sqlite":
-        return f"sqlite:///{host}"
-    if conn_type not in _DRIVERS:
-        raise ValueError(f"connection {WAREHOUSE_CONN_ID!r}: conn_type {conn_type!r} is not supported (sqlite, postgres)")
-    return URL.create(_DRIVERS[conn_type], username=login, password=password, host=host, port=port,
-                      database=schema).render_as_string(hide_password=False)
+    if conn.conn_type == "sqlite":
+        # JSON form keeps the file in `host`; the URI form sqlite:////abs/path.db parses it into `schema`.
+        return f"sqlite:///{conn.host or conn.schema or ''}"
+    if conn.conn_type not in _DRIVERS:
+        raise ValueError(f"connection {WAREHOUSE_CONN_ID!r}: conn_type {conn.conn_type!r} is not supported (sqlite, postgres)")
+    return URL.create(_DRIVERS[conn.conn_type], username=conn.login, password=conn.password, host=conn.host,
+                      port=conn.port, database=conn.schema).render_as_string(hide_password=False)
 
 
 def _url_from_env_connection(value: str) -> str:
-    """Read `AIRFLOW_CONN_TECHFLOW_WAREHOUSE` (JSON or URI form) without importing Airflow."""
+    """Read `AIRFLOW_CONN_TECHFLOW_WAREHOUSE` (JSON or URI form) as Airflow's secrets backend would."""
+    from airflow.sdk import Connection  # imports Airflow: only when the connection is defined
+
     value = value.strip()
     if value.startswith("{"):
-        data = json.loads(value)
-        return _url_from_connection(
-            data.get("conn_type", ""), data.get("host"), data.get("login"), data.get("password"),
-            data.get("port"), data.get("schema"), data.get("extra") if isinstance(data.get("extra"), dict) else None,
-        )
-    parts = urlsplit(value)
-    scheme = parts.scheme.replace("-", "_")
-    if scheme == "sqlite":  # written as a SQLAlchemy URL, e.g. sqlite:////abs/path/warehouse.db
-        return value
-    return _url_from_connection(scheme, parts.hostname, unquote(parts.username or "") or None,
-                                unquote(parts.password or "") or None, parts.port, parts.path.lstrip("/") or None, None)
+        conn = Connection.from_json(value, conn_id=WAREHOUSE_CONN_ID)
+    else:
+        conn = Connection.from_uri(value, conn_id=WAREHOUSE_CONN_ID)
+    return _url_from_connection(conn)
 
 
 def warehouse_url() -> str:
@@ -489,12 +485,10 @@ def warehouse_url_in_airflow() -> str:
         conn = BaseHook.get_connection(WAREHOUSE_CONN_ID)
     except AirflowNotFoundException:
         return settings.warehouse_url()
-    return _url_from_connection(conn.conn_type, conn.host, conn.login, conn.password, conn.port, conn.schema,
-                                conn.extra_dejson)
+    return _url_from_connection(conn)
 
 
-_engines: dict[str, Engine] = {}
-_engines_lock = threading.Lock()
+_engines = EngineCache()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -521,27 +515,23 @@ def _create_tables(engine: Engine, attempts: int = 5) -> None:
             time.sleep(0.2 * (attempt + 1))
 
 
+def _make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    _create_tables(engine)
+    return engine
+
+
 def get_engine(url: str | None = None) -> Engine:
-    """An engine for `url` (default: `warehouse_url()`), created once per process, tables created."""
-    url = url or warehouse_url()
-    with _engines_lock:
-        engine = _engines.get(url)
-        if engine is None:
-            parsed = make_url(url)
-            if parsed.get_backend_name() == "sqlite":
-                if parsed.database and parsed.database != ":memory:":
-                    os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
-                engine = create_engine(url, connect_args={"timeout": 30})
-                event.listen(engine, "connect", _sqlite_pragmas)
-            else:
-                engine = create_engine(url, pool_pre_ping=True)
-            _create_tables(engine)
-            _engines[url] = engine
-        return engine
+    """This process's engine for `url` (default: `warehouse_url()`), tables created on first use."""
+    return _engines.get(url or warehouse_url(), _make_engine)
 
 
 def dispose_engines() -> None:
-    with _engines_lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()
+    _engines.dispose()

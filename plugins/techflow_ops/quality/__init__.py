@@ -1,5 +1,5 @@
 """Data quality: suites per dataset, validated with Great Expectations inside the warehouse.
 
-`checks` and `suites` are plain Python (safe at DAG-parse time); `runner` imports Great
+`checks` and `suites` are plain Python (safe at DAG-parse time); `validation` imports Great
 Expectations and is only imported inside task callables and the CLI.
 """

@@ -30,8 +30,8 @@ def _report(args) -> int:
 
 def _validate(args) -> int:
     from ..registry import get_registry
-    from .runner import get_runner
     from .suites import SUITES, suites_for
+    from .validation import get_runner
 
     if args.pipeline and args.pipeline not in get_registry().pipelines:
         raise SystemExit(f"dq validate: unknown pipeline {args.pipeline!r} (known: {', '.join(get_registry().pipelines)})")

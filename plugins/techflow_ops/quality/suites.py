@@ -18,7 +18,7 @@ from .checks import Category, Check, DatasetSuite, Grain, Kind, Severity
 C, W = Severity.critical, Severity.warning
 
 #: Status transitions the business allows; anything else means a step is missing.
-#: Mirrors the generator's simulation and the Growth runbook.
+#: Mirrors the simulation in `pipelines.synthetic` and the Growth runbook.
 ALLOWED_STATUS_TRANSITIONS = (("Trial", "Active"), ("Trial", "Expired"), ("Active", "Churned"))
 
 

@@ -11,10 +11,10 @@ def validate_task(pipeline_id: str, role: str, **context) -> list[dict]:
     raise DataQualityFailure naming every failed critical check (after recording all)."""
     from ..failures import DataQualityFailure
     from ..pipelines import warehouse
-    from ..pipelines.dag_factory import run_dates
+    from ..pipelines.run_context import run_dates
     from . import results
-    from .runner import get_runner
     from .suites import suites_for
+    from .validation import get_runner
 
     runner = get_runner(warehouse.warehouse_url_in_airflow())
     outcomes = [runner.validate(suite, day, context["run_id"])
@@ -30,7 +30,7 @@ def validate_task(pipeline_id: str, role: str, **context) -> list[dict]:
 
 
 def circuit_breaker_task(pipeline_id: str, **context) -> None:
-    from ..pipelines.dag_factory import run_dates
+    from ..pipelines.run_context import run_dates
     from .breaker import check_upstream
 
     for day in run_dates(context):

@@ -1,18 +1,5 @@
-"""Fire drills: inject a fault, run the affected pipeline DAG for real (dag.test on the
-Airflow metadata DB), and show the incident opening and the page reaching whoever is on call.
-
-    techflow-ops drill kafka-outage     click events stop (generator: click_events stale) -> engagement ingest
-    techflow-ops drill bad-data         duplicate click events -> engagement source validation (GX-style checks)
-    techflow-ops drill stale-upstream   upstream never validated -> executive_investor circuit breaker
-    techflow-ops drill spark-oom        the executive_investor join runs out of memory (injected into the run;
-                                        there is no Spark cluster here), after profit/growth/engagement ran
-
-Data, warehouse and (by default) the ops DB of a drill live in their own workspace under
-`$TECHFLOW_DATA_DIR/drills/<drill>/`, so a drill never touches production tables; the pages
-go out through the configured connections to the people the real on-call schedule names,
-marked [DRILL]. `--shared-ops-db` opens the incident in the configured ops DB instead (to see
-it in the UI). Everything runs in this process: callbacks fire in-process under dag.test().
-"""
+"""Run one drill in this process: its own workspace, synthetic data with the fault, the real
+DAG under dag.test(), then the incident and the pages it sent."""
 
 from __future__ import annotations
 
@@ -21,34 +8,10 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class Drill:
-    name: str
-    pipeline_id: str
-    what: str
-    fault_specs: tuple[str, ...] = ()  # generator faults, SOURCE:{day}:FAULT
-    upstream_first: bool = False  # run the upstream pipelines cleanly first (their validations must be fresh)
-    oom_in_transform: bool = False
-
-
-DRILLS = {
-    d.name: d
-    for d in (
-        Drill("kafka-outage", "engagement", "no click events arrive from Kafka for the day",
-              fault_specs=("click_events:{day}:stale",)),
-        Drill("bad-data", "engagement", "about 2 % of the day's click events are landed twice",
-              fault_specs=("click_events:{day}:duplicate_events",)),
-        Drill("stale-upstream", "executive_investor",
-              "the upstream pipelines have no fresh validated output for the report"),
-        Drill("spark-oom", "executive_investor", "the Spark join of the report runs out of memory",
-              upstream_first=True, oom_in_transform=True),
-    )
-}
+from .catalogue import DRILLS, Drill
 
 
 def _prepare_environment(drill: Drill, workspace: Path, shared_ops_db: bool) -> None:
@@ -118,10 +81,10 @@ def run_drill(name: str, *, day: date | None = None, workspace: Path | None = No
     workspace = workspace or settings.data_dir() / "drills" / name
     _prepare_environment(drill, workspace, shared_ops_db)
 
+    from ..escalation import get_incident, list_incidents, reset_service
     from ..oncall import get_schedule_service
-    from ..pipelines.generator import FaultSpec, GeneratorConfig, generate
+    from ..pipelines.synthetic import FaultSpec, GeneratorConfig, generate
     from ..registry import get_registry
-    from . import get_incident, list_incidents, reset_service
 
     reset_service()
     registry = get_registry()
@@ -169,33 +132,3 @@ def run_drill(name: str, *, day: date | None = None, workspace: Path | None = No
         "incident": incident.to_dict(), "runbook_section": section,
         "paged": [n["recipient"] for n in incident.notifications if n["status"] == "delivered"],
     }
-
-
-def _drill_command(args) -> int:
-    import json
-
-    import contextlib
-
-    day = date.fromisoformat(args.day) if args.day else None
-    # With --json, stdout carries only the JSON document: the run's own output goes to stderr.
-    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        result = run_drill(args.drill, day=day, shared_ops_db=args.shared_ops_db,
-                           workspace=Path(args.workspace) if args.workspace else None,
-                           out=(lambda *_: None) if args.json else print)
-    if args.json:
-        print(json.dumps(result, indent=2, default=str))
-    on_call_paged = result["on_call"] in result["paged"]
-    if not args.json:
-        print(f"drill {args.drill}: " + ("the on-call primary was paged" if on_call_paged
-                                           else "the on-call primary was NOT reached (see the timeline above)"))
-    return 0 if on_call_paged else 1
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("drill", help="fire drill: inject a fault, run the DAG, watch the page go out")
-    parser.add_argument("drill", choices=sorted(DRILLS))
-    parser.add_argument("--day", help="the data day to break (default: yesterday, UTC)")
-    parser.add_argument("--workspace", help="drill data folder (default: $TECHFLOW_DATA_DIR/drills/<drill>)")
-    parser.add_argument("--shared-ops-db", action="store_true", help="open the incident in the configured ops DB")
-    parser.add_argument("--json", action="store_true")
-    parser.set_defaults(handler=_drill_command)

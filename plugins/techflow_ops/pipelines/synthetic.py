@@ -27,7 +27,6 @@ from pathlib import Path
 from .. import settings
 from .sources import MONTHLY_SOURCES, Source
 
-
 #: The field that identifies what a record is about; `null_keys` blanks it.
 KEY_FIELDS: dict[Source, str] = {
     Source.revenue: "account_id",

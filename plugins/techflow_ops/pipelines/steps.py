@@ -18,8 +18,8 @@ from sqlalchemy.engine import Engine
 
 from ..registry import get_registry
 from . import warehouse as wh
-from .generator import Source
 from .ingest import load_partition
+from .synthetic import Source
 from .transforms import TRANSFORMS
 
 

@@ -10,11 +10,18 @@ import pytest
 from sqlalchemy import func, select
 
 from techflow_ops.pipelines import warehouse as wh
-from techflow_ops.pipelines.generator import (
-    FAULTS, MONTHLY_SOURCES, STATUS_TRANSITIONS, Fault, FaultSpec, GeneratorConfig, Source, generate,
-)
 from techflow_ops.pipelines.ingest import load_partition
-from techflow_ops.pipelines.runner import pipeline_order, run_pipeline
+from techflow_ops.pipelines.steps import pipeline_order, run_pipeline
+from techflow_ops.pipelines.synthetic import (
+    FAULTS,
+    MONTHLY_SOURCES,
+    STATUS_TRANSITIONS,
+    Fault,
+    FaultSpec,
+    GeneratorConfig,
+    Source,
+    generate,
+)
 from techflow_ops.pipelines.transforms import latest_status_query
 
 START, END = date(2026, 10, 1), date(2026, 10, 21)
@@ -141,7 +148,7 @@ def _load(engine, sources, fault, data_dir, first: date) -> None:
         for each in sources:
             try:
                 load_partition(engine, each, day, "fault", data_dir)
-            except Exception as exc:  # a stale click-event day is a Kafka outage, raised after recording the load
+            except Exception as exc:  # noqa: BLE001 - a stale click-event day is a Kafka outage, raised after recording the load
                 assert fault is Fault.stale and type(exc).__name__ == "KafkaOutage"
         day = day.fromordinal(day.toordinal() + 1)
 
@@ -193,7 +200,7 @@ def test_demo_cli_prints_the_summary_table(tmp_path, capsys, monkeypatch):
                  "--events-per-day", "200", "--data-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for pipeline_id in pipeline_order():
-        line = next(l for l in out.splitlines() if l.startswith(pipeline_id + " "))
+        line = next(ln for ln in out.splitlines() if ln.startswith(pipeline_id + " "))
         runs, rows_written = line.split()[1:3]
         assert runs == "2" and int(rows_written) > 0
 
