@@ -71,7 +71,7 @@ def main() -> int:
     os.environ["TECHFLOW_OPS_DB_URL"] = url
     os.environ.setdefault("AIRFLOW_HOME", str(workdir / "airflow"))
 
-    from techflow_ops.escalation.engine import Escalation
+    from techflow_ops.escalation.orchestrator import Escalation
     from techflow_ops.opsdb import get_engine
 
     engine = get_engine(url)

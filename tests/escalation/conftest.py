@@ -89,7 +89,7 @@ def schedule() -> FakeSchedule:
 
 @pytest.fixture
 def escalation(ops_db_url, connections, schedule):
-    from techflow_ops.escalation.engine import Escalation
+    from techflow_ops.escalation.orchestrator import Escalation
     from techflow_ops.opsdb import get_engine
 
     return Escalation(engine=get_engine(ops_db_url), schedule=schedule)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import yaml

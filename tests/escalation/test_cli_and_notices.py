@@ -21,7 +21,7 @@ from .conftest import T0
 def api(ops_db_url, connections, schedule, monkeypatch):
     """The module-level API (what the CLI and UI call) bound to the fake schedule."""
     import techflow_ops.escalation as escalation_api
-    from techflow_ops.escalation.engine import Escalation
+    from techflow_ops.escalation.orchestrator import Escalation
 
     instance = Escalation(schedule=schedule)
     monkeypatch.setattr(escalation_api, "service", lambda: instance)

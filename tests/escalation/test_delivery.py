@@ -73,7 +73,7 @@ def test_concurrent_deliverers_never_send_a_row_twice(escalation, smtp_server):
 WORKER = """
 import json, sys
 from datetime import datetime, timezone
-from techflow_ops.escalation.engine import Escalation
+from techflow_ops.escalation.orchestrator import Escalation
 from techflow_ops.opsdb import get_engine
 
 class Schedule:

@@ -35,7 +35,7 @@ def postgres_url():
 
 
 def test_incidents_on_postgresql(postgres_url, connections, schedule, smtp_server):
-    from techflow_ops.escalation.engine import Escalation
+    from techflow_ops.escalation.orchestrator import Escalation
     from techflow_ops.opsdb import current_revision, get_engine, head_revision
 
     engine = get_engine(postgres_url)

@@ -38,11 +38,11 @@ def test_an_incident_of_a_removed_pipeline_is_parked_and_the_rest_escalate(escal
 def test_a_transient_db_error_marking_a_delivery_does_not_send_it_again(escalation, smtp_server, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    from techflow_ops.escalation import outbox
+    from techflow_ops.escalation import store
 
     incident_id = escalation.report_failure(pipeline_id="profit", run_id="r1", task_id="load", error="boom", at=T0,
                                             deliver=False)
-    recording = outbox.add_event
+    recording = store.add_event
     locked = []
 
     def locked_once(connection, incident_id, at, kind, *args, **kwargs):
@@ -51,7 +51,7 @@ def test_a_transient_db_error_marking_a_delivery_does_not_send_it_again(escalati
             raise OperationalError("INSERT INTO incident_events", {}, Exception("database is locked"))
         return recording(connection, incident_id, at, kind, *args, **kwargs)
 
-    monkeypatch.setattr(outbox, "add_event", locked_once)
+    monkeypatch.setattr(store, "add_event", locked_once)
     report = escalation.deliver(at=T0)
     assert locked and report.errors == [] and report.failed == 0
     # past the claim lease: a row left claimed-but-unmarked would be sent again now

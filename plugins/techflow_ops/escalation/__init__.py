@@ -19,6 +19,10 @@ aware datetime) to act at another instant (tests drive a fake clock that way).
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .store import Incident
 
 # The DAG factory imports escalation.callbacks at DAG-parse time; the store (SQLAlchemy
 # tables) is loaded only when one of its names is first used.
@@ -41,7 +45,7 @@ def service():
     """The process-wide `Escalation` for the configured ops DB and config folder."""
     global _default, _default_key
     from .. import settings
-    from .engine import Escalation
+    from .orchestrator import Escalation
 
     key = (settings.ops_db_url(), str(settings.config_dir()))
     with _lock:
@@ -51,8 +55,8 @@ def service():
 
 
 def reset_service() -> None:
-    """Forget the default instance and the loaded policy (after the config or DB URL changed;
-    the on-call schedule reloads by itself when its files change)."""
+    """Forget the default instance and the loaded policy (the instance itself follows edits of
+    the config files; this is for tests that swap the whole environment)."""
     global _default, _default_key
     from .policy import clear_policy_cache
 

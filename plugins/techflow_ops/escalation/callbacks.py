@@ -71,7 +71,7 @@ class ReportTaskFailure(_PipelineCallback):
                 log_url=_log_url(ti), run_started_at=_run_started_at(context.get("dag_run")),
                 details={"drill": os.environ["TECHFLOW_DRILL"]} if os.environ.get("TECHFLOW_DRILL") else None,
             )
-        except Exception:  # noqa: BLE001 - see module docstring
+        except Exception:
             log.exception("TechFlow escalation: could not report the failure of pipeline %s", self.pipeline_id)
 
 
@@ -85,7 +85,7 @@ class ReportTaskSuccess(_PipelineCallback):
             ti = context.get("ti") or context.get("task_instance")
             service().record_success(dag_id=_get(ti, "dag_id"), task_id=_get(ti, "task_id"), run_id=_get(ti, "run_id"),
                                      run_started_at=_run_started_at(context.get("dag_run")))
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("TechFlow escalation: could not record the success of pipeline %s", self.pipeline_id)
 
 
@@ -102,7 +102,7 @@ class ReportDagRunFailure(_PipelineCallback):
                 pipeline_id=self.pipeline_id, dag_id=_get(dag_run, "dag_id"), run_id=_get(dag_run, "run_id"),
                 reason=str(context.get("reason") or "DAG run failed"), run_started_at=_run_started_at(dag_run),
             )
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("TechFlow escalation: could not report the DAG run failure of pipeline %s", self.pipeline_id)
 
 
@@ -114,7 +114,7 @@ class ReportDagRunSuccess(_PipelineCallback):
             dag_run = context.get("dag_run")
             service().record_success(dag_id=_get(dag_run, "dag_id"), task_id=None, run_id=_get(dag_run, "run_id"),
                                      run_started_at=_run_started_at(dag_run))
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("TechFlow escalation: could not record the DAG run success of pipeline %s", self.pipeline_id)
 
 
@@ -131,7 +131,7 @@ def report_deadline_miss_sync(context: dict, pipeline_id: str, sla: str) -> int 
                    f"{_get(deadline, 'deadline_time')} (state {_get(dag_run, 'state')})"),
             details={"deadline": deadline}, run_started_at=_run_started_at(dag_run),
         )
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("TechFlow escalation: could not report the deadline miss of pipeline %s", pipeline_id)
         return None
 

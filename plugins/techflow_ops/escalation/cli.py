@@ -1,5 +1,4 @@
-"""`techflow-ops incidents list|show|ack|resolve`, `techflow-ops escalation tick|deliver|policy`,
-`techflow-ops opsdb ...` and `techflow-ops drill ...`."""
+"""`techflow-ops incidents list|show|ack|resolve` and `techflow-ops escalation tick|deliver|policy`."""
 
 from __future__ import annotations
 
@@ -118,9 +117,6 @@ def _policy(args) -> int:
 
 
 def register(subparsers) -> None:
-    from ..opsdb import cli as opsdb_cli
-    from .drills import register as register_drills
-
     incidents = subparsers.add_parser("incidents", help="list, show, acknowledge and resolve incidents")
     sub = incidents.add_subparsers(dest="incidents_command", required=True)
     listing = sub.add_parser("list", help="incidents, newest first")
@@ -150,6 +146,3 @@ def register(subparsers) -> None:
     deliver.add_argument("--at")
     deliver.set_defaults(handler=_deliver)
     esub.add_parser("policy", help="print each pipeline's effective policy").set_defaults(handler=_policy)
-
-    opsdb_cli.register(subparsers)
-    register_drills(subparsers)

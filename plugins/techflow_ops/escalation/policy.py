@@ -6,7 +6,6 @@ be evaluated in a task process, the engine DAG, the CLI or a test with a fake cl
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,8 +15,9 @@ from pydantic import AfterValidator, Field, field_validator
 
 from .. import settings
 from ..failures import FailureClass
-from ..registry import ConfigError, ConfigProblem, ContactMethod, Registry, load_model
+from ..registry import ConfigError, ConfigProblem, ContactMethod, Registry, get_registry, load_model
 from ..registry.models import Criticality, Duration, StrictModel, TimeZoneName
+from ..reloading import ReloadingCache
 
 POLICY_FILE = "escalation.yaml"
 
@@ -176,8 +176,6 @@ def _cross_check(config: EscalationConfig, registry: Registry, path: Path, lines
 
 def load_policy(config_dir: Path | str | None = None, registry: Registry | None = None) -> EscalationConfig:
     """Load and validate escalation.yaml against the registry; raise ConfigError on any problem."""
-    from ..registry import get_registry
-
     config_dir = Path(config_dir) if config_dir else settings.config_dir()
     registry = registry or get_registry(config_dir)
     path = config_dir / POLICY_FILE
@@ -193,21 +191,19 @@ def check_config_dir(config_dir, registry) -> None:
     load_policy(config_dir, registry)
 
 
-_cache: dict[Path, EscalationConfig] = {}
-_cache_lock = threading.Lock()
+_cache: ReloadingCache[EscalationConfig] = ReloadingCache()
 
 
 def get_policy(config_dir: Path | str | None = None) -> EscalationConfig:
+    """The policy, loaded once per process and config folder, and again when escalation.yaml
+    or the registry it is checked against changes."""
     key = Path(config_dir or settings.config_dir()).resolve()
-    with _cache_lock:
-        if key not in _cache:
-            _cache[key] = load_policy(key)
-        return _cache[key]
+    registry = get_registry(key)
+    return _cache.get(key, lambda: load_policy(key, registry), files=(key / POLICY_FILE,), built_from=(registry,))
 
 
 def clear_policy_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
+    _cache.clear()
 
 
 # --- who a step reaches ----------------------------------------------------------------------

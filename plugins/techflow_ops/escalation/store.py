@@ -1,18 +1,40 @@
-"""Incidents and their timeline in the ops DB: SQLAlchemy Core, one connection per call site."""
+"""The incident store: the one module that reads and writes the incidents, their timeline,
+the outbox and the escalation state in the ops DB (SQLAlchemy Core). Every function takes a
+connection (or, for the outbox's retried writes, the engine) so the caller decides what one
+transaction holds.
+"""
 
 from __future__ import annotations
 
 import json
+import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import NamedTuple
 
-from sqlalchemy import Connection, String, cast, insert, select, update
+from sqlalchemy import Connection, Engine, String, and_, cast, insert, or_, select, update
+from sqlalchemy.exc import OperationalError
 
-from ..opsdb.schema import incident_events, incidents, outbox, page_messages
+from ..opsdb.schema import (
+    ACKNOWLEDGED,
+    DELIVERED,
+    INCIDENT_STATUSES,
+    OPEN,
+    PENDING,
+    RESOLVED,
+    engine_state,
+    incident_events,
+    incidents,
+    outbox,
+    page_messages,
+)
 
-OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
-STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
+STATUSES = INCIDENT_STATUSES
+RECORD_ATTEMPTS = 4  # transactions recording a delivery outcome, 0.1 + 0.2 + 0.4 s apart
+RECORD_RETRY_SLEEP = 0.1
 
 
 class IncidentNotFound(LookupError):
@@ -23,13 +45,41 @@ class IncidentStateError(ValueError):
     """The requested change does not apply to the incident's current status."""
 
 
+class OutboxRow(NamedTuple):
+    """A notification to queue. A page names its shared text by `message_key` and adds the
+    recipient's `role`; any other notice carries its own subject and body."""
+
+    idempotency_key: str
+    incident_id: int | None
+    purpose: str  # page | handoff | shift_change
+    recipient: str
+    channel: str  # email | slack | pagerduty
+    target: str
+    connection_id: str | None
+    message_key: str | None = None
+    role: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    payload: str | None = None  # JSON
+
+
+class PageMessage(NamedTuple):
+    """A page's text, stored once for all the outbox rows that name its key."""
+
+    key: str
+    incident_id: int
+    subject: str
+    body: str
+    payload: str  # JSON
+
+
 def dedup_key(pipeline_id: str, dag_id: str, run_id: str | None, task_id: str | None, kind: str) -> str:
     """One open incident per failure: the task of a run, or the run itself for DAG failures and
-    deadline misses (freed when the incident is resolved, see `resolved_values`)."""
+    deadline misses (freed when the incident is resolved, see `_resolved_values`)."""
     return "|".join([pipeline_id, dag_id, run_id or "-", task_id or "-", kind if task_id is None else "task"])
 
 
-def resolved_values(user: str, at: datetime) -> dict:
+def _resolved_values(user: str, at: datetime) -> dict:
     """The UPDATE values that resolve an incident. They also free its dedup key (suffixed with
     the incident id, so it stays unique): the same failure reported after the resolution, e.g.
     the task cleared and failing again in the same run, opens a new incident that pages, with
@@ -38,12 +88,6 @@ def resolved_values(user: str, at: datetime) -> dict:
         "status": RESOLVED, "resolved_by": user, "resolved_at": at, "next_step_at": None, "updated_at": at,
         "dedup_key": incidents.c.dedup_key + "#resolved-" + cast(incidents.c.id, String),
     }
-
-
-def _insert_ignoring_duplicate(connection: Connection, table, values: dict, conflict_column: str) -> bool:
-    """Insert unless a row with the same unique `conflict_column` exists; True when inserted."""
-    statement = _dialect_insert(connection)(table).values(**values).on_conflict_do_nothing(index_elements=[conflict_column])
-    return connection.execute(statement).rowcount == 1
 
 
 def _dialect_insert(connection: Connection):
@@ -57,24 +101,30 @@ def _dialect_insert(connection: Connection):
     return dialect_insert
 
 
+def _insert_ignoring_duplicate(connection: Connection, table, values: dict, conflict_column: str) -> bool:
+    """Insert unless a row with the same unique `conflict_column` exists; True when inserted."""
+    statement = _dialect_insert(connection)(table).values(**values).on_conflict_do_nothing(index_elements=[conflict_column])
+    return connection.execute(statement).rowcount == 1
+
+
+def _outbox_values(row: OutboxRow, at: datetime) -> dict:
+    return dict(row._asdict(), status=PENDING, attempts=0, created_at=at, next_attempt_at=at)
+
+
 class Writes:
     """Timeline events, outbox rows and step updates of one transaction at one instant, written
-    set-wise: an engine tick after an outage may fire thousands of steps at once. Rows are
-    tuples of database-ready values sent with one executemany per table (the instant is
-    converted once, not per row), and incidents that move to the same step state are updated
-    with one UPDATE ... WHERE id IN (...)."""
+    set-wise: an engine tick after an outage may fire thousands of steps at once. Rows go with
+    one executemany per table (the instant converted once, not per row), and incidents that move
+    to the same step state are updated with one UPDATE ... WHERE id IN (...)."""
 
     EVENT_COLUMNS = ("incident_id", "kind", "message", "actor", "level", "data")
-    MESSAGE_COLUMNS = ("key", "incident_id", "subject", "body", "payload")
-    OUTBOX_COLUMNS = ("idempotency_key", "incident_id", "purpose", "recipient", "channel", "target", "connection_id",
-                      "message_key", "role")
     ID_CHUNK = 5000  # ids per IN (...): under SQLite's 32,766 bound variables
 
     def __init__(self, at: datetime):
         self.at = at
         self.events: list[tuple] = []
-        self.messages: list[tuple] = []
-        self.outbox: list[tuple] = []
+        self.messages: list[PageMessage] = []
+        self.outbox: list[OutboxRow] = []
         self.steps: dict[tuple, list[int]] = {}
 
     def event(self, incident_id: int, kind: str, message: str = "", *, actor: str | None = None,
@@ -87,25 +137,22 @@ class Writes:
              next_step_at: datetime | None) -> None:
         self.steps.setdefault((step_index, cycle, level, next_step_at), []).extend(incident_ids)
 
-    def message(self, row: tuple) -> None:
-        """A page's text in MESSAGE_COLUMNS order, shared by the outbox rows naming its key."""
-        self.messages.append(row)
+    def message(self, message: PageMessage) -> None:
+        self.messages.append(message)
 
-    def notification(self, row: tuple) -> None:
-        """A pending outbox row in OUTBOX_COLUMNS order; a row whose idempotency key exists is skipped."""
+    def notification(self, row: OutboxRow) -> None:
+        """Queue `row`; a row whose idempotency key exists already is skipped."""
         self.outbox.append(row)
 
     def flush(self, connection: Connection) -> None:
-        from .outbox import PENDING
-
         at = _bind_value(connection, incident_events.c.at, self.at)
         if self.events:
             _insert_many(connection, incident_events, self.EVENT_COLUMNS + ("at",), [e + (at,) for e in self.events])
         if self.messages:
-            _insert_many(connection, page_messages, self.MESSAGE_COLUMNS + ("created_at",),
+            _insert_many(connection, page_messages, PageMessage._fields + ("created_at",),
                          [m + (at,) for m in self.messages], ignore_conflict_on="key")
         if self.outbox:
-            _insert_many(connection, outbox, self.OUTBOX_COLUMNS + ("status", "attempts", "created_at", "next_attempt_at"),
+            _insert_many(connection, outbox, OutboxRow._fields + ("status", "attempts", "created_at", "next_attempt_at"),
                          [r + (PENDING, 0, at, at) for r in self.outbox], ignore_conflict_on="idempotency_key")
         for (step_index, cycle, level, next_step_at), ids in self.steps.items():
             for start in range(0, len(ids), self.ID_CHUNK):
@@ -133,6 +180,9 @@ def _insert_many(connection: Connection, table, columns: tuple[str, ...], rows: 
     connection.exec_driver_sql(head + f"({', '.join([mark] * len(columns))})" + tail, rows)
 
 
+# --- incidents -----------------------------------------------------------------------------
+
+
 def add_event(connection: Connection, incident_id: int, at: datetime, kind: str, message: str = "", *,
               actor: str | None = None, level: int | None = None, data: dict | None = None) -> None:
     connection.execute(
@@ -153,6 +203,49 @@ def open_or_touch(connection: Connection, values: dict, at: datetime) -> tuple[i
             update(incidents).where(incidents.c.id == incident_id).values(reports=incidents.c.reports + 1, updated_at=at)
         )
     return incident_id, inserted
+
+
+def task_incidents_of_run(connection: Connection, dag_id: str, run_id: str | None) -> list[int]:
+    return list(connection.execute(
+        select(incidents.c.id).where(incidents.c.dag_id == dag_id, incidents.c.run_id == run_id,
+                                     incidents.c.kind == "task_failure").order_by(incidents.c.id)
+    ).scalars())
+
+
+def acknowledge(connection: Connection, incident_id: int, user: str, at: datetime) -> None:
+    """Stop escalation of an open incident."""
+    incident = load_incident(connection, incident_id)
+    if incident.status != OPEN:
+        raise IncidentStateError(f"incident {incident_id} is {incident.status}, not open: nothing to acknowledge")
+    connection.execute(
+        update(incidents).where(incidents.c.id == incident_id)
+        .values(status=ACKNOWLEDGED, acknowledged_by=user, acknowledged_at=at, next_step_at=None, updated_at=at)
+    )
+
+
+def resolve(connection: Connection, incident_id: int, user: str, at: datetime) -> None:
+    incident = load_incident(connection, incident_id)
+    if incident.status == RESOLVED:
+        raise IncidentStateError(f"incident {incident_id} is already resolved (by {incident.resolved_by})")
+    connection.execute(update(incidents).where(incidents.c.id == incident_id).values(**_resolved_values(user, at)))
+
+
+def resolve_succeeded(connection: Connection, *, dag_id: str, task_id: str | None, run_id: str | None,
+                      run_started_at: datetime | None, at: datetime) -> list[int]:
+    """Resolve (as "auto") the unresolved incidents a success of this task (task_id None: of this
+    DAG run) proves fixed: those of the same run, or of runs that started before it; return
+    their ids. A backfill or an older run finishing later proves nothing about a newer run's
+    failure, so with `run_started_at` unknown only the same run's."""
+    same_or_earlier_run = incidents.c.run_id == run_id
+    if run_started_at is not None:
+        same_or_earlier_run = or_(same_or_earlier_run, incidents.c.run_started_at < run_started_at)
+    condition = and_(incidents.c.dag_id == dag_id, incidents.c.status != RESOLVED, incidents.c.opened_at <= at,
+                     same_or_earlier_run,
+                     incidents.c.task_id == task_id if task_id else incidents.c.task_id.is_(None))
+    ids = list(connection.execute(select(incidents.c.id).where(condition)).scalars())
+    if ids:
+        connection.execute(update(incidents).where(incidents.c.id.in_(ids)).values(**_resolved_values("auto", at)))
+    return ids
 
 
 @dataclass
@@ -232,11 +325,30 @@ def due_incidents(connection: Connection, at: datetime, limit: int) -> list[DueI
                           .order_by(incidents.c.next_step_at, incidents.c.id).limit(limit))
 
 
-def unresolved_without_event(connection: Connection, condition, event_kind: str) -> list[DueIncident]:
-    """Unresolved incidents matching `condition` whose timeline has no `event_kind` event yet."""
+@dataclass(frozen=True)
+class ResolutionDeadline:
+    """A pipeline's incidents are late when opened at or before `opened_by`, or, with
+    `month_start`, opened before it (a month that has ended)."""
+
+    pipeline_id: str
+    opened_by: datetime
+    month_start: datetime | None = None
+
+
+def past_resolution_deadline(connection: Connection, deadlines: list[ResolutionDeadline],
+                             event_kind: str) -> list[DueIncident]:
+    """Unresolved incidents past their pipeline's deadline whose timeline has no `event_kind` yet."""
+    if not deadlines:
+        return []
+    late = []
+    for deadline in deadlines:
+        opened_late = incidents.c.opened_at <= deadline.opened_by
+        if deadline.month_start is not None:
+            opened_late = or_(opened_late, incidents.c.opened_at < deadline.month_start)
+        late.append(and_(incidents.c.pipeline_id == deadline.pipeline_id, opened_late))
     recorded = select(incident_events.c.id).where(incident_events.c.incident_id == incidents.c.id,
                                                   incident_events.c.kind == event_kind).exists()
-    return _due_incidents(connection, select(*_DUE_COLUMNS).where(incidents.c.status != RESOLVED, condition, ~recorded)
+    return _due_incidents(connection, select(*_DUE_COLUMNS).where(incidents.c.status != RESOLVED, or_(*late), ~recorded)
                           .order_by(incidents.c.id))
 
 
@@ -286,3 +398,114 @@ def query_incidents(connection: Connection, *, status: str | None = None, pipeli
     if pipeline_id:
         query = query.where(incidents.c.pipeline_id == pipeline_id)
     return [Incident.from_row(row) for row in connection.execute(query)]
+
+
+# --- escalation state (key/value) ---------------------------------------------------------
+
+
+def get_state(connection: Connection, key: str) -> str | None:
+    return connection.execute(select(engine_state.c.value).where(engine_state.c.key == key)).scalar()
+
+
+def set_state(connection: Connection, key: str, value: str) -> None:
+    if connection.execute(update(engine_state).where(engine_state.c.key == key).values(value=value)).rowcount == 0:
+        connection.execute(engine_state.insert().values(key=key, value=value))
+
+
+# --- the outbox ----------------------------------------------------------------------------
+
+
+def enqueue(connection: Connection, row: OutboxRow, at: datetime) -> bool:
+    """Queue one notification unless one with the same idempotency key exists; True when added."""
+    return _insert_ignoring_duplicate(connection, outbox, _outbox_values(row, at), "idempotency_key")
+
+
+def due_outbox_ids(connection: Connection, at: datetime, *, incident_id: int | None, limit: int) -> list[int]:
+    query = (
+        select(outbox.c.id)
+        .where(outbox.c.status == PENDING, outbox.c.next_attempt_at <= at)
+        .where(or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < at))
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .limit(limit)
+    )
+    if incident_id is not None:
+        query = query.where(outbox.c.incident_id == incident_id)
+    return list(connection.execute(query).scalars())
+
+
+def claim(connection: Connection, row_id: int, now: datetime, lease: timedelta,
+          fill_role: Callable[[str, str | None], str]) -> tuple[SimpleNamespace | None, str | None]:
+    """Lease a pending row (a random token marks the claim) and return it with the text it sends:
+    its own, or its page's with `fill_role(body, role)` applied; (None, None) when another
+    process holds it or it was delivered meanwhile."""
+    token = secrets.token_hex(16)
+    claimed = connection.execute(
+        update(outbox)
+        .where(outbox.c.id == row_id, outbox.c.status == PENDING)
+        .where(or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
+        .values(claimed_until=now + lease, claim_token=token, attempts=outbox.c.attempts + 1)
+    ).rowcount
+    if not claimed:
+        return None, None
+    row = connection.execute(
+        select(outbox, page_messages.c.subject.label("message_subject"), page_messages.c.body.label("message_body"),
+               page_messages.c.payload.label("message_payload"))
+        .select_from(outbox.outerjoin(page_messages, page_messages.c.key == outbox.c.message_key))
+        .where(outbox.c.id == row_id)
+    ).first()
+    fields = dict(row._mapping)
+    subject, body, payload = fields.pop("message_subject"), fields.pop("message_body"), fields.pop("message_payload")
+    if fields["message_key"] is not None:
+        if body is None:
+            raise LookupError(f"outbox row {fields['id']}: page message {fields['message_key']!r} is missing")
+        fields.update(subject=subject, body=fill_role(body, fields["role"]), payload=payload)
+    return SimpleNamespace(**fields), token
+
+
+def record_retried(engine: Engine, write: Callable[[Connection], None]) -> None:
+    """Run `write(connection)` in a transaction, retried on a transient database error (a locked
+    SQLite file, a dropped PostgreSQL connection), so a delivered row is not sent again for want
+    of its mark."""
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            with engine.begin() as connection:
+                write(connection)
+            return
+        except OperationalError:
+            if attempt == RECORD_ATTEMPTS - 1:
+                raise
+            time.sleep(RECORD_RETRY_SLEEP * 2 ** attempt)
+
+
+def mark_failed(connection: Connection, row, token: str, at: datetime, error: str, retry_at: datetime) -> None:
+    """Release the claim of a failed attempt and schedule its retry."""
+    connection.execute(
+        update(outbox).where(and_(outbox.c.id == row.id, outbox.c.claim_token == token))
+        .values(claimed_until=None, claim_token=None, last_error=error, next_attempt_at=retry_at)
+    )
+    if row.incident_id is not None:
+        add_event(connection, row.incident_id, at, "notification_failed",
+                  f"{row.channel} to {row.recipient} ({row.target}) failed (attempt {row.attempts}): {error}; "
+                  f"retry at {retry_at.isoformat()}",
+                  data={"outbox_id": row.id, "attempt": row.attempts, "retry_at": retry_at})
+
+
+def mark_delivered(connection: Connection, row, token: str, at: datetime) -> None:
+    connection.execute(
+        update(outbox).where(and_(outbox.c.id == row.id, outbox.c.claim_token == token))
+        .values(status=DELIVERED, delivered_at=at, claimed_until=None, last_error=None)
+    )
+    if row.incident_id is not None:
+        add_event(connection, row.incident_id, at, "notified",
+                  f"{row.channel} to {row.recipient} ({row.target}) delivered"
+                  + (f" after {row.attempts} attempts" if row.attempts > 1 else ""),
+                  data={"outbox_id": row.id, "attempt": row.attempts})
+
+
+def postpone(connection: Connection, row_id: int, error: str, retry_after: Callable[[int], datetime]) -> None:
+    """Keep a row whose attempt raised from being retried at once (its claim, if any, stands)."""
+    attempts = connection.execute(select(outbox.c.attempts).where(outbox.c.id == row_id)).scalar() or 0
+    connection.execute(
+        update(outbox).where(outbox.c.id == row_id, outbox.c.status == PENDING)
+        .values(last_error=error, next_attempt_at=retry_after(max(attempts, 1)))
+    )

@@ -20,7 +20,7 @@ Keep the chain linear: two revisions with the same `down_revision` are refused b
 `upgrade_to_head` (Alembic reports multiple heads).
 """
 
-from .engine import dispose_engines, get_engine, make_engine
-from .migrations_runner import current_revision, head_revision, upgrade_to_head
+from .engine import dispose_engines, get_engine, make_engine, upgrade_to_head
+from .migrations_runner import current_revision, head_revision
 
 __all__ = ["current_revision", "dispose_engines", "get_engine", "head_revision", "make_engine", "upgrade_to_head"]

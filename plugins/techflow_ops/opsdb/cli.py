@@ -12,7 +12,7 @@ def _redacted(url: str) -> str:
 
 
 def _upgrade(args) -> int:
-    from .migrations_runner import upgrade_to_head
+    from .engine import upgrade_to_head
 
     url = args.url or settings.ops_db_url()
     print(f"{_redacted(url)}: at {upgrade_to_head(url)}")

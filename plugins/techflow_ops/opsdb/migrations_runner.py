@@ -10,8 +10,6 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from .. import settings
-
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "techflow_ops_alembic_version"  # not `alembic_version`: the DB may be shared with other apps
 _PG_ADVISORY_LOCK_KEY = 0x7EC4F10
@@ -72,31 +70,22 @@ def _migration_lock(url: str, engine: Engine):
         yield
 
 
-def upgrade_to_head(url: str | None = None, *, engine: Engine | None = None) -> str:
-    """Bring the ops DB at `url` to the latest revision; return that revision.
+def migrate_to_head(url: str, engine: Engine) -> str:
+    """Bring the ops DB at `url` (reached through `engine`) to the latest revision; return it.
 
     Cheap when already current (one query). Concurrent callers serialise on a file lock
     (SQLite) or an advisory lock (PostgreSQL), so a burst of task processes starting on a
     fresh database migrates it exactly once.
     """
-    from .engine import make_engine
-
-    url = url or settings.ops_db_url()
-    own_engine = engine is None
-    engine = engine or make_engine(url)
-    try:
-        head = head_revision()
-        if current_revision(engine) == head:
-            return head
-        with _migration_lock(url, engine):
-            if current_revision(engine) != head:
-                from alembic import command
-
-                config = _alembic_config(url)
-                with engine.begin() as connection:
-                    config.attributes["connection"] = connection
-                    command.upgrade(config, "head")
+    head = head_revision()
+    if current_revision(engine) == head:
         return head
-    finally:
-        if own_engine:
-            engine.dispose()
+    with _migration_lock(url, engine):
+        if current_revision(engine) != head:
+            from alembic import command
+
+            config = _alembic_config(url)
+            with engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+    return head

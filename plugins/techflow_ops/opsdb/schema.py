@@ -9,10 +9,25 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
-    Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text, TypeDecorator,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
 )
 
 metadata = MetaData()
+
+# incidents.status
+OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
+INCIDENT_STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
+# outbox.status
+PENDING, DELIVERED = "pending", "delivered"
 
 
 class UTCDateTime(TypeDecorator):

@@ -1,8 +1,9 @@
-"""The escalation engine: open incidents, fire policy steps, advance them when waits pass.
+"""The escalation orchestrator: open incidents, fire policy steps, advance them when waits pass.
 
 `Escalation` binds the ops DB, the registry, the policy and the on-call schedule; the
-module-level API in `techflow_ops.escalation` uses a default instance. Nothing here
-imports Airflow; notification delivery imports the providers only when it sends.
+module-level API in `techflow_ops.escalation` uses a default instance. What a step does is
+planned in `planning.py`; every read and write of the ops DB goes through `store.py`.
+Nothing here imports Airflow or SQLAlchemy; delivery imports the providers only when it sends.
 
 Resolution SLA. The freshness SLA is an Airflow Deadline Alert (callbacks.py): "this run is
 not done `freshness_sla` after it was queued" is a DAG-run deadline. The resolution SLA is
@@ -26,17 +27,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, or_, select, update
-
 from ..failures import FailureClass
 from ..opsdb import get_engine
-from ..opsdb.schema import engine_state, incidents
-from ..registry import format_duration
+from ..registry import format_duration, get_registry
 from . import store
 from .classify import classify
 from .messages import ROLE_SLOT, PageRenderer
-from .outbox import Backoff, DeliveryReport, deliver_due, enqueue
-from .policy import EscalationConfig, OnCallView, Recipient, Step, effective_wait, get_policy, read_oncall, resolve_step
+from .outbox import Backoff, DeliveryReport, deliver_due
+from .planning import PageStep, StepPlan, StepState, plan_step
+from .policy import EscalationConfig, OnCallView, Step, get_policy, read_oncall, resolve_step
 
 NOTICE_HORIZON = timedelta(hours=1)
 RESOLUTION_SLA_BREACHED = "resolution_sla_breached"
@@ -72,27 +71,6 @@ class _BrokenSchedule:
         raise RuntimeError(self.problem)
 
 
-@dataclass(frozen=True)
-class PageStep:
-    index: int
-    cycle: int
-    level: int
-    recipients: tuple[Recipient, ...]
-
-
-@dataclass(frozen=True)
-class StepPlan:
-    """What firing the due step does to an incident in a given state at a given instant."""
-
-    pipeline: object
-    events: tuple[tuple[str, str, int | None, str], ...]  # kind, message, level, data (JSON)
-    step_index: int  # the state after firing
-    cycle: int
-    level: int
-    next_step_at: datetime | None
-    page: PageStep | None  # None: the policy is exhausted
-
-
 @dataclass
 class TickReport:
     at: datetime
@@ -111,18 +89,30 @@ class TickReport:
 
 
 class Escalation:
-    def __init__(self, *, engine: Engine | None = None, registry=None, policy: EscalationConfig | None = None,
-                 schedule=None, use_default_schedule: bool = True):
-        from ..registry import get_registry
-
+    def __init__(self, *, engine=None, registry=None, policy: EscalationConfig | None = None,
+                 schedule=None, use_default_schedule: bool = True, config_dir=None):
+        """`registry`, `policy` and `schedule` default to the configured ones, which follow their
+        files: an edit made while this object lives applies from the next page on."""
         self.engine = engine or get_engine()
-        self.registry = registry or get_registry()
-        self.policy = policy or get_policy(self.registry.config_dir)
+        self._registry = registry
+        self._policy = policy
+        self._config_dir = config_dir if config_dir is not None else (registry.config_dir if registry else None)
         self._schedule = schedule
         self._use_default_schedule = use_default_schedule and schedule is None
-        self._policies: dict = {}
-        notifications = self.policy.notifications
-        self.backoff = Backoff(notifications.delivery_backoff.first, notifications.delivery_backoff.max)
+        self._policies: tuple[EscalationConfig | None, object | None, dict] = (None, None, {})
+
+    @property
+    def registry(self):
+        return self._registry or get_registry(self._config_dir)
+
+    @property
+    def policy(self) -> EscalationConfig:
+        return self._policy or get_policy(self.registry.config_dir)
+
+    @property
+    def backoff(self) -> Backoff:
+        retry = self.policy.notifications.delivery_backoff
+        return Backoff(retry.first, retry.max)
 
     @property
     def schedule(self):
@@ -187,10 +177,7 @@ class Escalation:
         at = _aware(at)
         dag_id = dag_id or self.registry.pipeline(pipeline_id).dag_id
         with self.engine.begin() as connection:
-            ids = list(connection.execute(
-                select(incidents.c.id).where(incidents.c.dag_id == dag_id, incidents.c.run_id == run_id,
-                                             incidents.c.kind == "task_failure").order_by(incidents.c.id)
-            ).scalars())
+            ids = store.task_incidents_of_run(connection, dag_id, run_id)
             for incident_id in ids:
                 store.add_event(connection, incident_id, at, "run_failed", f"the DAG run failed: {reason}")
         if ids:
@@ -200,10 +187,16 @@ class Escalation:
 
     # --- firing steps ------------------------------------------------------------------------
 
-    def _policy_for(self, pipeline):
-        spec = self._policies.get(pipeline.id)
+    def _policy_for(self, pipeline, policy: EscalationConfig):
+        """The pipeline's policy, looked up once per loaded policy and registry."""
+        cached_policy, cached_registry, specs = self._policies
+        registry = self.registry
+        if cached_policy is not policy or cached_registry is not registry:
+            specs = {}
+            self._policies = (policy, registry, specs)
+        spec = specs.get(pipeline.id)
         if spec is None:
-            spec = self._policies[pipeline.id] = self.policy.policy_for(pipeline)
+            spec = specs[pipeline.id] = policy.policy_for(pipeline)
         return spec
 
     def _fire_due_steps(self, writes: store.Writes, due: list, at: datetime, oncall: OnCallView,
@@ -219,7 +212,8 @@ class Escalation:
         `errors` None (a failure being reported) it is raised instead."""
         groups: dict[tuple, list[store.Incident]] = {}
         for incident in due:
-            state = (incident.pipeline_id, incident.step_index, incident.cycle, incident.level, incident.failure_class)
+            state = StepState(incident.pipeline_id, incident.step_index, incident.cycle, incident.level,
+                              incident.failure_class)
             groups.setdefault(state, []).append(incident)
         fired = exhausted = 0
         for state, members in groups.items():
@@ -227,23 +221,23 @@ class Escalation:
             plan = plans.get(state)
             if plan is None:
                 try:
-                    plan = plans[state] = self._plan_step(*state, at=at, oncall=oncall)
-                except Exception as exc:  # noqa: BLE001 - parked and reported, see the docstring
+                    plan = plans[state] = self._plan_step(state, at=at, oncall=oncall)
+                except Exception as exc:
                     if errors is None:
                         raise
                     problem = f"{type(exc).__name__}: {exc}"
                     for incident_id in ids:
                         writes.event(incident_id, "error",
-                                     f"cannot fire the next escalation step of pipeline {state[0]!r}: {problem}; "
+                                     f"cannot fire the next escalation step of pipeline {state.pipeline_id!r}: {problem}; "
                                      "escalation parked (no further steps) until the incident is resolved",
-                                     data={"pipeline_id": state[0], "step": state[1], "cycle": state[2]})
-                    writes.step(ids, step_index=state[1], cycle=state[2], level=state[3], next_step_at=None)
-                    errors.append(f"pipeline {state[0]!r}: cannot plan escalation step {state[1] + 1} "
+                                     data={"pipeline_id": state.pipeline_id, "step": state.step_index, "cycle": state.cycle})
+                    writes.step(ids, step_index=state.step_index, cycle=state.cycle, level=state.level, next_step_at=None)
+                    errors.append(f"pipeline {state.pipeline_id!r}: cannot plan escalation step {state.step_index + 1} "
                                   f"({problem}); incident(s) {', '.join(map(str, ids))} parked")
                     continue
             for incident_id in ids:
-                for kind, message, level, data in plan.events:
-                    writes.event(incident_id, kind, message, level=level, data=data)
+                for event in plan.events:
+                    writes.event(incident_id, event.kind, event.message, level=event.level, data=event.data)
             writes.step(ids, step_index=plan.step_index, cycle=plan.cycle, level=plan.level, next_step_at=plan.next_step_at)
             if plan.page is None:
                 exhausted += len(members)
@@ -252,53 +246,11 @@ class Escalation:
                 self._enqueue_pages(writes, members, plan.pipeline, plan.page)
         return fired, exhausted
 
-    def _plan_step(self, pipeline_id: str, step_index: int, cycle: int, level: int, failure_class: str, *,
-                   at: datetime, oncall: OnCallView) -> "StepPlan":
-        pipeline = self.registry.pipeline(pipeline_id)
-        spec = self._policy_for(pipeline)
-        failure_class = FailureClass(failure_class)
-        events: list[tuple] = []
-
-        def event(kind: str, message: str, level: int | None = None, data: dict | None = None) -> None:
-            events.append((kind, message, level, json.dumps(data or {}, default=str)))
-
-        # Bounded: at most every step of every allowed pass is looked at once.
-        for _ in range(len(spec.steps) * (spec.repeat + 1) + 1):
-            if step_index >= len(spec.steps):
-                if cycle >= spec.repeat:
-                    event("exhausted", f"escalation policy exhausted after {cycle + 1} pass(es); incident stays open",
-                          level=level)
-                    return StepPlan(pipeline, tuple(events), step_index, cycle, level, None, None)
-                step_index, cycle = 0, cycle + 1
-                event("repeated", f"not acknowledged: repeating the policy (pass {cycle + 1} of {spec.repeat + 1})")
-            step = spec.steps[step_index]
-            targets = resolve_step(step, pipeline, failure_class, oncall, self.registry, self.policy)
-            for gap in targets.gaps:
-                event("gap", f"step {step_index + 1} (level {step.level}): {gap}", level=step.level,
-                      data={"step": step_index, "cycle": cycle})
-            if not targets.recipients:
-                event("skipped", f"step {step_index + 1} (level {step.level}) reaches nobody: skipped without waiting",
-                      level=step.level, data={"step": step_index, "cycle": cycle, "notify": step.notify})
-                step_index += 1
-                continue
-            if step.level > level and level > 0:
-                event("escalated", f"escalated to level {step.level}", level=step.level)
-            level = max(level, step.level)
-            wait = effective_wait(step, pipeline, oncall, self.policy)
-            next_at = at + wait
-            event(
-                "paged",
-                f"step {step_index + 1} (level {step.level}): paged "
-                + ", ".join(f"{r.name} ({r.role})" for r in targets.recipients)
-                + f"; next step at {next_at.isoformat()} unless acknowledged"
-                + (" (investor-period wait)" if wait != step.wait else ""),
-                level=step.level,
-                data={"step": step_index, "cycle": cycle, "recipients": [r.id for r in targets.recipients],
-                      "wait_seconds": wait.total_seconds()},
-            )
-            page = PageStep(step_index, cycle, step.level, tuple(targets.recipients))
-            return StepPlan(pipeline, tuple(events), step_index + 1, cycle, level, next_at, page)
-        raise RuntimeError(f"pipeline {pipeline_id}: policy loop did not terminate")  # unreachable by construction
+    def _plan_step(self, state: StepState, *, at: datetime, oncall: OnCallView) -> StepPlan:
+        registry, policy = self.registry, self.policy
+        pipeline = registry.pipeline(state.pipeline_id)
+        return plan_step(pipeline, self._policy_for(pipeline, policy), policy, registry, FailureClass(state.failure_class),
+                         step_index=state.step_index, cycle=state.cycle, level=state.level, at=at, oncall=oncall)
 
     def _enqueue_pages(self, writes: store.Writes, members: list, pipeline, page_step: PageStep, *,
                        key: str | None = None, subject_prefix: str = "", headline: str | None = None) -> None:
@@ -308,14 +260,14 @@ class Escalation:
         default_conn = {"email": notifications.smtp_conn_id, "slack": notifications.slack_conn_id,
                         "pagerduty": notifications.pagerduty_conn_id}
         severity = "critical" if pipeline.criticality.tier <= 1 else "error"
-        # (key suffix, recipient id, channel, target, connection id, role) per contact, shared by the members
+        step_key = f":{key or f'pass:{page_step.cycle}:step:{page_step.index}'}"
+        # One row per contact of each recipient, the same for every incident but for the ids.
         contacts = [
-            (f":{key or f'pass:{page_step.cycle}:step:{page_step.index}'}:{r.kind}:{r.id}:{m.type}:{m.target}", r.id, m.type,
-             m.target, m.connection_id or default_conn[m.type], r.role)
+            store.OutboxRow(f"{step_key}:{r.kind}:{r.id}:{m.type}:{m.target}", None, "page", r.id, m.type, m.target,
+                            m.connection_id or default_conn[m.type], role=r.role)
             for r in page_step.recipients for m in r.contacts
         ]
         renderer = PageRenderer(pipeline, page_step.level, ROLE_SLOT, notifications.error_lines)
-        message_suffix = f":{key or f'pass:{page_step.cycle}:step:{page_step.index}'}"
         for incident in members:
             payload = json.dumps({"severity": severity, "source": incident.dag_id,
                                   "component": incident.task_id or incident.dag_id, "group": pipeline.id,
@@ -323,12 +275,12 @@ class Escalation:
             # Rendered and stored once per incident; each outbox row adds the recipient's role.
             page = renderer.render(incident, drill=bool(incident.details.get("drill")))
             key_prefix = f"incident:{incident.id}"
-            message_key = key_prefix + message_suffix
-            writes.message((message_key, incident.id, subject_prefix + page.subject,
-                            f"{headline}\n\n{page.body}" if headline else page.body, payload))
-            for key_suffix, recipient_id, channel, target, connection_id, role in contacts:
-                writes.notification((key_prefix + key_suffix, incident.id, "page", recipient_id, channel, target,
-                                     connection_id, message_key, role))
+            message_key = key_prefix + step_key
+            writes.message(store.PageMessage(message_key, incident.id, subject_prefix + page.subject,
+                                             f"{headline}\n\n{page.body}" if headline else page.body, payload))
+            for contact in contacts:
+                writes.notification(contact._replace(idempotency_key=key_prefix + contact.idempotency_key,
+                                                     incident_id=incident.id, message_key=message_key))
 
     # --- the tick ------------------------------------------------------------------------------
 
@@ -371,15 +323,14 @@ class Escalation:
         rule = self.policy.resolution_sla
         local = at.astimezone(ZoneInfo(rule.month_end_timezone))
         month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
-        conditions = []
-        for pipeline in self.registry.pipelines.values():
-            late = incidents.c.opened_at <= at - pipeline.resolution_sla
-            if pipeline.resolve_by_month_end:
-                late = or_(late, incidents.c.opened_at < month_start)
-            conditions.append(and_(incidents.c.pipeline_id == pipeline.id, late))
+        deadlines = [
+            store.ResolutionDeadline(pipeline.id, at - pipeline.resolution_sla,
+                                     month_start if pipeline.resolve_by_month_end else None)
+            for pipeline in self.registry.pipelines.values()
+        ]
         notice = Step(level=3, notify=rule.notify, wait=timedelta(minutes=1))
         with self.engine.begin() as connection:
-            breached = store.unresolved_without_event(connection, or_(*conditions), RESOLUTION_SLA_BREACHED)
+            breached = store.past_resolution_deadline(connection, deadlines, RESOLUTION_SLA_BREACHED)
             writes = store.Writes(at)
             groups: dict[tuple, list] = {}
             for incident in breached:
@@ -410,13 +361,6 @@ class Escalation:
 
     # --- shift notices --------------------------------------------------------------------------
 
-    def _state(self, connection, key: str) -> str | None:
-        return connection.execute(select(engine_state.c.value).where(engine_state.c.key == key)).scalar()
-
-    def _set_state(self, connection, key: str, value: str) -> None:
-        if connection.execute(update(engine_state).where(engine_state.c.key == key).values(value=value)).rowcount == 0:
-            connection.execute(engine_state.insert().values(key=key, value=value))
-
     def _shift_notices(self, at: datetime, report: TickReport) -> int:
         """Hand-off notices for shift changes since the last tick (to people coming on and going off)."""
         schedule = self.schedule
@@ -425,7 +369,7 @@ class Escalation:
         from .notices import handoff_notices
 
         with self.engine.begin() as connection:
-            last = self._state(connection, "handoffs_checked_until")
+            last = store.get_state(connection, "handoffs_checked_until")
             # After an engine outage, hand-offs older than an hour are history, not news.
             since = max(datetime.fromisoformat(last), at - NOTICE_HORIZON) if last else at
             try:
@@ -438,13 +382,13 @@ class Escalation:
                 for method in notice.recipient.contacts:
                     if method.type != "email":
                         continue  # hand-offs are not pages: email only
-                    added += enqueue(
-                        connection, idempotency_key=f"{notice.key}:{notice.recipient.id}:{method.target}",
-                        incident_id=None, purpose=notice.purpose, recipient=notice.recipient.id, channel="email",
-                        target=method.target, connection_id=method.connection_id or self.policy.notifications.smtp_conn_id,
-                        subject=notice.subject, body=notice.body, at=at,
-                    )
-            self._set_state(connection, "handoffs_checked_until", at.isoformat())
+                    added += store.enqueue(connection, store.OutboxRow(
+                        f"{notice.key}:{notice.recipient.id}:{method.target}", None, notice.purpose,
+                        notice.recipient.id, "email", method.target,
+                        method.connection_id or self.policy.notifications.smtp_conn_id,
+                        subject=notice.subject, body=notice.body, payload="{}",
+                    ), at)
+            store.set_state(connection, "handoffs_checked_until", at.isoformat())
         return added
 
     # --- people acting on incidents ---------------------------------------------------------------
@@ -452,50 +396,25 @@ class Escalation:
     def acknowledge(self, incident_id: int, user: str, note: str | None = None, *, at: datetime | None = None) -> store.Incident:
         at = _aware(at)
         with self.engine.begin() as connection:
-            incident = store.load_incident(connection, incident_id)
-            if incident.status != store.OPEN:
-                raise store.IncidentStateError(f"incident {incident_id} is {incident.status}, not open: nothing to acknowledge")
-            connection.execute(
-                update(incidents).where(incidents.c.id == incident_id)
-                .values(status=store.ACKNOWLEDGED, acknowledged_by=user, acknowledged_at=at, next_step_at=None, updated_at=at)
-            )
+            store.acknowledge(connection, incident_id, user, at)
             store.add_event(connection, incident_id, at, "acknowledged", note or "acknowledged; escalation stopped", actor=user)
             return store.load_incident(connection, incident_id, with_timeline=True)
 
     def resolve(self, incident_id: int, user: str, note: str | None = None, *, at: datetime | None = None) -> store.Incident:
         at = _aware(at)
         with self.engine.begin() as connection:
-            incident = store.load_incident(connection, incident_id)
-            if incident.status == store.RESOLVED:
-                raise store.IncidentStateError(f"incident {incident_id} is already resolved (by {incident.resolved_by})")
-            connection.execute(
-                update(incidents).where(incidents.c.id == incident_id).values(**store.resolved_values(user, at))
-            )
+            store.resolve(connection, incident_id, user, at)
             store.add_event(connection, incident_id, at, "resolved", note or "resolved", actor=user)
             return store.load_incident(connection, incident_id, with_timeline=True)
 
     def record_success(self, *, dag_id: str, task_id: str | None, run_id: str | None,
                        at: datetime | None = None, run_started_at: datetime | None = None) -> list[int]:
-        """Auto-resolve unresolved incidents of this task (or, with task_id None, of this DAG's
-        run-level failures) now that a run of it succeeded; return their ids.
-
-        Only incidents of the same run, or of runs that started before the succeeding run
-        (`run_started_at`): a backfill or an older run finishing later proves nothing about
-        a newer run's failure. When either start is unknown, only the same run's."""
+        """Auto-resolve what a success of this task (task_id None: of this DAG run) proves fixed
+        (see `store.resolve_succeeded`); return the ids."""
         at = _aware(at)
-        same_or_earlier_run = incidents.c.run_id == run_id
-        if run_started_at is not None:
-            same_or_earlier_run = or_(same_or_earlier_run, incidents.c.run_started_at < _aware(run_started_at))
-        condition = and_(incidents.c.dag_id == dag_id, incidents.c.status != store.RESOLVED, incidents.c.opened_at <= at,
-                         same_or_earlier_run)
-        condition = and_(condition, incidents.c.task_id == task_id) if task_id else and_(condition, incidents.c.task_id.is_(None))
         with self.engine.begin() as connection:
-            ids = list(connection.execute(select(incidents.c.id).where(condition)).scalars())
-            if not ids:
-                return []
-            connection.execute(
-                update(incidents).where(incidents.c.id.in_(ids)).values(**store.resolved_values("auto", at))
-            )
+            ids = store.resolve_succeeded(connection, dag_id=dag_id, task_id=task_id, run_id=run_id, at=at,
+                                          run_started_at=_aware(run_started_at) if run_started_at else None)
             what = f"task {task_id}" if task_id else f"DAG {dag_id}"
             for incident_id in ids:
                 store.add_event(connection, incident_id, at, "resolved",
