@@ -7,30 +7,27 @@ so this file only dispatches and never grows logic of its own.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-AREA_CLI_MODULES = (
-    "techflow_ops.registry.cli",
-    "techflow_ops.pipelines.cli",
-    "techflow_ops.oncall.cli",
-    "techflow_ops.escalation.cli",
-    "techflow_ops.quality.cli",
-    "techflow_ops.runbooks.cli",
-)
+from . import config_check
+from .drills import cli as drills_cli
+from .escalation import cli as escalation_cli
+from .oncall import cli as oncall_cli
+from .opsdb import cli as opsdb_cli
+from .pipelines import cli as pipelines_cli
+from .quality import cli as quality_cli
+from .runbooks import cli as runbooks_cli
+
+AREA_CLIS = (config_check, pipelines_cli, oncall_cli, escalation_cli, opsdb_cli, drills_cli, quality_cli, runbooks_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="techflow-ops", description=__doc__.splitlines()[0])
+    # Commands that check other commands (`runbooks check`) read the whole parser from here.
+    parser.set_defaults(command_parser=parser)
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for module_name in AREA_CLI_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):  # that area has no commands yet
-                continue
-            raise
-        module.register(subparsers)
+    for area_cli in AREA_CLIS:
+        area_cli.register(subparsers)
     return parser
 
 

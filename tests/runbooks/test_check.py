@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from techflow_ops.cli import build_parser
 from techflow_ops.runbooks.check import check_all, check_runbook, generate_all
 
 RUNBOOK = "include/runbooks/profit.md"
@@ -24,7 +25,7 @@ def edit(path: Path, old: str, new: str) -> int:
 
 
 def problems_of(registry, pipeline_id: str = "profit") -> list[str]:
-    return [str(p) for p in check_runbook(registry, registry.pipelines[pipeline_id])]
+    return [str(p) for p in check_runbook(registry, registry.pipelines[pipeline_id], parser=build_parser())]
 
 
 @pytest.fixture
@@ -224,7 +225,7 @@ def test_underlined_heading_is_rejected(runbook, project_copy):
 def test_check_all_reports_every_runbook(project_copy):
     for pipeline_id in ("growth", "engagement"):
         edit(project_copy / f"include/runbooks/{pipeline_id}.md", "## Data\n", "## Datasets\n")
-    problems = [str(p) for p in check_all(reload(project_copy))]
+    problems = [str(p) for p in check_all(reload(project_copy), parser=build_parser())]
     for pipeline_id in ("growth", "engagement"):
         assert any(p.startswith(f"include/runbooks/{pipeline_id}.md:") and "required section '## Data' is missing" in p for p in problems)
 

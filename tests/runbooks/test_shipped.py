@@ -10,6 +10,7 @@ import shlex
 
 import pytest
 
+from techflow_ops.cli import build_parser
 from techflow_ops.registry import get_registry
 from techflow_ops.runbooks.catalogue import required_issues
 from techflow_ops.runbooks.check import check_all
@@ -20,7 +21,7 @@ from techflow_ops.runbooks.document import parse_file
 def test_shipped_runbooks_pass_the_check():
     registry = get_registry()
     assert set(registry.pipelines) == {"profit", "growth", "engagement", "executive_investor", "experiment_team"}
-    assert [str(p) for p in check_all(registry)] == []
+    assert [str(p) for p in check_all(registry, parser=build_parser())] == []
 
 
 @pytest.mark.parametrize("pipeline_id", ["profit", "growth", "engagement", "executive_investor", "experiment_team"])
@@ -57,7 +58,7 @@ def test_airflow_commands_in_runbooks_parse_with_airflow():
     seen = 0
     for pipeline_id in registry.pipelines:
         doc = parse_file(registry.runbook_path(pipeline_id))
-        checker = CommandChecker()
+        checker = CommandChecker(build_parser())
         checker.collect_assignments([c for c in doc.fences if c.language in SHELL_LANGUAGES])
         commands = [(text, code.line) for code in doc.fences if code.language in SHELL_LANGUAGES for text, _ in _commands(code.text, code.line)]
         commands += [(code.text, code.line) for code in doc.inline_code if code.text.startswith("airflow ")]

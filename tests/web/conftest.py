@@ -49,9 +49,8 @@ def web_env(airflow_db, session_dir):
 
 @pytest.fixture(scope="session")
 def api_client(web_env):
-    from fastapi.testclient import TestClient
-
     from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
 
     with TestClient(create_app("core"), base_url="http://localhost") as client:
         yield client

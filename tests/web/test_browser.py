@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from escalation.receivers import free_port  # the loopback helpers the test areas share
 from techflow_ops.oncall import get_schedule_service
 from techflow_ops.registry import get_registry
-from escalation.receivers import free_port  # the loopback helpers the test areas share
 
 from .conftest import VENV_BIN_DIR, WEB_USERS, open_incident, record_dag_run
 

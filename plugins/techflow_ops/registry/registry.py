@@ -7,15 +7,14 @@ ConfigError, and no partially valid Registry is ever returned.
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import settings
-from ..stamps import files_stamp
+from ..reloading import ReloadingCache
 from .errors import ConfigError, ConfigProblem
 from .loading import YamlLines, load_model
-from .models import Person, PeopleFile, Pipeline, PipelinesFile, Team, TeamsFile
+from .models import PeopleFile, Person, Pipeline, PipelinesFile, Team, TeamsFile
 
 PEOPLE_FILE = "people.yaml"
 TEAMS_FILE = "teams.yaml"
@@ -183,8 +182,7 @@ def load_registry(config_dir: Path | str | None = None, project_root: Path | str
     )
 
 
-_cache: dict[Path, tuple[tuple, Registry]] = {}
-_cache_lock = threading.Lock()
+_cache: ReloadingCache[Registry] = ReloadingCache()
 
 
 def _registry_files(config_dir: Path) -> tuple[Path, ...]:
@@ -195,14 +193,8 @@ def get_registry(config_dir: Path | str | None = None) -> Registry:
     """The registry, loaded once per process and config folder, and again when one of its
     files changes on disk (a preloaded dag-processor or a running api-server sees an edit)."""
     key = settings.resolved_path(config_dir or settings.config_dir())
-    stamp = files_stamp(_registry_files(key))
-    with _cache_lock:
-        cached = _cache.get(key)
-        if cached is None or cached[0] != stamp:
-            cached = _cache[key] = (stamp, load_registry(key))
-        return cached[1]
+    return _cache.get(key, lambda: load_registry(key), files=_registry_files(key))
 
 
 def clear_registry_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
+    _cache.clear()

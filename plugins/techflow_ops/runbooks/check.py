@@ -6,6 +6,7 @@ the generated blocks; everything outside them stays as written by hand.
 
 from __future__ import annotations
 
+import argparse
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,10 @@ class _Report:
         self.problems.append(RunbookProblem(self.file, line, message))
 
 
-def check_runbook(registry: Registry, pipeline: Pipeline, doc: RunbookDocument | None = None) -> list[RunbookProblem]:
+def check_runbook(registry: Registry, pipeline: Pipeline, doc: RunbookDocument | None = None, *,
+                  parser: argparse.ArgumentParser) -> list[RunbookProblem]:
+    """Every problem of the pipeline's runbook; `parser` is the `techflow-ops` command parser
+    (`techflow_ops.cli.build_parser()`) its commands are checked against."""
     path = registry.runbook_path(pipeline)
     if doc is None:
         if not path.is_file():
@@ -66,15 +70,16 @@ def check_runbook(registry: Registry, pipeline: Pipeline, doc: RunbookDocument |
     _check_blocks(registry, pipeline, doc, report)
     _check_tables(pipeline, doc, report)
     _check_qualified_names(doc, report)
-    _check_commands(doc, report)
+    _check_commands(doc, report, parser)
     _check_links(registry, doc, report)
     return sorted(report.problems, key=lambda p: (p.file, p.line))
 
 
-def check_all(registry: Registry, pipeline_ids: list[str] | None = None) -> list[RunbookProblem]:
+def check_all(registry: Registry, pipeline_ids: list[str] | None = None, *,
+              parser: argparse.ArgumentParser) -> list[RunbookProblem]:
     problems: list[RunbookProblem] = []
     for pipeline_id in pipeline_ids or list(registry.pipelines):
-        problems += check_runbook(registry, registry.pipelines[pipeline_id])
+        problems += check_runbook(registry, registry.pipelines[pipeline_id], parser=parser)
     return problems
 
 
@@ -190,8 +195,8 @@ def _check_qualified_names(doc: RunbookDocument, report: _Report) -> None:
             report.add(code.line, f"`{code.text}`: `{name}` is neither a column of warehouse table `{table}` nor one of its quality checks")
 
 
-def _check_commands(doc: RunbookDocument, report: _Report) -> None:
-    checker = CommandChecker()
+def _check_commands(doc: RunbookDocument, report: _Report, parser: argparse.ArgumentParser) -> None:
+    checker = CommandChecker(parser)
     shell_blocks = [c for c in doc.fences if c.language in SHELL_LANGUAGES]
     checker.collect_assignments(shell_blocks)
     for code in shell_blocks:

@@ -40,7 +40,7 @@ def _check(args) -> int:
 
     try:
         registry = _registry(args)
-        problems = check_all(registry, _pipelines(args, registry))
+        problems = check_all(registry, _pipelines(args, registry), parser=args.command_parser)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1

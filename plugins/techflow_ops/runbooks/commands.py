@@ -1,6 +1,7 @@
 """Checks that every command a runbook tells someone to run exists, before they need it.
 
-- `techflow-ops ...` is parsed by the real parser, `techflow_ops.cli.build_parser()`;
+- `techflow-ops ...` is parsed by the real parser, `techflow_ops.cli.build_parser()`, which the
+  caller passes in (the CLI that runs this check is itself built from that parser);
 - `airflow ...` is matched against AIRFLOW_COMMANDS, a list of Airflow 3.3 CLI commands
   (tests hold that list against Airflow's own parser, so it cannot drift);
 - `sqlite3 data/warehouse.db "SQL"` and ```sql blocks are prepared (EXPLAIN) against an
@@ -12,6 +13,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import re
@@ -19,6 +21,8 @@ import shlex
 import sqlite3
 from dataclasses import dataclass, field
 from functools import lru_cache
+
+from ..quality.suites import SUITES
 
 #: Airflow 3.3 CLI commands a runbook may name: group -> sub-commands (empty: the group is the command).
 AIRFLOW_COMMANDS: dict[str, frozenset[str]] = {
@@ -51,8 +55,10 @@ SHELL_LANGUAGES = frozenset({"bash", "sh", "shell", "console"})
 
 @dataclass
 class CommandChecker:
-    """Checks commands of one runbook; collects (line, message) problems."""
+    """Checks commands of one runbook against `parser` (`techflow_ops.cli.build_parser()`);
+    collects (line, message) problems."""
 
+    parser: argparse.ArgumentParser
     variables: dict[str, str] = field(default_factory=dict)
     problems: list[tuple[int, str]] = field(default_factory=list)
     tables_seen: set[str] = field(default_factory=set)
@@ -106,7 +112,7 @@ class CommandChecker:
             return
         program, args = argv[0], argv[1:]
         if program == "techflow-ops":
-            error = techflow_ops_error(args)
+            error = techflow_ops_error(self.parser, args)
             if error:
                 self.problems.append((line, f"unknown or invalid command `{shlex.join(argv)}`: {error}"))
         elif program == "airflow":
@@ -197,16 +203,16 @@ def _commands(text: str, first_line: int):
         yield "\n".join(pending), start
 
 
-def techflow_ops_error(args: list[str]) -> str | None:
+def techflow_ops_error(parser: argparse.ArgumentParser, args: list[str]) -> str | None:
     """None when `techflow-ops ARGS` parses with the real parser; else argparse's complaint."""
     stderr, stdout = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stdout):
-            techflow_ops_parser().parse_args(args)
+            parser.parse_args(args)
     except SystemExit as exc:
         if exc.code in (0, None):  # --help
             return None
-        lines = [l for l in stderr.getvalue().splitlines() if l.strip()]
+        lines = [ln for ln in stderr.getvalue().splitlines() if ln.strip()]
         return lines[-1].split("error: ", 1)[-1] if lines else f"exit code {exc.code}"
     return None
 
@@ -226,13 +232,6 @@ def airflow_error(args: list[str]) -> str | None:
 
 
 @lru_cache(maxsize=1)
-def techflow_ops_parser():
-    from ..cli import build_parser
-
-    return build_parser()
-
-
-@lru_cache(maxsize=1)
 def warehouse_tables() -> frozenset[str]:
     from ..pipelines.warehouse import metadata
 
@@ -247,13 +246,7 @@ def warehouse_columns(table: str) -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def quality_checks() -> dict[str, frozenset[str]]:
-    """Dataset -> names of its quality checks (empty when the quality area is not installed)."""
-    try:
-        from ..quality.suites import SUITES
-    except ModuleNotFoundError as exc:
-        if exc.name and "techflow_ops.quality".startswith(exc.name):
-            return {}
-        raise
+    """Dataset -> names of its quality checks."""
     return {dataset: frozenset(check.name for check in suite.checks) for dataset, suite in SUITES.items()}
 
 

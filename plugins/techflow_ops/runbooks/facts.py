@@ -8,10 +8,11 @@ area has not published yet are stated as absent, never typed in by hand.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
+from ..escalation import callbacks, policy
 from ..failures import failure_classes_for
+from ..quality import breaker, suites
 from ..registry import Pipeline, Registry, format_duration
 from .catalogue import check_section
 
@@ -87,15 +88,6 @@ def render_sla(registry: Registry, pipeline: Pipeline) -> list[str]:
     return lines
 
 
-def _optional_module(name: str):
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name and name.startswith(exc.name):
-            return None
-        raise
-
-
 def failure_class_title(failure_class) -> str:
     """The title of a failure class's runbook section, from its anchor: `sla-miss` -> `SLA miss`."""
     return failure_class.anchor.replace("-", " ").capitalize().replace("Sla ", "SLA ")
@@ -111,13 +103,9 @@ def _first_sentence(obj) -> str | None:
 
 
 def _callback_lines(pipeline: Pipeline) -> list[str]:
-    callbacks = _optional_module("techflow_ops.escalation.callbacks")
-    if callbacks is None:
-        return ["- Callbacks and deadline alert: not published by `techflow_ops.escalation` yet."]
     lines = []
     dag_hooks = callbacks.dag_hooks(pipeline, deadline=True)  # the deployed DAG, whatever this process's switches
-    switch_off = getattr(callbacks, "deadline_alerts_enabled", None)
-    switch = _first_sentence_of(switch_off.__doc__) if switch_off else None
+    switch = _first_sentence_of(callbacks.deadline_alerts_enabled.__doc__)
     for deadline in dag_hooks.get("deadline") or []:  # Airflow takes a list of Deadline Alerts
         target = getattr(deadline.callback, "path", type(deadline.callback).__name__)
         lines.append(
@@ -125,13 +113,12 @@ def _callback_lines(pipeline: Pipeline) -> list[str]:
             f"reference (`{type(deadline.reference).__name__}`) calls `{target}`, which opens an incident "
             "classified `sla_miss` ([SLA miss](#sla-miss))." + (f" {switch}" if switch else "")
         )
-    if _optional_module("techflow_ops.escalation.engine") is not None:
-        lines.append(
-            f"- **Resolution SLA:** the escalation engine reports, once, every incident of this pipeline still "
-            f"unresolved {format_duration(pipeline.resolution_sla)} after it opened"
-            + (" or when the month it opened in has ended" if pipeline.resolve_by_month_end else "")
-            + " (`resolution_sla` in `include/config/escalation.yaml` says to whom; management by default)."
-        )
+    lines.append(
+        f"- **Resolution SLA:** the escalation engine reports, once, every incident of this pipeline still "
+        f"unresolved {format_duration(pipeline.resolution_sla)} after it opened"
+        + (" or when the month it opened in has ended" if pipeline.resolve_by_month_end else "")
+        + " (`resolution_sla` in `include/config/escalation.yaml` says to whom; management by default)."
+    )
     hooks = [("task", name, cb) for name, cbs in callbacks.task_hooks(pipeline.id).items() for cb in cbs]
     hooks += [("DAG run", name, cb) for name, cbs in dag_hooks.items() if name.endswith("_callback") for cb in cbs]
     for scope, name, callback in hooks:
@@ -141,12 +128,8 @@ def _callback_lines(pipeline: Pipeline) -> list[str]:
 
 
 def _quality_lines(pipeline: Pipeline) -> list[str]:
-    suites = _optional_module("techflow_ops.quality.suites")
-    if suites is None:
-        return ["Data-quality suites: not published by `techflow_ops.quality` yet."]
     lines = []
     if pipeline.upstream:
-        breaker = _optional_module("techflow_ops.quality.breaker")
         lines += [f"**Circuit breaker** (`techflow_ops.quality.breaker`): {_first_sentence_of(breaker.__doc__)} "
                   "It reads the latest results of: "
                   + "; ".join(f"{up}: " + ", ".join(f"`{s.dataset}`" for s in suites.suites_for(up)) for up in pipeline.upstream)
@@ -185,9 +168,6 @@ def render_monitoring(registry: Registry, pipeline: Pipeline) -> list[str]:
 
 
 def render_escalation(registry: Registry, pipeline: Pipeline) -> list[str]:
-    policy = _optional_module("techflow_ops.escalation.policy")
-    if policy is None:
-        return ["Escalation policy: not published by `techflow_ops.escalation` yet."]
     config = policy.load_policy(registry.config_dir, registry)
     spec = config.policy_for(pipeline)
     classes = failure_classes_for(pipeline)

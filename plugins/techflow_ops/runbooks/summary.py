@@ -5,28 +5,22 @@ read again only when it changed (every parse of every pipeline DAG asks for it).
 
 from __future__ import annotations
 
-import threading
-
 from .. import links
 from ..registry import get_registry
-from ..stamps import files_stamp
+from ..reloading import ReloadingCache
 from .catalogue import COMMON_ISSUES
 from .document import parse_outline
 
-_cache: dict[str, tuple[tuple, str]] = {}  # pipeline id -> (what the text was made from, text)
-_lock = threading.Lock()
+_cache: ReloadingCache[str] = ReloadingCache()
 
 
 def runbook_summary(pipeline_id: str, registry=None) -> str:
     registry = registry or get_registry()
     pipeline = registry.pipelines[pipeline_id]
     path = registry.runbook_path(pipeline)
-    key = (pipeline.runbook, str(path), files_stamp((path,)), links.runbook_url(pipeline_id))
-    with _lock:
-        cached = _cache.get(pipeline_id)
-        if cached is None or cached[0] != key:
-            cached = _cache[pipeline_id] = (key, _summarise(pipeline_id, pipeline.runbook, path))
-        return cached[1]
+    url = links.runbook_url(pipeline_id)
+    return _cache.get((pipeline_id, pipeline.runbook, str(path), url),
+                      lambda: _summarise(pipeline_id, pipeline.runbook, path), files=(path,))
 
 
 def _summarise(pipeline_id: str, runbook: str, path) -> str:

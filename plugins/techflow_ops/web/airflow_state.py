@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
 from airflow.models.dag import DagModel
 from airflow.models.dagrun import DagRun
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)

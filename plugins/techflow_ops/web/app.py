@@ -11,21 +11,20 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
+from airflow.api_fastapi.common.db.common import SessionDep
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag, requires_access_view
 from fastapi import APIRouter, Depends, FastAPI, Form, Header, HTTPException, Query, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from airflow.api_fastapi.app import get_auth_manager
-from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
-from airflow.api_fastapi.common.db.common import SessionDep
-from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag, requires_access_view
-
 from .. import links
+from ..oncall.ical import ics_for_person, ics_for_team
 from ..registry import get_registry
 from . import security, views
-from .views import AreaUnavailable
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
@@ -108,9 +107,8 @@ def _readable_by(user) -> views.ReadableDags:
 
 def _readable_incident(user, incident_id: int) -> dict:
     """The incident, once the user may read its DAG (its errors, log links and runs are the DAG's)."""
-    data = views.or_unavailable(views.incident, incident_id)
-    if data["available"]:
-        security.require_dag_read(user, data["dag_id"])
+    data = views.incident(incident_id)
+    security.require_dag_read(user, data["dag_id"])
     return data
 
 
@@ -126,12 +124,12 @@ def index() -> RedirectResponse:
 
 @pages.get("/oncall")
 def oncall_page(request: Request, user: GetUserDep) -> HTMLResponse:
-    return _page(request, "oncall.html", user, title="On call", oncall=views.or_unavailable(views.oncall_now))
+    return _page(request, "oncall.html", user, title="On call", oncall=views.oncall_now())
 
 
 @pages.get("/calendar")
 def calendar_page(request: Request, user: GetUserDep, start: date | None = None) -> HTMLResponse:
-    data = views.or_unavailable(views.calendar, _calendar_start(start), CALENDAR_WEEKS)
+    data = views.calendar(_calendar_start(start), CALENDAR_WEEKS)
     return _page(request, "calendar.html", user, title="Calendar", calendar=data)
 
 
@@ -145,7 +143,7 @@ def ownership_page(request: Request, user: GetUserDep, session: SessionDep) -> H
 def fairness_page(
     request: Request, user: GetUserDep, start: date | None = None, weeks: Annotated[int | None, Query(ge=1, le=260)] = None
 ) -> HTMLResponse:
-    return _page(request, "fairness.html", user, title="Fairness", fairness=views.or_unavailable(views.fairness, start, weeks))
+    return _page(request, "fairness.html", user, title="Fairness", fairness=views.fairness(start, weeks))
 
 
 @pages.get("/runbooks/{pipeline_id}")
@@ -203,7 +201,7 @@ INCIDENT_ACTIONS = ("acknowledge", "resolve")
 def incidents_page(
     request: Request, user: GetUserDep, status_filter: Annotated[str | None, Query(alias="status")] = None
 ) -> HTMLResponse:
-    data = views.or_unavailable(views.incidents, status_filter, readable=_readable_by(user))
+    data = views.incidents(status_filter, readable=_readable_by(user))
     return _page(request, "incidents.html", user, title="Incidents", incidents=data, status_filter=status_filter)
 
 
@@ -230,10 +228,7 @@ def incident_action_form(
 def _act(user, incident_id: int, action: str, note: str) -> dict:
     if action not in INCIDENT_ACTIONS:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown action {action!r}")
-    try:
-        current = views.incident(incident_id)
-    except AreaUnavailable as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+    current = views.incident(incident_id)
     security.require_dag_edit(user, current["dag_id"])
     return views.incident_action(incident_id, action, user.get_name(), note)
 
@@ -245,12 +240,12 @@ api = APIRouter(prefix="/api", dependencies=[Depends(requires_access_view(Access
 
 @api.get("/oncall/now")
 def api_oncall_now(at: datetime | None = None) -> dict:
-    return views.or_unavailable(views.oncall_now, at)
+    return views.oncall_now(at)
 
 
 @api.get("/calendar")
 def api_calendar(start: date | None = None, weeks: Annotated[int, Query(ge=1, le=52)] = CALENDAR_WEEKS) -> dict:
-    return views.or_unavailable(views.calendar, _calendar_start(start), weeks)
+    return views.calendar(_calendar_start(start), weeks)
 
 
 @api.get("/ownership")
@@ -260,7 +255,7 @@ def api_ownership(user: GetUserDep, session: SessionDep) -> dict:
 
 @api.get("/fairness")
 def api_fairness(start: date | None = None, weeks: Annotated[int | None, Query(ge=1, le=260)] = None) -> dict:
-    return views.or_unavailable(views.fairness, start, weeks)
+    return views.fairness(start, weeks)
 
 
 @api.get("/runbooks/{pipeline_id}")
@@ -286,7 +281,7 @@ def api_incidents(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict:
-    return views.or_unavailable(views.incidents, status_filter, pipeline_id, limit, offset, _readable_by(user))
+    return views.incidents(status_filter, pipeline_id, limit, offset, _readable_by(user))
 
 
 @api.get("/incidents/{incident_id}")
@@ -317,22 +312,18 @@ ICS = "text/calendar; charset=utf-8"
 @feeds.get("/person/{person_id}.ics")
 def person_feed(person_id: str, token: str | None = None) -> Response:
     security.check_feed_token("person", person_id, token)
-    return _feed(lambda ical: ical.ics_for_person(person_id))
+    return _feed(lambda: ics_for_person(person_id))
 
 
 @feeds.get("/team/{team_id}.ics")
 def team_feed(team_id: str, token: str | None = None) -> Response:
     security.check_feed_token("team", team_id, token)
-    return _feed(lambda ical: ical.ics_for_team(team_id))
+    return _feed(lambda: ics_for_team(team_id))
 
 
 def _feed(build) -> Response:
     try:
-        ical = views.area("techflow_ops.oncall.ical", "ics_for_person", "ics_for_team")
-    except AreaUnavailable as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
-    try:
-        body = build(ical)
+        body = build()
     except KeyError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc.args[0] if exc.args else exc)) from None
     return Response(body, media_type=ICS, headers={"Cache-Control": "private, max-age=300"})

@@ -11,12 +11,11 @@ import hashlib
 import hmac
 from urllib.parse import urlsplit
 
-from fastapi import HTTPException, Request, status
-
+from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
 from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
-from airflow.api_fastapi.app import get_auth_manager
 from airflow.configuration import conf
+from fastapi import HTTPException, Request, status
 
 CSRF_FORM_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"

@@ -1,22 +1,23 @@
 """What the pages and the JSON API show, as JSON-able dicts.
 
-Pages and API share these builders so they never disagree. Areas built by other modules
-(on-call schedule, escalation, quality) are imported when used; an area that is not
-installed yields an explicit "not available" marker, never invented data.
+Pages and API share these builders so they never disagree.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 from datetime import date, datetime, time, timedelta, timezone
 from enum import Enum
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Callable
 
-from .. import links, settings
+from .. import escalation, links, settings
+from ..failures import FailureClass
+from ..oncall import get_schedule_service
+from ..oncall.fairness import METRICS, fairness_report
+from ..oncall.timeline import holiday_names
+from ..quality.results import latest_results
 from ..registry import Person, Registry, format_duration, get_registry
 
 log = logging.getLogger(__name__)
@@ -32,62 +33,6 @@ class BadRequest(ValueError):
 
 class Conflict(Exception):
     """The action does not fit the current state, e.g. acknowledging a resolved incident (409)."""
-
-
-class AreaUnavailable(Exception):
-    """An area this view needs is not installed in this deployment, or is installed but broken
-    (fails to import, or lacks what this view calls): `broken` tells the two apart."""
-
-    def __init__(self, area: str, detail: str, *, broken: bool = False):
-        super().__init__(f"{area} is not available: {detail}")
-        self.area = area
-        self.detail = detail
-        self.broken = broken
-
-    def as_json(self) -> dict:
-        return {"available": False, "area": self.area, "detail": self.detail, "broken": self.broken}
-
-
-def _area_package(module_name: str) -> str:
-    """`techflow_ops.oncall.fairness` -> `techflow_ops.oncall`: the unit a deployment ships or leaves out."""
-    parts = module_name.split(".")
-    return ".".join(parts[:2] if parts[0] == "techflow_ops" else parts[:1])
-
-
-def _is_module_or_parent(missing: str | None, module_name: str) -> bool:
-    return bool(missing) and (module_name == missing or module_name.startswith(f"{missing}."))
-
-
-def area(module_name: str, *needed: str) -> ModuleType:
-    """Another area's module, once it offers the functions this view needs.
-
-    An area package left out of this deployment degrades to "not available" quietly. One that
-    is there but fails to import, misses a module or lacks a name (a rename in that area)
-    degrades too, so the page's other sections still show, and is logged as an error with
-    its exception.
-    """
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if not _is_module_or_parent(exc.name, _area_package(module_name)):
-            raise _broken(module_name, exc) from exc
-        log.info("%s is not installed; its sections show as not available", module_name)
-        raise AreaUnavailable(module_name, f"module {exc.name} is not installed") from None
-    except Exception as exc:
-        raise _broken(module_name, exc) from exc
-    missing = [name for name in needed if not hasattr(module, name)]
-    if missing:
-        detail = f"{module_name} does not provide {', '.join(missing)}"
-        log.error("%s: the web views call it, so their sections show as not available", detail)
-        raise AreaUnavailable(module_name, detail, broken=True)
-    return module
-
-
-def _broken(module_name: str, exc: Exception) -> AreaUnavailable:
-    log.error("%s failed to import; its sections show as not available", module_name, exc_info=exc)
-    return AreaUnavailable(
-        module_name, f"{module_name} failed to import ({type(exc).__name__}: {exc}); see the API server log", broken=True
-    )
 
 
 def jsonable(value: Any) -> Any:
@@ -151,14 +96,12 @@ def _stakeholder(registry: Registry, ref: str) -> dict:
 
 
 def oncall_now(at: datetime | None = None) -> dict:
-    oncall = area("techflow_ops.oncall", "get_schedule_service")
     registry = get_registry()
     at = at or datetime.now(timezone.utc)
     if at.tzinfo is None:  # a bare ?at= from the API means UTC
         at = at.replace(tzinfo=timezone.utc)
-    now = oncall.get_schedule_service().now(at)
+    now = get_schedule_service().now(at)
     return {
-        "available": True,
         "at": at.isoformat(),
         "primary": _person_ref(registry, now.primary),
         "secondary": _person_ref(registry, now.secondary),
@@ -174,17 +117,14 @@ def oncall_now(at: datetime | None = None) -> dict:
 def calendar(start: date, weeks: int) -> dict:
     """Day by day in the rotation's timezone: who holds each role, holidays, who is away,
     overrides and the investor-report period."""
-    oncall = area("techflow_ops.oncall", "get_schedule_service")
-    timeline = area("techflow_ops.oncall.timeline", "holiday_names")
-
     registry = get_registry()
-    service = oncall.get_schedule_service()
+    service = get_schedule_service()
     rotation = service.rotation
     tz = rotation.tz
     first = datetime.combine(start, time(0), tz)
     last = datetime.combine(start + timedelta(weeks=weeks), time(0), tz)
     shifts = service.shifts(first, last)
-    holidays = timeline.holiday_names(rotation, first.year, last.year)
+    holidays = holiday_names(rotation, first.year, last.year)
 
     def name(person_id: str) -> str:
         return registry.people[person_id].name if person_id in registry.people else person_id
@@ -218,7 +158,6 @@ def calendar(start: date, weeks: int) -> dict:
             }
         )
     return {
-        "available": True,
         "timezone": str(tz),
         "start": first.isoformat(),
         "end": last.isoformat(),
@@ -231,26 +170,17 @@ def calendar(start: date, weeks: int) -> dict:
 def fairness(start: date | None = None, weeks: int | None = None) -> dict:
     """On-call load per person and role over the known schedule (overrides excluded, as in
     `techflow-ops oncall fairness`), beside what strict round-robin would have given."""
-    oncall = area("techflow_ops.oncall", "get_schedule_service")
-    fairness_module = area("techflow_ops.oncall.fairness", "fairness_report", "METRICS")
     registry = get_registry()
-    service = oncall.get_schedule_service()
+    service = get_schedule_service()
     begin = datetime.combine(start, time(0), service.rotation.tz) if start else service.covered_from
     end = min(begin + timedelta(weeks=weeks) if weeks else service.covered_until, service.covered_until)
     shifts = [s for s in service.shifts(begin, end) if s.source != "override"]
-    report = fairness_module.fairness_report(service.rotation, shifts, service.timeline, begin, end)
+    report = fairness_report(service.rotation, shifts, service.timeline, begin, end)
     names = {person: registry.people[person].name if person in registry.people else person for person in report["members"]}
-    return {"available": True, "metrics": list(fairness_module.METRICS), "names": names, "report": report}
+    return {"metrics": list(METRICS), "names": names, "report": report}
 
 
 # --- ownership ---------------------------------------------------------------------------
-
-
-def _quality_or_unavailable() -> dict:
-    try:
-        return latest_quality()
-    except AreaUnavailable as exc:
-        return {**exc.as_json(), "results": {}}
 
 
 def _pipeline_row(registry: Registry, pipeline, state, quality: dict) -> dict:
@@ -287,10 +217,10 @@ def ownership(session, readable: ReadableDags | None = None) -> dict:
         allowed = readable({p.dag_id for p in pipelines})
         pipelines = [p for p in pipelines if p.dag_id in allowed]
     states = dag_states(session, [p.dag_id for p in pipelines])
-    quality = _quality_or_unavailable()
+    quality = latest_quality()
     rows = [_pipeline_row(registry, p, states[p.dag_id], quality) for p in pipelines]
     rows.sort(key=lambda r: (r["tier"], r["pipeline_id"]))
-    return {"pipelines": rows, "data_quality_available": quality["available"], "data_quality_detail": quality.get("detail")}
+    return {"pipelines": rows}
 
 
 def dag_overview(session, dag_id: str) -> dict:
@@ -302,22 +232,13 @@ def dag_overview(session, dag_id: str) -> dict:
     if pipeline is None:
         raise NotFound(f"DAG {dag_id!r} is not a TechFlow pipeline in {registry.config_dir}")
     state = dag_states(session, [dag_id])[dag_id]
-    row = _pipeline_row(registry, pipeline, state, _quality_or_unavailable())
-    open_incidents = or_unavailable(incidents, "unresolved", pipeline_id=pipeline.id)
+    row = _pipeline_row(registry, pipeline, state, latest_quality())
     return {
         "pipeline": row,
-        "oncall": or_unavailable(oncall_now),
-        "incidents": open_incidents,
+        "oncall": oncall_now(),
+        "incidents": incidents("unresolved", pipeline_id=pipeline.id),
         "runbook": runbook(pipeline.id),
     }
-
-
-def or_unavailable(builder, *args, **kwargs) -> dict:
-    """The section, or its "not available" marker when an area it needs is missing."""
-    try:
-        return builder(*args, **kwargs)
-    except AreaUnavailable as exc:
-        return exc.as_json()
 
 
 _QUALITY_ORDER = {"passed": 0, "warned": 1, "failed": 2}
@@ -325,9 +246,8 @@ _QUALITY_ORDER = {"passed": 0, "warned": 1, "failed": 2}
 
 def latest_quality() -> dict:
     """The newest validation of every dataset, folded per pipeline: the worst status wins."""
-    quality = area("techflow_ops.quality.results", "latest_results")
     by_pipeline: dict[str, dict] = {}
-    for result in quality.latest_results():
+    for result in latest_results():
         summary = by_pipeline.setdefault(
             result["pipeline_id"], {"status": "passed", "success": True, "validated_at": None, "datasets": []}
         )
@@ -345,7 +265,7 @@ def latest_quality() -> dict:
                 "data_docs_url": links.plugin_url(f"datadocs/{result['data_docs_path']}") if result.get("data_docs_path") else None,
             }
         )
-    return {"available": True, "results": by_pipeline}
+    return {"results": by_pipeline}
 
 
 def data_docs_dir():
@@ -405,8 +325,6 @@ def _incident_summary(data: dict) -> str:
 
 
 def _runbook_anchor(failure_class: str | None) -> str | None:
-    from ..failures import FailureClass
-
     try:
         return FailureClass(failure_class).anchor
     except ValueError:
@@ -428,18 +346,17 @@ def incidents(
 ) -> dict:
     """Newest first; with `readable`, only incidents of DAGs the user may read, and `limit`/`offset`
     count those, so a page is never cut short by incidents the user may not see."""
-    escalation = area("techflow_ops.escalation", "list_incidents")
     try:
         if readable is None:
             found = escalation.list_incidents(status=status, pipeline_id=pipeline_id, limit=limit, offset=offset)
         else:
-            found = _readable_incidents(escalation, readable, status, pipeline_id, limit, offset)
+            found = _readable_incidents(readable, status, pipeline_id, limit, offset)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    return {"available": True, "status": status, "incidents": [_incident_json(i) for i in found]}
+    return {"status": status, "incidents": [_incident_json(i) for i in found]}
 
 
-def _readable_incidents(escalation, readable: ReadableDags, status, pipeline_id, limit: int, offset: int) -> list:
+def _readable_incidents(readable: ReadableDags, status, pipeline_id, limit: int, offset: int) -> list:
     # A user who may read every DAG (the usual case) is answered by the first batch.
     batch_size = min(offset + limit, _READABLE_SCAN_MAX_BATCH)
     decided: dict[str, bool] = {}
@@ -467,16 +384,14 @@ def _readable_incidents(escalation, readable: ReadableDags, status, pipeline_id,
 
 
 def incident(incident_id: int) -> dict:
-    escalation = area("techflow_ops.escalation", "get_incident", "IncidentNotFound")
     try:
         found = escalation.get_incident(incident_id)
     except escalation.IncidentNotFound:
         raise NotFound(f"no incident {incident_id}") from None
-    return {"available": True, **_incident_json(found)}
+    return _incident_json(found)
 
 
 def incident_action(incident_id: int, action: str, user_name: str, note: str) -> dict:
-    escalation = area("techflow_ops.escalation", "acknowledge", "resolve", "IncidentStateError")
     perform = {"acknowledge": escalation.acknowledge, "resolve": escalation.resolve}[action]
     try:
         perform(incident_id, user_name, note or None)
