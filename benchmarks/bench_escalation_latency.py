@@ -85,9 +85,10 @@ def main() -> int:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
 
+    from datetime import datetime, timezone
+
     from techflow_ops.oncall import get_schedule_service
     from techflow_ops.registry import get_registry
-    from datetime import datetime, timezone
 
     on_call = get_schedule_service().now(datetime.now(timezone.utc)).primary
     techflow_to = get_registry().person(on_call).email

@@ -9,4 +9,6 @@ if ! command -v chromium >/dev/null 2>&1; then
     [[ "$(id -u)" -eq 0 ]] || as_root="sudo"
     $as_root apt-get update && $as_root apt-get install -y chromium
 fi
+# Lint first: a failing rule stops the run before the slow tests (config in pyproject.toml).
+.venv/bin/ruff check .
 exec .venv/bin/python -m pytest -ra "$@"

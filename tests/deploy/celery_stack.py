@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
 from escalation.receivers import free_port  # the loopback helpers the test areas share
 
 ROOT = Path(__file__).resolve().parents[2]

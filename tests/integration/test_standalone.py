@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from techflow_ops.registry import get_registry
 from escalation.receivers import free_port  # the loopback helpers the test areas share
+from techflow_ops.registry import get_registry
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
