@@ -1,12 +1,16 @@
 """`techflow-ops`: the project's command line.
 
 Each area owns its sub-commands in `<area>/cli.py` with a `register(subparsers)` function,
-so this file only dispatches and never grows logic of its own.
+so this file only dispatches and never grows logic of its own, apart from keeping every
+command's logs on stderr (stdout carries the result, e.g. the `--json` document).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.abc
+import importlib.util
 import sys
 
 from . import config_check
@@ -31,10 +35,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Stderr:
+    """Whatever sys.stderr is at each write, for log sinks that keep the stream they were given
+    (a caller or test may swap sys.stderr later, as the stdlib's last-resort handler allows)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(sys.stderr, name)
+
+
+class _AirflowLogsToStderr(importlib.abc.MetaPathFinder):
+    """Imports `airflow` (which configures logging on its first import) with stdout pointed at
+    stderr, then points Airflow's structlog logger factory at stderr too, so that no log line,
+    such as a provider's HTTP warning, lands in a command's stdout (its JSON document)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "airflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)  # the ordinary finders, this one removed
+        if spec is not None and spec.loader is not None:
+            exec_module = spec.loader.exec_module  # a loader instance of this spec alone
+
+            def exec_module_logging_to_stderr(module) -> None:
+                with contextlib.redirect_stdout(_Stderr()):  # the stdlib handler binds sys.stdout here
+                    exec_module(module)
+                _structlog_to_stderr()
+
+            spec.loader.exec_module = exec_module_logging_to_stderr
+        return spec
+
+
+def _structlog_to_stderr() -> None:
+    import structlog
+
+    factory = structlog.get_config()["logger_factory"]
+    # Airflow's LoggerFactory has io=None: each logger would bind sys.stdout when first used.
+    if getattr(factory, "io", False) is None:
+        factory.io = sys.stderr.buffer if issubclass(getattr(factory, "cls", object), structlog.BytesLogger) else _Stderr()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    result = args.handler(args)
+    # Logs go to stderr, results to stdout: Airflow's log sinks, bound to sys.stdout on its lazy
+    # first import, are moved rather than every command's printing. A process that imported
+    # Airflow before calling main (tests, embedding) keeps its own logging setup.
+    hook = None if "airflow" in sys.modules else _AirflowLogsToStderr()
+    if hook is not None:
+        sys.meta_path.insert(0, hook)
+    try:
+        result = args.handler(args)
+    finally:
+        if hook in sys.meta_path:
+            sys.meta_path.remove(hook)
     return int(result or 0)
 
 

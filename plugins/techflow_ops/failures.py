@@ -52,14 +52,53 @@ def failure_classes_for(pipeline) -> list[FailureClass]:
     return classes
 
 
+#: Failure modes: what exactly went wrong, finer than the class. escalation.yaml routes by
+#: mode (`routes`) and rates severity by it; quality checks and exceptions name theirs. A
+#: failure with no finer mode uses its class's value as its mode.
+FAILURE_MODES: dict[str, str] = {
+    **{fc.value: fc.title for fc in FailureClass},
+    # profit
+    "revenue_mismatch": "revenue does not match the accounting filings",
+    "revenue_drop": "revenue dropped more than the threshold against the previous month",
+    "incomplete_revenue": "an active account has no revenue row",
+    "missing_expenses": "expense records are missing",
+    "salary_duplicates": "salary aggregation error (duplicate HR rows)",
+    # growth
+    "missing_status": "an account has no current status",
+    "missing_status_step": "a status change skips an intermediate step",
+    "license_mismatch": "license counts do not match the account records",
+    "time_series_gap": "a gap in the daily time series",
+    # engagement
+    "late_events": "click events arrive more than 48 h after they happened",
+    "invalid_events": "invalid click timestamps or user ids",
+    "duplicate_events": "duplicate click events",
+    "kafka_outage": "Kafka outage: no events at all",
+    "consumer_lag": "Kafka consumer lag over 5 minutes",
+    # aggregated
+    "out_of_memory": "Spark out-of-memory on a large join",
+    "stale_upstream": "upstream data is stale or failed validation",
+    "missing_values": "missing values or divide-by-zero in ratios",
+    "wrong_aggregates": "aggregated metrics are wrong",
+    # any pipeline (by quality category, then by failure class)
+    "missing_data": "rows or partitions are missing",
+    "duplicate_rows": "duplicate rows",
+    "stale_data": "the newest data is older than the freshness SLA",
+    "invalid_values": "values outside their valid domain",
+}
+
+
 class PipelineFailure(Exception):
-    """A failure whose class is known; escalation routes and links by `failure_class`."""
+    """A failure whose class is known; escalation routes and links by `failure_class`, and
+    routes to business teams by `failure_mode` (a key of FAILURE_MODES)."""
 
     failure_class: FailureClass = FailureClass.task_error
 
-    def __init__(self, message: str, *, details: dict | None = None):
+    def __init__(self, message: str, *, details: dict | None = None, failure_mode: str | None = None):
         super().__init__(message)
         self.details = details or {}
+        self.failure_mode = failure_mode or self.failure_class.value
+        if self.failure_mode not in FAILURE_MODES:
+            raise ValueError(f"unknown failure mode {self.failure_mode!r} (known: {sorted(FAILURE_MODES)})")
 
 
 class KafkaOutage(PipelineFailure):

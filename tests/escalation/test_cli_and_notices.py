@@ -147,3 +147,27 @@ def test_policy_errors_name_file_field_and_value(config_copy):
     with pytest.raises(ConfigError, match=r"management.cfo = 'nobody_here': unknown person"):
         load_policy(config_copy, load_registry(config_copy))
     assert main(["config", "check", str(config_copy)]) == 1
+
+
+def test_route_and_severity_errors_name_file_field_and_value(config_copy):
+    from techflow_ops.escalation.policy import load_policy
+    from techflow_ops.registry import ConfigError, load_registry
+
+    path = config_copy / "escalation.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["routes"]["revenue_mismatch"]["team"] = "finanse"
+    data["routes"]["revenue_mismach"] = {"team": "finance", "when": "immediately"}
+    data["severity"]["rules"][0]["modes"].append("kafka_outgae")
+    data["management"]["cfo_for"]["pipelines"] = ["exec"]
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as raised:
+        load_policy(config_copy, load_registry(config_copy))
+    text = str(raised.value)
+    assert "routes.revenue_mismatch.team = 'finanse': unknown team" in text
+    assert "routes.revenue_mismach = 'revenue_mismach': unknown failure mode" in text
+    assert "kafka_outgae" in text and "severity.rules[0].modes[5]" in text
+    assert "management.cfo_for.pipelines[0] = 'exec': unknown pipeline" in text
+    data["routes"]["revenue_mismatch"]["when"] = "soonish"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"routes.revenue_mismatch.when = 'soonish'"):
+        load_policy(config_copy, load_registry(config_copy))

@@ -45,23 +45,29 @@ def test_levels_fire_after_their_waits_until_acknowledged(escalation, smtp_serve
     incident_id = escalation.report_failure(
         pipeline_id="engagement", run_id="r1", task_id="consume_clicks", exception=KafkaOutage("no events from topic clicks"), at=T0,
     )
-    assert paged_addresses(smtp_server) == [SOFIA]
-    escalation.tick(T0 + timedelta(minutes=4, seconds=59))
-    assert paged_addresses(smtp_server) == [SOFIA]  # the wait has not passed
-    report = escalation.tick(T0 + timedelta(minutes=5))
-    assert report.escalated == 1
-    # level 1, second step: owners (sofia, jonas) and the on-call secondary (jonas, deduplicated)
-    assert paged_addresses(smtp_server) == sorted([SOFIA, SOFIA, JONAS])
-    smtp_server.messages.clear()
-    escalation.tick(T0 + timedelta(minutes=15))
-    level2 = paged_addresses(smtp_server)
-    # level 2: the business owner team, and Infrastructure because this is a Kafka outage
-    assert level2 == sorted(["frontend@techflow.example.com", "infra-oncall@techflow.example.com"])
+    # the on-call primary, and Infrastructure at once (a Kafka outage's `immediately` route), as an FYI
+    assert paged_addresses(smtp_server) == sorted([SOFIA, "infra-oncall@techflow.example.com"])
+    [fyi] = smtp_server.to("infra-oncall@techflow.example.com")
+    assert "FYI, no acknowledgement needed" in fyi.text and "[critical]" in fyi.subject
     pagerduty = [p for path, p in http_receiver.posts if path == "/v2/enqueue"]
     assert len(pagerduty) == 1, [n["last_error"] for n in escalation.get_incident(incident_id).notifications if n["channel"] == "pagerduty"]
     assert pagerduty[0]["routing_key"] == "routing-key-pagerduty_infra"
     assert pagerduty[0]["event_action"] == "trigger" and pagerduty[0]["dedup_key"] == f"techflow-incident-{incident_id}"
     assert pagerduty[0]["payload"]["class"] == "kafka_outage" and "Engagement" in pagerduty[0]["payload"]["summary"]
+    assert pagerduty[0]["payload"]["severity"] == "critical"
+    smtp_server.messages.clear()
+    escalation.tick(T0 + timedelta(minutes=4, seconds=59))
+    assert paged_addresses(smtp_server) == []  # the wait has not passed
+    report = escalation.tick(T0 + timedelta(minutes=5))
+    assert report.escalated == 1
+    # level 1, second step: owners (sofia, jonas) and the on-call secondary (jonas): Sofia was paged in
+    # this pass already, Jonas once
+    assert paged_addresses(smtp_server) == [JONAS]
+    smtp_server.messages.clear()
+    escalation.tick(T0 + timedelta(minutes=15))
+    level2 = paged_addresses(smtp_server)
+    # level 2: the business owner team; Infrastructure heard at the start of this pass
+    assert level2 == ["frontend@techflow.example.com"]
     assert "[TechFlow L2]" in smtp_server.messages[0].subject
     assert "#kafka-outage" in smtp_server.messages[0].text
     escalation.acknowledge(incident_id, "sofia", "looking at the consumer", at=T0 + timedelta(minutes=20))

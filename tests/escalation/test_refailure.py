@@ -66,7 +66,7 @@ def test_revision_0004_adds_run_started_at_to_an_existing_store(tmp_path):
     from alembic import command
     from sqlalchemy import create_engine, inspect, text
 
-    from techflow_ops.opsdb import current_revision, upgrade_to_head
+    from techflow_ops.opsdb import current_revision, head_revision, upgrade_to_head
     from techflow_ops.opsdb.migrations_runner import _alembic_config
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
@@ -80,7 +80,10 @@ def test_revision_0004_adds_run_started_at_to_an_existing_store(tmp_path):
             " VALUES ('k', 'task_failure', 'profit', 'profit', 'r1', 'unknown', '', '{}', 'open',"
             " '2026-11-10 03:00:00', '2026-11-10 03:00:00', 1, 0, 0, 0)"))
     upgrade_to_head(url, engine=engine)
-    assert current_revision(engine) == "0004_escalation_run_started_at"
+    assert current_revision(engine) == head_revision()
     with engine.connect() as connection:
         assert connection.execute(text("SELECT dedup_key, run_started_at FROM incidents")).all() == [("k", None)]
+        # 0005: an incident from before failure modes and severities has neither (read as its class, major)
+        assert connection.execute(text("SELECT failure_mode, severity, assigned_to FROM incidents")).all() == [
+            (None, None, None)]
     engine.dispose()

@@ -62,5 +62,7 @@ def test_resolve_by_month_end_breaches_when_the_month_ends(escalation, smtp_serv
     assert escalation.tick(month_end).resolution_sla_breaches == 1  # 4 hours old, well inside its 48h
     [event] = breach_events(escalation.get_incident(incident_id))
     assert "or by the month end" in event["message"]
-    # not a finance pipeline: the DE lead and the BA lead, not the CFO
-    assert sorted(r for m in breach_mails(smtp_server) for r in m.recipients) == sorted([DANA, RAVI])
+    # the executive/investor report is critical (criticality highest): the CFO hears too
+    assert sorted(r for m in breach_mails(smtp_server) for r in m.recipients) == sorted([DANA, RAVI, HELEN])
+    [cfo_mail] = [m for m in breach_mails(smtp_server) if HELEN in m.recipients]
+    assert "You are paged as: management: CFO (critical investor report)" in cfo_mail.text

@@ -33,7 +33,16 @@ def test_now_json_shape_and_page_order(config_copy, capsys):
     at = datetime(2026, 11, 27, 12, tzinfo=UTC)
     now = svc.now(at)
     assert (payload["primary"], payload["secondary"], payload["investor_watch"]) == (now.primary, now.secondary, now.investor_watch)
-    assert payload["page_order"] == svc.page_order("profit", at) and payload["at"] == "2026-11-27T12:00:00Z"
+    assert payload["at"] == "2026-11-27T12:00:00Z" and now.in_investor_period
+    # escalation.yaml investor_period.steps: the watch and the primary, then the owners, the
+    # secondary and the rest of the rotation: the whole team, nobody twice
+    profit = svc.registry.pipelines["profit"]
+    expected = []
+    for person in (now.investor_watch, now.primary, profit.owners.primary, profit.owners.secondary, now.secondary,
+                   *svc.rotation.members):
+        if person not in expected:
+            expected.append(person)
+    assert payload["page_order"] == expected and len(expected) == len(svc.rotation.members)
 
 
 def test_now_rejects_naive_times_and_unknown_pipelines(config_copy, capsys):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 from techflow_ops.oncall import OnCallNow, Shift, get_schedule_service
 from techflow_ops.oncall.published import publish
 
@@ -69,42 +67,6 @@ def test_override_making_one_person_hold_two_roles_is_a_reported_conflict(config
     assert any("conflict" in g and current.primary in g for g in svc.now(NOW).gaps)
     conflicts = [g for g in svc.gaps(NOW, NOW + timedelta(hours=3)) if g.kind == "conflict"]
     assert conflicts and conflicts[0].people == (current.primary,)
-
-
-def test_page_order_for_investor_facing_pipeline_in_investor_period(config_copy):
-    svc = service(config_copy, now=NOW)
-    at = datetime(2026, 11, 27, 12, tzinfo=UTC)  # the last business days of November
-    now = svc.now(at)
-    assert now.in_investor_period and now.investor_watch
-    profit = svc.registry.pipelines["profit"]
-    order = svc.page_order("profit", at)
-    expected = []
-    for person in (now.investor_watch, now.primary, now.secondary, profit.owners.primary, profit.owners.secondary):
-        if person not in expected:
-            expected.append(person)
-    assert order == expected
-    # Not investor-facing: the investor watch is not paged, the on-call secondary comes after the owners.
-    experiment = svc.registry.pipelines["experiment_team"]
-    expected = []
-    for person in (now.primary, experiment.owners.primary, experiment.owners.secondary, now.secondary):
-        if person not in expected:
-            expected.append(person)
-    assert svc.page_order("experiment_team", at) == expected
-
-
-def test_page_order_outside_the_investor_period_and_unknown_pipeline(config_copy):
-    svc = service(config_copy, now=NOW)
-    at = datetime(2026, 12, 10, 12, tzinfo=UTC)
-    now = svc.now(at)
-    assert not now.in_investor_period and now.investor_watch is None
-    growth = svc.registry.pipelines["growth"]
-    expected = []
-    for person in (now.primary, growth.owners.primary, growth.owners.secondary, now.secondary):
-        if person not in expected:
-            expected.append(person)
-    assert svc.page_order("growth", at) == expected
-    with pytest.raises(KeyError, match="unknown pipeline 'nope'"):
-        svc.page_order("nope", at)
 
 
 def test_everyone_on_vacation_is_a_reported_gap_not_a_crash(config_copy):

@@ -215,7 +215,7 @@ def test_demo_data_dir_holds_the_landing_files_and_the_default_warehouse(tmp_pat
     monkeypatch.setenv("TECHFLOW_DATA_DIR", str(tmp_path / "elsewhere"))
     assert main(["demo", "--start", "2026-10-05", "--end", "2026-10-05", "--accounts", "5",
                  "--events-per-day", "50", "--data-dir", str(tmp_path / "mine"), "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    summary = json.loads(capsys.readouterr().out)  # --json: nothing but the document on stdout
     assert summary["warehouse"] == f"sqlite:///{tmp_path / 'mine' / 'warehouse.db'}"
     assert (tmp_path / "mine" / "landing" / "_generated.json").is_file()
     assert not (tmp_path / "elsewhere").exists()

@@ -9,6 +9,9 @@ aware datetime) to act at another instant (tests drive a fake clock that way).
     list_incidents(status=None, pipeline_id=None, limit=100, offset=0) -> list[Incident]
     get_incident(incident_id) -> Incident            (with .timeline and .notifications)
     acknowledge(incident_id, user, note=None)         stops escalation
+    escalate(incident_id, to, user, note=None)        pages team:<id> / person:<id> / a routed mode now
+    reassign(incident_id, "person:<id>", user)        assigns and pages them
+    report_warning(pipeline_id=..., dataset=..., ...) a failed warning check: a notice, never a page
     resolve(incident_id, user, note=None)
     report_failure(pipeline_id=..., run_id=..., task_id=..., exception=... | error=...) -> id
     tick(at=None) -> TickReport                       what the engine DAG runs every minute
@@ -81,6 +84,18 @@ def resolve(incident_id: int, user: str, note: str | None = None, *, at=None) ->
     return service().resolve(incident_id, user, note, at=at)
 
 
+def escalate(incident_id: int, to: str, user: str, note: str | None = None, *, at=None) -> Incident:
+    return service().escalate(incident_id, to, user, note, at=at)
+
+
+def reassign(incident_id: int, to: str, user: str, note: str | None = None, *, at=None) -> Incident:
+    return service().reassign(incident_id, to, user, note, at=at)
+
+
+def report_warning(**kwargs) -> int:
+    return service().report_warning(**kwargs)
+
+
 def report_failure(**kwargs) -> int:
     return service().report_failure(**kwargs)
 
@@ -90,6 +105,6 @@ def tick(at=None):
 
 
 __all__ = [
-    "STATUSES", "Incident", "IncidentNotFound", "IncidentStateError", "acknowledge", "get_incident", "list_incidents",
-    "report_failure", "reset_service", "resolve", "service", "tick",
+    "STATUSES", "Incident", "IncidentNotFound", "IncidentStateError", "acknowledge", "escalate", "get_incident",
+    "list_incidents", "reassign", "report_failure", "report_warning", "reset_service", "resolve", "service", "tick",
 ]

@@ -43,3 +43,12 @@ def classify(exception: BaseException | str | None) -> FailureClass:
     if _TIMEOUT_WORDS.search(text):
         return FailureClass.timeout
     return FailureClass.task_error
+
+
+def failure_mode_of(exception: BaseException | str | None, failure_class: FailureClass) -> str:
+    """The failure mode an exception names (`PipelineFailure.failure_mode`), else the class's value."""
+    if isinstance(exception, BaseException):
+        for exc in _chain(exception):
+            if isinstance(exc, PipelineFailure):
+                return exc.failure_mode
+    return failure_class.value

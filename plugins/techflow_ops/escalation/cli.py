@@ -1,4 +1,4 @@
-"""`techflow-ops incidents list|show|ack|resolve` and `techflow-ops escalation tick|deliver|policy`."""
+"""`techflow-ops incidents list|show|ack|resolve|escalate|reassign` and `techflow-ops escalation tick|deliver|policy`."""
 
 from __future__ import annotations
 
@@ -22,8 +22,10 @@ def _print_json(data) -> None:
 def _summary_line(incident) -> str:
     where = incident.task_id or "(run)"
     ack = f" ack:{incident.acknowledged_by}" if incident.acknowledged_by else ""
-    return (f"#{incident.id:<5} {incident.status:<12} L{incident.level} {incident.pipeline_id:<20} {where:<24} "
-            f"{incident.failure_class:<14} {incident.opened_at:%Y-%m-%d %H:%M}Z {incident.run_id or '-'}{ack}")
+    assigned = f" assigned:{incident.assigned_to}" if incident.assigned_to else ""
+    return (f"#{incident.id:<5} {incident.status:<12} {incident.severity or 'major':<8} L{incident.level} "
+            f"{incident.pipeline_id:<20} {where:<24} {incident.failure_mode or incident.failure_class:<20} "
+            f"{incident.opened_at:%Y-%m-%d %H:%M}Z {incident.run_id or '-'}{ack}{assigned}")
 
 
 def _list(args) -> int:
@@ -80,6 +82,29 @@ def _change(action):
             _print_json(incident.to_dict())
         else:
             print(_summary_line(incident))
+            for event in incident.timeline:
+                if event["kind"] == "handover_offered":
+                    print(f"hand over: {event['data']['command']}  ({event['data']['team_name']})")
+        return 0
+
+    return handler
+
+
+def _escalate(action):
+    def handler(args) -> int:
+        from . import IncidentNotFound, IncidentStateError, escalate, reassign
+
+        func = escalate if action == "escalate" else reassign
+        try:
+            incident = func(args.id, args.to, args.user, args.note)
+        except (IncidentNotFound, IncidentStateError, ValueError) as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        if args.json:
+            _print_json(incident.to_dict())
+        else:
+            print(_summary_line(incident))
+            print(incident.timeline[-1]["message"] if incident.timeline else "")
         return 0
 
     return handler
@@ -136,6 +161,18 @@ def register(subparsers) -> None:
         parser.add_argument("--note")
         parser.add_argument("--json", action="store_true")
         parser.set_defaults(handler=_change(name))
+    for name, help_text, to_help in (
+        ("escalate", "page a team, a person or a failure mode's route now, by hand",
+         "team:<id>, person:<id>, or a failure mode with a route in escalation.yaml (its team)"),
+        ("reassign", "make a person the incident's assignee and page them", "person:<id>"),
+    ):
+        parser = sub.add_parser(name, help=help_text)
+        parser.add_argument("id", type=int)
+        parser.add_argument("--to", required=True, help=to_help)
+        parser.add_argument("--user", default=getpass.getuser(), help="who (default: the OS user)")
+        parser.add_argument("--note")
+        parser.add_argument("--json", action="store_true")
+        parser.set_defaults(handler=_escalate(name))
 
     escalation = subparsers.add_parser("escalation", help="the escalation engine")
     esub = escalation.add_subparsers(dest="escalation_command", required=True)

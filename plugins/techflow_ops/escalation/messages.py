@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import links
-from ..failures import FailureClass
+from ..failures import FAILURE_MODES, FailureClass
 
 LEVEL_NAMES = {1: "L1 data engineering", 2: "L2 business owner team", 3: "L3 management"}
 # Stands for the recipient's role in a stored page (printable: PostgreSQL text holds no NUL).
 ROLE_SLOT = "<<paged-as>>"
-KIND_TITLES = {"task_failure": "task failed", "dag_failure": "DAG run failed", "deadline_miss": "SLA deadline missed"}
+KIND_TITLES = {"task_failure": "task failed", "dag_failure": "DAG run failed", "deadline_miss": "SLA deadline missed",
+               "dq_warning": "data-quality warning"}
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,13 @@ class PageRenderer:
     def render(self, incident, *, drill: bool = False) -> Page:
         pipeline, level = self.pipeline, self.level
         failure_class = FailureClass(incident.failure_class)
+        mode = incident.failure_mode or failure_class.value
         what = KIND_TITLES.get(incident.kind, incident.kind)
         where = f"task {incident.task_id}" if incident.task_id else f"DAG {incident.dag_id}"
         prefix = "[DRILL] " if drill else ""
+        severity = incident.severity or "major"
         subject = (
-            f"{prefix}[TechFlow L{level}] {pipeline.title}: {where} {what}"
+            f"{prefix}[TechFlow L{level}][{severity}] {pipeline.title}: {where} {what}"
             + (f" ({failure_class.title})" if failure_class is not FailureClass.task_error else "")
         )
         error_lines = max(self.error_lines, 40) if failure_class is FailureClass.data_quality else self.error_lines
@@ -69,7 +72,8 @@ class PageRenderer:
             f"Task:       {incident.task_id or '-'}",
             f"Run:        {incident.run_id or '-'}",
             f"Try:        {incident.try_number if incident.try_number is not None else '-'}",
-            f"Failure:    {failure_class.title} ({what})",
+            f"Failure:    {failure_class.title} ({what}): {FAILURE_MODES.get(mode, mode)}",
+            f"Severity:   {severity}",
             f"Opened:     {incident.opened_at.isoformat()}",
             self.owners,
             "",

@@ -23,19 +23,20 @@ minute late, like a Deadline Alert handled by the triggerer.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from ..failures import FailureClass
+from ..failures import FAILURE_MODES, FailureClass
 from ..opsdb import get_engine
+from ..opsdb.schema import NOTICE
 from ..registry import format_duration, get_registry
 from . import store
-from .classify import classify
+from .classify import classify, failure_mode_of
 from .messages import ROLE_SLOT, PageRenderer
 from .outbox import Backoff, DeliveryReport, deliver_due
 from .planning import PageStep, StepPlan, StepState, plan_step
-from .policy import EscalationConfig, OnCallView, Step, get_policy, read_oncall, resolve_step
+from .policy import SEVERITIES, EscalationConfig, OnCallView, Step, get_policy, read_oncall, resolve_step
 
 NOTICE_HORIZON = timedelta(hours=1)
 RESOLUTION_SLA_BREACHED = "resolution_sla_breached"
@@ -130,9 +131,11 @@ class Escalation:
                        exception: BaseException | None = None, error: str | None = None,
                        failure_class: FailureClass | str | None = None, details: dict | None = None,
                        log_url: str | None = None, at: datetime | None = None, deliver: bool = True,
-                       run_started_at: datetime | None = None) -> int:
+                       run_started_at: datetime | None = None, failure_mode: str | None = None) -> int:
         """Open the incident for this failure (or count another report of it); return its id.
         `run_started_at` (when the DAG run started) decides which later successes resolve it.
+        `failure_mode` defaults to the exception's (`PipelineFailure.failure_mode`), else the class;
+        the severity is rated from it, the pipeline's criticality and the investor-report period.
 
         The first report fires the policy's first step at once and, with `deliver`, sends its
         notifications before returning; failed deliveries stay in the outbox for the engine.
@@ -146,20 +149,25 @@ class Escalation:
         if error is None and exception is not None:
             error = f"{type(exception).__name__}: {exception}"
         details = {**(getattr(exception, "details", None) or {}), **(details or {})}
+        failure_mode = failure_mode or failure_mode_of(exception, failure_class)
+        oncall = read_oncall(self.schedule, at)
+        severity = self.policy.severity_of(pipeline, failure_mode, investor_period=oncall.in_investor_period)
         values = {
             "dedup_key": store.dedup_key(pipeline_id, dag_id, run_id, task_id, kind), "kind": kind,
             "pipeline_id": pipeline_id, "dag_id": dag_id, "run_id": run_id, "task_id": task_id,
             "run_started_at": _aware(run_started_at) if run_started_at is not None else None,
             "try_number": try_number, "failure_class": failure_class.value, "error": error or "",
             "details": json.dumps(details, default=str), "log_url": log_url,
+            "failure_mode": failure_mode, "severity": severity,
         }
-        oncall = read_oncall(self.schedule, at)
         with self.engine.begin() as connection:
             incident_id, opened = store.open_or_touch(connection, values, at)
             if opened:
                 store.add_event(connection, incident_id, at, "opened",
-                                f"{kind.replace('_', ' ')} reported ({failure_class.title})",
-                                data={"try_number": try_number, "failure_class": failure_class.value})
+                                f"{kind.replace('_', ' ')} reported ({failure_class.title}; {FAILURE_MODES[failure_mode]}; "
+                                f"severity {severity})",
+                                data={"try_number": try_number, "failure_class": failure_class.value,
+                                      "failure_mode": failure_mode, "severity": severity})
                 writes = store.Writes(at)
                 self._fire_due_steps(writes, [store.load_incident(connection, incident_id)], at, oncall, {})
                 writes.flush(connection)
@@ -167,6 +175,48 @@ class Escalation:
                 store.add_event(connection, incident_id, at, "reported_again",
                                 "the same failure was reported again (deduplicated)", data={"try_number": try_number})
         if deliver and opened:
+            self.deliver(at=at, incident_id=incident_id)
+        return incident_id
+
+    def report_warning(self, *, pipeline_id: str, dataset: str, partition: str, failure_mode: str, summary: str,
+                       dag_id: str | None = None, run_id: str | None = None, at: datetime | None = None,
+                       deliver: bool = True) -> int:
+        """A failed warning check: one notice per dataset and day (UTC) to the pipeline's business
+        team and owners, by email and Slack, never paged or escalated; return its incident id."""
+        at = _aware(at)
+        registry, policy = self.registry, self.policy
+        pipeline = registry.pipeline(pipeline_id)
+        dag_id = dag_id or pipeline.dag_id
+        values = {
+            "dedup_key": f"{pipeline_id}|{dataset}|{at.date().isoformat()}|{store.NOTICE_KIND}", "kind": store.NOTICE_KIND,
+            "pipeline_id": pipeline_id, "dag_id": dag_id, "run_id": run_id, "task_id": None, "try_number": None,
+            "failure_class": FailureClass.data_quality.value, "failure_mode": failure_mode, "severity": NOTICE,
+            "error": summary, "details": json.dumps({"dataset": dataset, "partition": partition}), "log_url": None,
+        }
+        oncall = read_oncall(self.schedule, at)
+        told = Step(level=1, notify=["business_owner_team", "pipeline_owners"], wait=timedelta(minutes=1))
+        with self.engine.begin() as connection:
+            incident_id, opened = store.open_or_touch(connection, values, at)
+            if not opened:
+                store.add_event(connection, incident_id, at, "reported_again",
+                                f"{dataset} [{partition}] warned again today (one notice per dataset and day)")
+                return incident_id
+            targets = resolve_step(told, pipeline, FailureClass.data_quality, oncall, registry, policy)
+            store.add_event(connection, incident_id, at, "opened",
+                            f"data-quality warning on {dataset} [{partition}] ({FAILURE_MODES[failure_mode]}): notice to "
+                            + (", ".join(f"{r.name} ({r.role})" for r in targets.recipients) or "nobody"),
+                            data={"failure_mode": failure_mode, "severity": NOTICE,
+                                  "recipients": [r.id for r in targets.recipients]})
+            for skip in targets.skipped:
+                store.add_event(connection, incident_id, at, "skipped_person", f"notice: {skip}")
+            writes = store.Writes(at)
+            incident = store.load_incident(connection, incident_id)
+            self._enqueue_pages(writes, [incident], pipeline, PageStep(0, 0, 0, tuple(
+                r for r in targets.recipients)), key="notice", subject_prefix="[notice] ",
+                headline=f"Data-quality warning (no action paged): {FAILURE_MODES[failure_mode]}.",
+                channels=("email", "slack"), purpose="notice")
+            writes.flush(connection)
+        if deliver:
             self.deliver(at=at, incident_id=incident_id)
         return incident_id
 
@@ -187,16 +237,17 @@ class Escalation:
 
     # --- firing steps ------------------------------------------------------------------------
 
-    def _policy_for(self, pipeline, policy: EscalationConfig):
+    def _policy_for(self, pipeline, policy: EscalationConfig, investor_period: bool):
         """The pipeline's policy, looked up once per loaded policy and registry."""
         cached_policy, cached_registry, specs = self._policies
         registry = self.registry
         if cached_policy is not policy or cached_registry is not registry:
             specs = {}
             self._policies = (policy, registry, specs)
-        spec = specs.get(pipeline.id)
+        key = (pipeline.id, investor_period)
+        spec = specs.get(key)
         if spec is None:
-            spec = specs[pipeline.id] = policy.policy_for(pipeline)
+            spec = specs[key] = policy.policy_for(pipeline, investor_period=investor_period)
         return spec
 
     def _fire_due_steps(self, writes: store.Writes, due: list, at: datetime, oncall: OnCallView,
@@ -213,7 +264,8 @@ class Escalation:
         groups: dict[tuple, list[store.Incident]] = {}
         for incident in due:
             state = StepState(incident.pipeline_id, incident.step_index, incident.cycle, incident.level,
-                              incident.failure_class)
+                              incident.failure_class, incident.failure_mode or incident.failure_class,
+                              incident.severity)
             groups.setdefault(state, []).append(incident)
         fired = exhausted = 0
         for state, members in groups.items():
@@ -249,26 +301,30 @@ class Escalation:
     def _plan_step(self, state: StepState, *, at: datetime, oncall: OnCallView) -> StepPlan:
         registry, policy = self.registry, self.policy
         pipeline = registry.pipeline(state.pipeline_id)
-        return plan_step(pipeline, self._policy_for(pipeline, policy), policy, registry, FailureClass(state.failure_class),
-                         step_index=state.step_index, cycle=state.cycle, level=state.level, at=at, oncall=oncall)
+        return plan_step(pipeline, self._policy_for(pipeline, policy, oncall.in_investor_period), policy, registry,
+                         FailureClass(state.failure_class), step_index=state.step_index, cycle=state.cycle,
+                         level=state.level, at=at, oncall=oncall, failure_mode=state.failure_mode,
+                         severity=state.severity)
 
     def _enqueue_pages(self, writes: store.Writes, members: list, pipeline, page_step: PageStep, *,
-                       key: str | None = None, subject_prefix: str = "", headline: str | None = None) -> None:
-        """Queue `page_step`'s page for each incident in `members` to every contact of its recipients.
-        `key` names a page outside the policy's steps (default: the step and pass)."""
+                       key: str | None = None, subject_prefix: str = "", headline: str | None = None,
+                       channels: tuple[str, ...] = ("email", "slack", "pagerduty"), purpose: str = "page") -> None:
+        """Queue `page_step`'s page for each incident in `members` to every contact of its recipients
+        on `channels`. `key` names a page outside the policy's steps (default: the step and pass)."""
         notifications = self.policy.notifications
         default_conn = {"email": notifications.smtp_conn_id, "slack": notifications.slack_conn_id,
                         "pagerduty": notifications.pagerduty_conn_id}
-        severity = "critical" if pipeline.criticality.tier <= 1 else "error"
         step_key = f":{key or f'pass:{page_step.cycle}:step:{page_step.index}'}"
         # One row per contact of each recipient, the same for every incident but for the ids.
         contacts = [
-            store.OutboxRow(f"{step_key}:{r.kind}:{r.id}:{m.type}:{m.target}", None, "page", r.id, m.type, m.target,
+            store.OutboxRow(f"{step_key}:{r.kind}:{r.id}:{m.type}:{m.target}", None, purpose, r.id, m.type, m.target,
                             m.connection_id or default_conn[m.type], role=r.role)
-            for r in page_step.recipients for m in r.contacts
+            for r in page_step.recipients for m in r.contacts if m.type in channels
         ]
         renderer = PageRenderer(pipeline, page_step.level, ROLE_SLOT, notifications.error_lines)
         for incident in members:
+            # PagerDuty's own scale: critical pages as critical, the rest as error.
+            severity = "critical" if incident.severity == "critical" else "error"
             payload = json.dumps({"severity": severity, "source": incident.dag_id,
                                   "component": incident.task_id or incident.dag_id, "group": pipeline.id,
                                   "class_type": incident.failure_class, "dedup_key": f"techflow-incident-{incident.id}"})
@@ -317,16 +373,18 @@ class Escalation:
     # --- resolution SLA ---------------------------------------------------------------------------
 
     def _resolution_sla_breaches(self, at: datetime, oncall: OnCallView) -> int:
-        """Report, once per incident, every unresolved incident past its pipeline's resolution
-        SLA (opened more than `resolution_sla` ago, or, for `resolve_by_month_end` pipelines,
-        opened in a month that has ended); return how many were reported."""
+        """Report, once per incident, every unresolved incident past its resolution SLA (the
+        pipeline's `resolution_sla`, shorter for critical incidents, see `severity` in
+        escalation.yaml; or, for `resolve_by_month_end` pipelines, opened in a month that has
+        ended); return how many were reported. Notices (warnings) have none."""
         rule = self.policy.resolution_sla
         local = at.astimezone(ZoneInfo(rule.month_end_timezone))
         month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
+        policy = self.policy
         deadlines = [
-            store.ResolutionDeadline(pipeline.id, at - pipeline.resolution_sla,
-                                     month_start if pipeline.resolve_by_month_end else None)
-            for pipeline in self.registry.pipelines.values()
+            store.ResolutionDeadline(pipeline.id, at - policy.resolution_sla_of(pipeline, severity),
+                                     month_start if pipeline.resolve_by_month_end else None, severity)
+            for pipeline in self.registry.pipelines.values() for severity in SEVERITIES
         ]
         notice = Step(level=3, notify=rule.notify, wait=timedelta(minutes=1))
         with self.engine.begin() as connection:
@@ -334,15 +392,18 @@ class Escalation:
             writes = store.Writes(at)
             groups: dict[tuple, list] = {}
             for incident in breached:
-                groups.setdefault((incident.pipeline_id, incident.failure_class), []).append(incident)
-            for (pipeline_id, failure_class), members in groups.items():
+                groups.setdefault((incident.pipeline_id, incident.failure_class, incident.severity), []).append(incident)
+            for (pipeline_id, failure_class, severity), members in groups.items():
                 pipeline = self.registry.pipeline(pipeline_id)
-                targets = resolve_step(notice, pipeline, FailureClass(failure_class), oncall, self.registry, self.policy)
-                sla = format_duration(pipeline.resolution_sla) + (" or by the month end" if pipeline.resolve_by_month_end else "")
+                targets = resolve_step(notice, pipeline, FailureClass(failure_class), oncall, self.registry, policy,
+                                       severity=severity)
+                sla = (format_duration(policy.resolution_sla_of(pipeline, severity))
+                       + (" or by the month end" if pipeline.resolve_by_month_end else ""))
                 recipients = ", ".join(f"{r.name} ({r.role})" for r in targets.recipients) or "nobody"
                 for incident in members:
                     writes.event(incident.id, RESOLUTION_SLA_BREACHED,
-                                 f"not resolved within the resolution SLA ({sla}): reported to {recipients}",
+                                 f"not resolved within the resolution SLA of a {severity or 'major'} issue ({sla}): "
+                                 f"reported to {recipients}",
                                  level=notice.level, data={"recipients": [r.id for r in targets.recipients],
                                                            "resolution_sla": sla})
                     for gap in targets.gaps:
@@ -394,11 +455,87 @@ class Escalation:
     # --- people acting on incidents ---------------------------------------------------------------
 
     def acknowledge(self, incident_id: int, user: str, note: str | None = None, *, at: datetime | None = None) -> store.Incident:
+        """Stop escalation. A failure mode with a `handover` route is offered to `user` on the
+        timeline as a one-command escalation to the route's team."""
         at = _aware(at)
         with self.engine.begin() as connection:
             store.acknowledge(connection, incident_id, user, at)
             store.add_event(connection, incident_id, at, "acknowledged", note or "acknowledged; escalation stopped", actor=user)
+            handover = self.handover_for(store.load_incident(connection, incident_id))
+            if handover is not None:
+                store.add_event(connection, incident_id, at, "handover_offered",
+                                f"{handover['title']}: the runbook hands this to {handover['team_name']} once data "
+                                f"engineering looked: {handover['command']}", data=handover)
             return store.load_incident(connection, incident_id, with_timeline=True)
+
+    def handover_for(self, incident) -> dict | None:
+        """The `handover` route of the incident's failure mode, as {mode, title, team, team_name, command}."""
+        mode = incident.failure_mode or incident.failure_class
+        route = self.policy.routes.get(mode)
+        if route is None or route.when != "handover":
+            return None
+        return {"mode": mode, "title": FAILURE_MODES.get(mode, mode), "team": route.team,
+                "team_name": self.registry.teams[route.team].name,
+                "command": f"techflow-ops incidents escalate {incident.id} --to {mode} --user <you>"}
+
+    def escalate(self, incident_id: int, to: str, user: str, note: str | None = None, *,
+                 at: datetime | None = None, deliver: bool = True) -> store.Incident:
+        """Page `to` about the incident now, by hand: `team:<id>`, `person:<id>`, or a failure mode
+        with a route (its team). Recorded on the timeline; the policy's own steps are unchanged."""
+        at = _aware(at)
+        registry, policy = self.registry, self.policy
+        target = self._manual_target(to)
+        with self.engine.begin() as connection:
+            incident = store.load_incident(connection, incident_id)
+            if incident.status == store.RESOLVED:
+                raise store.IncidentStateError(f"incident {incident_id} is resolved: nothing to escalate")
+            pipeline = registry.pipeline(incident.pipeline_id)
+            step = Step(level=max(incident.level, 1), notify=[target], wait=timedelta(minutes=1))
+            targets = resolve_step(step, pipeline, FailureClass(incident.failure_class), read_oncall(self.schedule, at),
+                                   registry, policy, severity=incident.severity)
+            if not targets.recipients:
+                raise store.IncidentStateError(f"{to} reaches nobody now: " + "; ".join(targets.skipped + targets.gaps))
+            role = f"escalated by {user}" + (f": {note}" if note else "")
+            recipients = tuple(replace(r, role=role) for r in targets.recipients)
+            count = sum(1 for e in store.load_incident(connection, incident_id, with_timeline=True).timeline
+                        if e["kind"] == "escalated_manually")
+            store.add_event(connection, incident_id, at, "escalated_manually",
+                            f"{user} escalated to " + ", ".join(f"{r.name}" for r in recipients) + (f": {note}" if note else ""),
+                            actor=user, level=step.level, data={"to": to, "recipients": [r.id for r in recipients]})
+            for skip in targets.skipped:
+                store.add_event(connection, incident_id, at, "skipped_person", f"manual escalation: {skip}")
+            writes = store.Writes(at)
+            self._enqueue_pages(writes, [incident], pipeline, PageStep(-1, 0, step.level, recipients),
+                                key=f"manual:{count}", subject_prefix="[ESCALATED] ",
+                                headline=f"{user} escalated this incident to you" + (f": {note}" if note else "."))
+            writes.flush(connection)
+        if deliver:
+            self.deliver(at=at, incident_id=incident_id)
+        return self.get_incident(incident_id)
+
+    def reassign(self, incident_id: int, to: str, user: str, note: str | None = None, *,
+                 at: datetime | None = None, deliver: bool = True) -> store.Incident:
+        """Make `to` (`person:<id>`) the incident's assignee and page them; recorded on the timeline."""
+        at = _aware(at)
+        kind, _, person_id = to.partition(":")
+        if kind != "person" or person_id not in self.registry.people:
+            raise ValueError(f"--to {to!r}: reassign takes person:<id> of a known person")
+        with self.engine.begin() as connection:
+            store.assign(connection, incident_id, person_id, at)
+            store.add_event(connection, incident_id, at, "reassigned",
+                            f"{user} assigned the incident to {self.registry.people[person_id].name}"
+                            + (f": {note}" if note else ""), actor=user, data={"to": person_id})
+        return self.escalate(incident_id, to, user, note or f"assigned to you by {user}", at=at, deliver=deliver)
+
+    def _manual_target(self, to: str) -> str:
+        kind, _, ident = to.partition(":")
+        if kind == "team" and ident in self.registry.teams or kind == "person" and ident in self.registry.people:
+            return to
+        route = self.policy.routes.get(to)
+        if route is not None:
+            return f"team:{route.team}"
+        raise ValueError(f"--to {to!r}: use team:<id>, person:<id> or a routed failure mode "
+                         f"({', '.join(sorted(self.policy.routes))})")
 
     def resolve(self, incident_id: int, user: str, note: str | None = None, *, at: datetime | None = None) -> store.Incident:
         at = _aware(at)

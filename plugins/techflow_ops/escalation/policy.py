@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator
 
 from .. import settings
-from ..failures import FailureClass
+from ..failures import FAILURE_MODES, FailureClass
 from ..registry import ConfigError, ConfigProblem, ContactMethod, Registry, get_registry, load_model
 from ..registry.models import Criticality, Duration, StrictModel, TimeZoneName
 from ..reloading import ReloadingCache
@@ -22,9 +22,11 @@ from ..reloading import ReloadingCache
 POLICY_FILE = "escalation.yaml"
 
 TARGET_KINDS = (
-    "oncall_primary", "oncall_secondary", "pipeline_owners", "pipeline_primary_owner", "pipeline_secondary_owner",
-    "business_owner_team", "infrastructure", "management",
+    "oncall_primary", "oncall_secondary", "investor_watch", "rotation", "pipeline_owners", "pipeline_primary_owner",
+    "pipeline_secondary_owner", "business_owner_team", "infrastructure", "management",
 )
+SEVERITIES = ("critical", "major", "minor")
+Severity = Literal["critical", "major", "minor"]
 
 
 def _target(value: str) -> str:
@@ -64,6 +66,35 @@ class PolicyOverride(StrictModel):
 
 class InvestorPeriod(StrictModel):
     wait_factor: float = Field(gt=0, le=1)
+    # The policy of investor-facing pipelines during the investor-report period (default: their
+    # usual one); waits are multiplied by `wait_factor` all the same.
+    steps: list[Step] | None = Field(default=None, min_length=1)
+    # An investor-facing failure in the period is one severity higher (minor -> major -> critical).
+    raises_severity: bool = True
+
+
+class Route(StrictModel):
+    """Who the runbooks say hears of a failure mode besides data engineering, and when:
+    `immediately` (an FYI in the first step, no acknowledgement needed) or `handover` (offered
+    to whoever acknowledged, as `techflow-ops incidents escalate ID --to <mode>`)."""
+
+    team: str
+    when: Literal["immediately", "handover"]
+
+
+class SeverityRule(StrictModel):
+    """Matches when every given condition holds (none given: always)."""
+
+    severity: Severity
+    modes: list[str] | None = None
+    criticality: list[Criticality] | None = None
+
+
+class SeverityPolicy(StrictModel):
+    rules: list[SeverityRule] = Field(default_factory=list)  # the first match wins
+    default: Severity = "major"
+    # Critical incidents are resolved within this, or the pipeline's own resolution SLA if shorter.
+    critical_resolution: Duration = timedelta(hours=48)
 
 
 class Infrastructure(StrictModel):
@@ -72,8 +103,11 @@ class Infrastructure(StrictModel):
 
 
 class CfoFor(StrictModel):
-    business_areas: list[str] = Field(min_length=1)
-    min_criticality: Criticality
+    """The CFO is paged at level 3 for incidents of this severity of these business areas or pipelines."""
+
+    business_areas: list[str] = Field(default_factory=list)
+    pipelines: list[str] = Field(default_factory=list)
+    severity: Severity = "critical"
 
 
 class Management(StrictModel):
@@ -117,16 +151,39 @@ class EscalationConfig(StrictModel):
     management: Management
     notifications: Notifications
     resolution_sla: ResolutionSla = ResolutionSla()
+    routes: dict[str, Route] = Field(default_factory=dict)  # failure mode -> route
+    severity: SeverityPolicy = SeverityPolicy()
 
-    def policy_for(self, pipeline) -> PolicySpec:
-        """Pipeline override, else tier override, else the default policy (field by field)."""
+    def policy_for(self, pipeline, *, investor_period: bool = False) -> PolicySpec:
+        """Pipeline override, else tier override, else the default policy (field by field); for an
+        investor-facing pipeline in the investor-report period, the period's steps if set."""
         repeat, steps = self.policy.repeat, self.policy.steps
         for override in (self.tiers.get(pipeline.criticality), self.pipelines.get(pipeline.id)):
             if override is None:
                 continue
             repeat = override.repeat if override.repeat is not None else repeat
             steps = override.steps if override.steps is not None else steps
+        if investor_period and pipeline.investor_facing and self.investor_period.steps:
+            steps = self.investor_period.steps
         return PolicySpec(repeat=repeat, steps=steps)
+
+    def severity_of(self, pipeline, failure_mode: str, *, investor_period: bool) -> str:
+        """critical, major or minor: the first matching rule, raised one level for an
+        investor-facing pipeline in the investor-report period."""
+        severity = self.severity.default
+        for rule in self.severity.rules:
+            if ((rule.modes is None or failure_mode in rule.modes)
+                    and (rule.criticality is None or pipeline.criticality in rule.criticality)):
+                severity = rule.severity
+                break
+        if investor_period and pipeline.investor_facing and self.investor_period.raises_severity:
+            severity = SEVERITIES[max(SEVERITIES.index(severity) - 1, 0)]
+        return severity
+
+    def resolution_sla_of(self, pipeline, severity: str | None) -> timedelta:
+        if severity == "critical":
+            return min(pipeline.resolution_sla, self.severity.critical_resolution)
+        return pipeline.resolution_sla
 
 
 def _cross_check(config: EscalationConfig, registry: Registry, path: Path, lines: dict[tuple, int]) -> list[ConfigProblem]:
@@ -151,6 +208,21 @@ def _cross_check(config: EscalationConfig, registry: Registry, path: Path, lines
             problem(loc, readable, levels, "step levels must not go down")
 
     check_steps(config.policy.steps, ("policy", "steps"), "policy.steps")
+    if config.investor_period.steps:
+        check_steps(config.investor_period.steps, ("investor_period", "steps"), "investor_period.steps")
+    for mode, route in config.routes.items():
+        if mode not in FAILURE_MODES:
+            problem(("routes", mode), f"routes.{mode}", mode, f"unknown failure mode (known: {', '.join(sorted(FAILURE_MODES))})")
+        if route.team not in registry.teams:
+            problem(("routes", mode, "team"), f"routes.{mode}.team", route.team, "unknown team")
+    for ri, rule in enumerate(config.severity.rules):
+        for mi, mode in enumerate(rule.modes or []):
+            if mode not in FAILURE_MODES:
+                problem(("severity", "rules", ri, "modes", mi), f"severity.rules[{ri}].modes[{mi}]", mode, "unknown failure mode")
+    for pi, pipeline_id in enumerate(config.management.cfo_for.pipelines):
+        if pipeline_id not in registry.pipelines:
+            problem(("management", "cfo_for", "pipelines", pi), f"management.cfo_for.pipelines[{pi}]", pipeline_id,
+                    "unknown pipeline")
     check_targets(config.resolution_sla.notify, ("resolution_sla", "notify"), "resolution_sla.notify")
     for criticality, override in config.tiers.items():
         if override.steps:
@@ -226,12 +298,16 @@ class OnCallView:
     secondary: str | None
     in_investor_period: bool
     problem: str | None = None  # the schedule could not be read: why
+    investor_watch: str | None = None
+    rotation: tuple[str, ...] = ()  # the rotation's members, in its order: who covers for whom
+    away: dict[str, str] = field(default_factory=dict)  # person -> why they cannot be paged now
 
 
 @dataclass
 class StepTargets:
     recipients: list[Recipient]
     gaps: list[str] = field(default_factory=list)  # targets that resolved to nobody, and why
+    skipped: list[str] = field(default_factory=list)  # people left out (away), and who covered
 
 
 def _person_id(value) -> str | None:
@@ -241,17 +317,22 @@ def _person_id(value) -> str | None:
 
 
 def read_oncall(schedule, at: datetime) -> OnCallView:
-    """The on-call primary/secondary at `at`; a broken or missing schedule becomes a recorded problem."""
+    """The on-call facts at `at`; a broken or missing schedule becomes a recorded problem."""
     if schedule is None:
         return OnCallView(None, None, False, "no on-call schedule available")
     try:
         now = schedule.now(at)
+        away = schedule.away(at) if hasattr(schedule, "away") else {}
+        rotation = tuple(getattr(getattr(schedule, "rotation", None), "members", ()))
     except Exception as exc:  # noqa: BLE001 - a schedule failure must not stop the page to the owners
         return OnCallView(None, None, False, f"on-call schedule failed: {type(exc).__name__}: {exc}")
     return OnCallView(
         primary=_person_id(getattr(now, "primary", None)),
         secondary=_person_id(getattr(now, "secondary", None)),
         in_investor_period=bool(getattr(now, "in_investor_period", False)),
+        investor_watch=_person_id(getattr(now, "investor_watch", None)),
+        rotation=rotation,
+        away=dict(away),
     )
 
 
@@ -261,39 +342,78 @@ def effective_wait(step: Step, pipeline, oncall: OnCallView, config: EscalationC
     return step.wait
 
 
-def _cfo_applies(pipeline, config: EscalationConfig) -> bool:
+def _cfo_applies(pipeline, config: EscalationConfig, severity: str | None) -> bool:
     rule = config.management.cfo_for
-    return pipeline.business_area in rule.business_areas and pipeline.criticality.tier <= rule.min_criticality.tier
+    return severity == rule.severity and (pipeline.business_area in rule.business_areas or pipeline.id in rule.pipelines)
 
 
-def resolve_step(
-    step: Step, pipeline, failure_class: FailureClass, oncall: OnCallView, registry: Registry, config: EscalationConfig
-) -> StepTargets:
+def resolve_step(step: Step, pipeline, failure_class: FailureClass, oncall: OnCallView, registry: Registry,
+                 config: EscalationConfig, *, severity: str | None = None, paged: frozenset[str] = frozenset()) -> StepTargets:
+    """Who `step` reaches: one Recipient per person or team, none of `paged` (reached earlier in
+    this pass), nobody who is away (the next available person in rotation covers for an
+    engineer; the skip is reported in `skipped`)."""
     recipients: list[Recipient] = []
     gaps: list[str] = []
+    skipped: list[str] = []
+    reached = set(paged)
+
+    def name_of(person_id: str) -> str:
+        return registry.people[person_id].name if person_id in registry.people else person_id
+
+    def cover_for(person_id: str) -> str | None:
+        """The next person in rotation after `person_id` who is not away."""
+        if person_id not in oncall.rotation:
+            return None
+        start = oncall.rotation.index(person_id)
+        for offset in range(1, len(oncall.rotation)):
+            candidate = oncall.rotation[(start + offset) % len(oncall.rotation)]
+            if candidate not in oncall.away and candidate in registry.people:
+                return candidate
+        return None
 
     def person(person_id: str, role: str) -> None:
+        if person_id in oncall.away:
+            cover = cover_for(person_id)
+            skipped.append(f"{name_of(person_id)} ({role}) not paged: {oncall.away[person_id]}"
+                           + (f"; {name_of(cover)} covers (next in rotation)" if cover else "; nobody in rotation can cover"))
+            if cover is not None:
+                person(cover, f"{role}, covering for {name_of(person_id)}")
+            return
+        if person_id in reached:
+            return
+        reached.add(person_id)
         p = registry.people[person_id]
         recipients.append(Recipient(p.id, "person", p.name, tuple(p.contact_methods()), role))
 
     def team(team_id: str, role: str) -> None:
         t = registry.teams[team_id]
         if t.contact:
-            recipients.append(Recipient(t.id, "team", t.name, tuple(t.contact), role))
+            if f"team:{t.id}" not in reached:
+                reached.add(f"team:{t.id}")
+                recipients.append(Recipient(t.id, "team", t.name, tuple(t.contact), role))
         else:  # a team without its own channel is reached through its members
             for member in t.members:
                 person(member, f"{role} ({t.name})")
 
     for target in step.notify:
-        if target in ("oncall_primary", "oncall_secondary"):
-            who = oncall.primary if target == "oncall_primary" else oncall.secondary
-            label = "on-call primary" if target == "oncall_primary" else "on-call secondary"
+        if target in ("oncall_primary", "oncall_secondary", "investor_watch"):
+            who, label = {
+                "oncall_primary": (oncall.primary, "on-call primary"),
+                "oncall_secondary": (oncall.secondary, "on-call secondary"),
+                "investor_watch": (oncall.investor_watch, "investor watch"),
+            }[target]
+            if target == "investor_watch" and not oncall.in_investor_period:
+                continue  # the watch exists only in the investor-report period
             if who is None:
                 gaps.append(f"{label}: nobody on call" + (f" ({oncall.problem})" if oncall.problem else ""))
             elif who not in registry.people:
                 gaps.append(f"{label}: schedule names unknown person {who!r}")
             else:
                 person(who, label)
+        elif target == "rotation":
+            for member in oncall.rotation:
+                if member in registry.people and member not in oncall.away:
+                    person(member, "on-call rotation (investor-report period)")
         elif target == "pipeline_owners":
             person(pipeline.owners.primary, "pipeline owner (primary)")
             person(pipeline.owners.secondary, "pipeline owner (secondary)")
@@ -309,13 +429,15 @@ def resolve_step(
         elif target == "management":
             person(config.management.de_lead, "management: DE lead")
             person(config.management.ba_lead, "management: BA lead")
-            if _cfo_applies(pipeline, config):
-                person(config.management.cfo, "management: CFO (critical financial pipeline)")
+            if _cfo_applies(pipeline, config, severity):
+                what = "financial pipeline" if pipeline.business_area in config.management.cfo_for.business_areas else "investor report"
+                person(config.management.cfo, f"management: CFO ({severity} {what})")
         else:
             kind, _, ident = target.partition(":")
             (person if kind == "person" else team)(ident, target)
+    return StepTargets(recipients, gaps, skipped)
 
-    unique: dict[str, Recipient] = {}
-    for r in recipients:
-        unique.setdefault(f"{r.kind}:{r.id}", r)
-    return StepTargets(list(unique.values()), gaps)
+
+def recipient_keys(recipients) -> frozenset[str]:
+    """The ids `resolve_step(paged=...)` compares: a person's id, or `team:<id>`."""
+    return frozenset(r.id if r.kind == "person" else f"team:{r.id}" for r in recipients)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Engine, String, and_, cast, insert, or_, select, update
+from sqlalchemy import Connection, Engine, String, and_, cast, func, insert, or_, select, update
 from sqlalchemy.exc import OperationalError
 
 from ..opsdb.schema import (
@@ -33,6 +33,7 @@ from ..opsdb.schema import (
 )
 
 STATUSES = INCIDENT_STATUSES
+NOTICE_KIND = "dq_warning"  # a failed warning check: told, never paged
 RECORD_ATTEMPTS = 4  # transactions recording a delivery outcome, 0.1 + 0.2 + 0.4 s apart
 RECORD_RETRY_SLEEP = 0.1
 
@@ -223,6 +224,13 @@ def acknowledge(connection: Connection, incident_id: int, user: str, at: datetim
     )
 
 
+def assign(connection: Connection, incident_id: int, person_id: str, at: datetime) -> None:
+    incident = load_incident(connection, incident_id)
+    if incident.status == RESOLVED:
+        raise IncidentStateError(f"incident {incident_id} is resolved: nothing to reassign")
+    connection.execute(update(incidents).where(incidents.c.id == incident_id).values(assigned_to=person_id, updated_at=at))
+
+
 def resolve(connection: Connection, incident_id: int, user: str, at: datetime) -> None:
     incident = load_incident(connection, incident_id)
     if incident.status == RESOLVED:
@@ -240,6 +248,7 @@ def resolve_succeeded(connection: Connection, *, dag_id: str, task_id: str | Non
     if run_started_at is not None:
         same_or_earlier_run = or_(same_or_earlier_run, incidents.c.run_started_at < run_started_at)
     condition = and_(incidents.c.dag_id == dag_id, incidents.c.status != RESOLVED, incidents.c.opened_at <= at,
+                     incidents.c.kind != NOTICE_KIND,
                      same_or_earlier_run,
                      incidents.c.task_id == task_id if task_id else incidents.c.task_id.is_(None))
     ids = list(connection.execute(select(incidents.c.id).where(condition)).scalars())
@@ -260,6 +269,8 @@ class Incident:
     task_id: str | None
     try_number: int | None
     failure_class: str
+    failure_mode: str | None
+    severity: str | None
     error: str
     details: dict
     log_url: str | None
@@ -275,6 +286,7 @@ class Incident:
     acknowledged_at: datetime | None
     resolved_by: str | None
     resolved_at: datetime | None
+    assigned_to: str | None = None
     timeline: list[dict] = field(default_factory=list)
     notifications: list[dict] = field(default_factory=list)
 
@@ -305,6 +317,8 @@ class DueIncident(NamedTuple):
     cycle: int
     level: int
     failure_class: str
+    failure_mode: str | None
+    severity: str | None
     kind: str
     dag_id: str
     run_id: str | None
@@ -333,6 +347,7 @@ class ResolutionDeadline:
     pipeline_id: str
     opened_by: datetime
     month_start: datetime | None = None
+    severity: str = "major"  # incidents rated before severities existed count as major
 
 
 def past_resolution_deadline(connection: Connection, deadlines: list[ResolutionDeadline],
@@ -345,7 +360,8 @@ def past_resolution_deadline(connection: Connection, deadlines: list[ResolutionD
         opened_late = incidents.c.opened_at <= deadline.opened_by
         if deadline.month_start is not None:
             opened_late = or_(opened_late, incidents.c.opened_at < deadline.month_start)
-        late.append(and_(incidents.c.pipeline_id == deadline.pipeline_id, opened_late))
+        severity = func.coalesce(incidents.c.severity, "major")
+        late.append(and_(incidents.c.pipeline_id == deadline.pipeline_id, severity == deadline.severity, opened_late))
     recorded = select(incident_events.c.id).where(incident_events.c.incident_id == incidents.c.id,
                                                   incident_events.c.kind == event_kind).exists()
     return _due_incidents(connection, select(*_DUE_COLUMNS).where(incidents.c.status != RESOLVED, or_(*late), ~recorded)

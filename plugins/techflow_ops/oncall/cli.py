@@ -44,6 +44,19 @@ def _print_json(payload) -> None:
     print(json.dumps(payload, indent=2, sort_keys=False))
 
 
+def page_order(service, pipeline_id: str, at: datetime) -> list[str]:
+    """Who the escalation policy's level-1 steps page for `pipeline_id` at `at`, in order (the
+    engine's own resolution: investor-period steps, vacations and cover, nobody twice)."""
+    from ..escalation.planning import level_one_order
+    from ..escalation.policy import get_policy, read_oncall
+
+    registry = service.registry
+    if pipeline_id not in registry.pipelines:
+        raise KeyError(f"unknown pipeline {pipeline_id!r} (known: {', '.join(sorted(registry.pipelines))})")
+    return level_one_order(registry.pipelines[pipeline_id], get_policy(registry.config_dir), registry,
+                           read_oncall(service, at))
+
+
 def _now(args) -> int:
     service = _service(args)
     at = _instant(args.at, service.rotation.tz) if args.at else datetime.now(timezone.utc)
@@ -52,7 +65,7 @@ def _now(args) -> int:
     if args.pipeline:
         try:
             payload["pipeline"] = args.pipeline
-            payload["page_order"] = service.page_order(args.pipeline, at)
+            payload["page_order"] = page_order(service, args.pipeline, at)
         except KeyError as exc:
             print(f"error: {exc.args[0]}", file=sys.stderr)
             return 2
@@ -225,7 +238,7 @@ def _override_remove(args) -> int:
         print(f"error: no override with id {args.id!r} in {path}", file=sys.stderr)
         return 2
     _write_overrides(path, kept)
-    print(f"removed override {args.id}")
+    print(json.dumps({"removed": args.id}) if args.format == "json" else f"removed override {args.id}")
     return 0
 
 

@@ -90,9 +90,6 @@ class InvestorPeriodSpec(StrictModel):
     enabled: bool = True
     business_days: int = Field(5, ge=1, le=20, description="the last N business days of each month")
     watch_role: bool = Field(True, description="add a third role, investor_watch, during the period")
-    page_secondary_first: bool = Field(
-        False, description="for investor-facing pipelines, page the on-call secondary right after the primary"
-    )
 
 
 class RulesSpec(StrictModel):
@@ -266,7 +263,6 @@ def load_oncall_config(config_dir: Path, registry: Registry) -> OnCallConfig:
         vacations=vacations,
         investor_business_days=spec.investor_period.business_days if spec.investor_period.enabled else 0,
         investor_watch=spec.investor_period.watch_role,
-        page_secondary_first=spec.investor_period.page_secondary_first,
         no_back_to_back=spec.rules.no_back_to_back,
         horizon_weeks=spec.publish.horizon_weeks,
     )

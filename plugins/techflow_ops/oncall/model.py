@@ -143,7 +143,6 @@ class Rotation:
     vacations: dict[str, tuple[tuple[datetime, datetime], ...]] = field(default_factory=dict)
     investor_business_days: int = 5  # 0: no investor period
     investor_watch: bool = True
-    page_secondary_first: bool = False
     no_back_to_back: bool = True
     horizon_weeks: int = 26
 

@@ -137,36 +137,10 @@ class ScheduleService:
             i += 1
         return None
 
-    def page_order(self, pipeline_id: str, at: datetime | None = None) -> list[str]:
-        """Level-1 paging order: on-call primary, the pipeline's primary and secondary owners, the
-        on-call secondary. During the investor period, for investor-facing pipelines, the investor
-        watch comes first (and, if configured, the on-call secondary right after the primary).
-        Owners on vacation at `at` are left out; nobody appears twice."""
-        if pipeline_id not in self.registry.pipelines:
-            raise KeyError(f"unknown pipeline {pipeline_id!r} (known: {', '.join(sorted(self.registry.pipelines))})")
-        at = utc(at or datetime.now(timezone.utc))
-        pipeline = self.registry.pipelines[pipeline_id]
-        now = self.now(at)
-
-        def away(person: str) -> bool:
-            vac = self._vacations.get(person)
-            return vac is not None and vac.contains(at)
-
-        owners = [p for p in (pipeline.owners.primary, pipeline.owners.secondary) if not away(p)]
-        heightened = now.in_investor_period and pipeline.investor_facing
-        order: list[str | None] = []
-        if heightened:
-            order.append(now.investor_watch)
-        order.append(now.primary)
-        if heightened and self.rotation.page_secondary_first:
-            order.append(now.secondary)
-        order += owners
-        order.append(now.secondary)
-        seen: list[str] = []
-        for person in order:
-            if person and person not in seen:
-                seen.append(person)
-        return seen
+    def away(self, at: datetime) -> dict[str, str]:
+        """Who cannot be paged at `at` and why: rotation members on vacation (oncall.yaml)."""
+        at = utc(at)
+        return {person: "on vacation" for person, spans in self._vacations.items() if spans.contains(at)}
 
     # --- ranges -----------------------------------------------------------------------------------
     def shifts(self, start: datetime, end: datetime) -> list[Shift]:

@@ -26,6 +26,9 @@ metadata = MetaData()
 # incidents.status
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 INCIDENT_STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
+# incidents.severity
+SEVERITIES = ("critical", "major", "minor")
+NOTICE = "notice"
 # outbox.status
 PENDING, DELIVERED = "pending", "delivered"
 
@@ -52,7 +55,7 @@ incidents = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("dedup_key", String(700), nullable=False, unique=True),
-    Column("kind", String(32), nullable=False),  # task_failure | dag_failure | deadline_miss
+    Column("kind", String(32), nullable=False),  # task_failure | dag_failure | deadline_miss | dq_warning
     Column("pipeline_id", String(200), nullable=False),
     Column("dag_id", String(250), nullable=False),
     Column("run_id", String(250)),
@@ -60,6 +63,9 @@ incidents = Table(
     Column("task_id", String(250)),
     Column("try_number", Integer),
     Column("failure_class", String(32), nullable=False),
+    Column("failure_mode", String(64)),  # failures.FAILURE_MODES; None (older rows): the class's value
+    Column("severity", String(16)),  # critical | major | minor | notice (a warning: never pages)
+    Column("assigned_to", String(200)),  # person id after a reassignment
     Column("error", Text, nullable=False, default=""),
     Column("details", Text, nullable=False, default="{}"),  # JSON
     Column("log_url", Text),

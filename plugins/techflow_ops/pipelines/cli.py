@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -79,7 +80,8 @@ def _demo(args) -> int:
     if not args.no_generate:
         config = _generator_config(args, start, end)
         result = generate(config, data_dir)
-        print(f"generated {sum(result.records.values())} landing records for {start}..{end} under {result.landing_dir}")
+        print(f"generated {sum(result.records.values())} landing records for {start}..{end} under {result.landing_dir}",
+              file=sys.stderr if args.json else sys.stdout)  # with --json, stdout carries only the JSON document
     engine = get_engine()
     totals: dict[str, dict] = {}
     started = time.perf_counter()

@@ -67,5 +67,5 @@ def check_upstream(pipeline_id: str, day: date | None = None, now: datetime | No
     }
     message = f"{pipeline_id} will not publish from bad upstream data:\n" + "\n".join(f"- {p.message}" for p in problems)
     if failed:
-        raise DataQualityFailure(message, details=details)
+        raise DataQualityFailure(message, details=details, failure_mode="stale_upstream")
     raise StaleUpstream(message, details=details)

@@ -25,6 +25,12 @@ class Category(str, Enum):
     domain = "domain"
 
 
+DEFAULT_MODES = {
+    Category.missing: "missing_data", Category.duplicate: "duplicate_rows", Category.stale: "stale_data",
+    Category.domain: "invalid_values",
+}
+
+
 class Kind(str, Enum):
     not_null = "not_null"  # column: no NULLs
     row_count = "row_count"  # > 0 and within bounds of previous runs' counts
@@ -52,6 +58,9 @@ class Check:
     query: str | None = None
     threshold: float | None = None
     target: str | None = None
+    # The failure mode a failure of this check is (failures.FAILURE_MODES); None: the suite's
+    # mode for the check's category.
+    mode: str | None = None
 
     def __post_init__(self) -> None:
         needs_columns = self.kind in (Kind.not_null, Kind.unique, Kind.fresh)
@@ -104,12 +113,19 @@ class DatasetSuite:
     # Row count may not fall below this share of the median of previous runs' counts.
     min_row_ratio: float = 0.5
     max_row_ratio: float = 3.0
+    # (category, failure mode) for this dataset's checks that name no mode of their own.
+    category_modes: tuple[tuple[Category, str], ...] = ()
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.checks]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
             raise ValueError(f"suite {self.dataset!r}: duplicate check names {sorted(duplicates)}")
+
+    def mode_of(self, check_name: str) -> str:
+        """The failure mode a failure of the named check is."""
+        check = next(c for c in self.checks if c.name == check_name)
+        return check.mode or dict(self.category_modes).get(check.category) or DEFAULT_MODES[check.category]
 
     @property
     def name(self) -> str:

@@ -29,11 +29,11 @@ def _not_null(*columns: str) -> tuple[Check, ...]:
     )
 
 
-def _rows() -> tuple[Check, ...]:
+def _rows(mode: str | None = None) -> tuple[Check, ...]:
     return (
-        Check("has_rows", Kind.row_count, Category.missing, C, "the partition holds at least one row"),
+        Check("has_rows", Kind.row_count, Category.missing, C, "the partition holds at least one row", mode=mode),
         Check("row_count_vs_history", Kind.row_count, Category.missing, W,
-              "row count within bounds of the previous runs' median (a sudden drop or spike)"),
+              "row count within bounds of the previous runs' median (a sudden drop or spike)", mode=mode),
     )
 
 
@@ -94,16 +94,17 @@ def _finite(column: str, where: str = "1 = 1", severity: Severity = C) -> Check:
         f"{column}_finite", Kind.rows_query, Category.domain, severity,
         f"{column} is never NULL, NaN or infinite where it is defined (divide-by-zero guard)",
         query="SELECT * FROM {rows} AS b WHERE " + where + " AND {not_finite:" + column + "}",
+        mode="missing_values",
     )
 
 
 CLICK_EVENTS = DatasetSuite(
     "stg_click_events", "engagement", "partition_date", Grain.daily, (
         *_not_null("event_id", "user_id", "account_id", "event_ts"),
-        *_rows(),
+        *_rows(mode="kafka_outage"),
         _rejected_keys("click_events"), _valid_share("click_events"),
         Check("every_hour_present", Kind.rows_query, Category.missing, C,
-              "each of the 24 hourly Kafka partitions of the day landed",
+              "each of the 24 hourly Kafka partitions of the day landed", mode="kafka_outage",
               query="WITH hours(hour) AS (VALUES " + ", ".join(f"({h})" for h in range(24)) + ") "
                     "SELECT hour AS missing_hour FROM hours WHERE hour NOT IN (SELECT CAST(partition_key AS INTEGER) "
                     "FROM landing_partitions WHERE source = 'click_events' AND present "
@@ -112,10 +113,12 @@ CLICK_EVENTS = DatasetSuite(
         _fresh("event_ts"),
         Check("late_events_under_threshold", Kind.rows_query, Category.domain, W,
               "events arriving > 48 h after they happened stay under the late-events target",
-              target="late_events_max", threshold=0.001,
+              target="late_events_max", threshold=0.001, mode="late_events",
               query="SELECT late_events, all_events FROM (SELECT SUM(CASE WHEN is_late THEN 1 ELSE 0 END) AS late_events, "
                     "COUNT(*) AS all_events FROM {rows} AS b) AS t WHERE late_events > {threshold} * all_events"),
     ), min_row_ratio=0.2, max_row_ratio=5.0,
+    category_modes=((Category.missing, "invalid_events"), (Category.duplicate, "duplicate_events"),
+                    (Category.domain, "invalid_events")),
 )
 
 USAGE_SESSIONS = DatasetSuite(
@@ -138,7 +141,7 @@ REVENUE = DatasetSuite(
         _unique("account_month_unique", "account_id", "billing_date"),
         Check("every_active_account_billed", Kind.rows_query, Category.missing, C,
               "every account in Trial or Active on some day of the month (after that day's changes) has a "
-              "revenue row (100 % completeness)",
+              "revenue row (100 % completeness)", mode="incomplete_revenue",
               query="SELECT DISTINCT c.account_id FROM stg_account_status_changes c "
                     "WHERE c.change_date < {end} AND c.new_status IN ('Trial', 'Active') "
                     "AND NOT EXISTS (SELECT 1 FROM stg_account_status_changes x WHERE x.account_id = c.account_id "
@@ -146,18 +149,19 @@ REVENUE = DatasetSuite(
                     "AND c.account_id NOT IN (SELECT account_id FROM {rows} AS b)"),
         Check("revenue_matches_ledger", Kind.rows_query, Category.domain, C,
               "billed revenue reconciles with the accounting ledger within the tolerance",
-              target="revenue_reconciliation_tolerance", threshold=0.01,
+              target="revenue_reconciliation_tolerance", threshold=0.01, mode="revenue_mismatch",
               query="SELECT billed, ledger FROM (SELECT (SELECT SUM(total_monthly_revenue) FROM {rows} AS b) AS billed, "
                     "(SELECT SUM(recognized_revenue) FROM stg_ledger WHERE partition_date >= {start} "
                     "AND partition_date < {end}) AS ledger) AS t "
                     "WHERE ledger IS NULL OR billed IS NULL OR ABS(billed - ledger) > {threshold} * ABS(ledger)"),
         Check("paying_accounts_have_subscribers", Kind.rows_query, Category.domain, W,
               "no paying account is billed for zero user licenses (unit profit would divide by zero)",
+              mode="missing_values",
               query="SELECT account_id, subscription_tier, user_licenses FROM {rows} AS b "
                     "WHERE user_licenses <= 0 AND subscription_tier <> 'Trial'"),
         Check("revenue_drop_vs_previous_month", Kind.rows_query, Category.domain, W,
               "total revenue did not drop more than the threshold against the previous month",
-              target="revenue_drop_threshold", threshold=0.10,
+              target="revenue_drop_threshold", threshold=0.10, mode="revenue_drop",
               query="SELECT this_month, previous_month FROM (SELECT (SELECT SUM(total_monthly_revenue) FROM {rows} AS b) "
                     "AS this_month, (SELECT SUM(total_monthly_revenue) FROM stg_revenue WHERE partition_date >= "
                     "{previous_start} AND partition_date < {start}) AS previous_month) AS t "
@@ -175,14 +179,14 @@ EXPENSES = DatasetSuite(
     "stg_expenses", "profit", "partition_date", Grain.monthly, (
         *_not_null("expense_id", "monthly_cost"), *_rows(), _rejected_keys("expenses"), _landed("expenses"), _valid_share("expenses"),
         _unique("expense_id_unique", "expense_id"),
-    ),
+    ), category_modes=((Category.missing, "missing_expenses"),),
 )
 
 SALARIES = DatasetSuite(
     "stg_salaries", "profit", "partition_date", Grain.monthly, (
         *_not_null("team_id", "monthly_salary_total"), *_rows(), _rejected_keys("salaries"), _landed("salaries"), _valid_share("salaries"),
         _unique("team_month_unique", "team_id", "salary_month"),
-    ),
+    ), category_modes=((Category.duplicate, "salary_duplicates"),),
 )
 
 _TRANSITIONS = " OR ".join(f"(previous_status = '{a}' AND new_status = '{b}')" for a, b in ALLOWED_STATUS_TRANSITIONS)
@@ -193,6 +197,7 @@ ACCOUNT_STATUS_CHANGES = DatasetSuite(
         _unique("account_day_status_unique", "account_id", "change_date", "new_status"),
         Check("no_skipped_status_step", Kind.rows_query, Category.domain, C,
               "each status change starts from the account's last known status by an allowed step",
+              mode="missing_status_step",
               query="SELECT account_id, previous_status, new_status, change_date, last_known FROM ("
                     "SELECT b.account_id, b.previous_status, b.new_status, b.change_date, "
                     "(SELECT p.new_status FROM stg_account_status_changes p WHERE p.account_id = b.account_id "
@@ -229,7 +234,7 @@ PROFIT_MONTHLY = DatasetSuite(
         *_rows(), _unique("month_unique", "month"),
         Check("revenue_vs_ledger_within_tolerance", Kind.rows_query, Category.domain, C,
               "published revenue reconciles with the ledger within the tolerance",
-              target="revenue_reconciliation_tolerance", threshold=0.01,
+              target="revenue_reconciliation_tolerance", threshold=0.01, mode="revenue_mismatch",
               query="SELECT month, revenue, ledger_revenue, revenue_vs_ledger FROM {rows} AS b "
                     "WHERE ABS(revenue - ledger_revenue) > {threshold} * ABS(ledger_revenue)"),
         _finite("unit_profit", where="subscribers > 0"),
@@ -238,6 +243,7 @@ PROFIT_MONTHLY = DatasetSuite(
 
 GROWTH_DAILY = DatasetSuite(
     "growth_daily", "growth", "date", Grain.daily, (*_rows(), _unique("day_unique", "date")), role="output",
+    category_modes=((Category.missing, "time_series_gap"),),
 )
 
 ENGAGEMENT_DAILY = DatasetSuite(
@@ -250,7 +256,7 @@ INVESTOR_MONTHLY = DatasetSuite(
     "investor_monthly", "executive_investor", "month", Grain.monthly, (
         *_rows(), _unique("month_unique", "month"),
         _finite("profit_margin", where="revenue <> 0"), _finite("avg_daily_active_users"),
-    ), role="output",
+    ), role="output", category_modes=((Category.duplicate, "wrong_aggregates"), (Category.domain, "wrong_aggregates")),
 )
 
 EXPERIMENT_DAILY_UNIT = DatasetSuite(
@@ -260,10 +266,11 @@ EXPERIMENT_DAILY_UNIT = DatasetSuite(
     ), role="output",
 )
 
-def _period_output(table: str, pipeline_id: str, column: str, grain: Grain, *extra: Check) -> DatasetSuite:
+def _period_output(table: str, pipeline_id: str, column: str, grain: Grain, *extra: Check,
+                   category_modes: tuple = ()) -> DatasetSuite:
     """A weekly/monthly aggregate: one row per period, rewritten by every daily run."""
     return DatasetSuite(table, pipeline_id, column, grain, (*_rows(), _unique("period_unique", column), *extra),
-                        role="output")
+                        role="output", category_modes=category_modes)
 
 
 GROWTH_WEEKLY = _period_output("growth_weekly", "growth", "week_start", Grain.weekly)
@@ -273,7 +280,8 @@ ENGAGEMENT_WEEKLY = _period_output("engagement_weekly", "engagement", "week_star
 ENGAGEMENT_MONTHLY = _period_output("engagement_monthly", "engagement", "month", Grain.monthly,
                                     _finite("avg_session_minutes", where="session_minutes > 0"))
 EXECUTIVE_WEEKLY = _period_output("executive_weekly", "executive_investor", "week_start", Grain.weekly,
-                                  _finite("profit_margin", where="revenue <> 0"), _finite("avg_daily_active_users"))
+                                  _finite("profit_margin", where="revenue <> 0"), _finite("avg_daily_active_users"),
+                                  category_modes=((Category.duplicate, "wrong_aggregates"),))
 
 SUITES: dict[str, DatasetSuite] = {
     suite.dataset: suite
@@ -284,6 +292,14 @@ SUITES: dict[str, DatasetSuite] = {
         ENGAGEMENT_DAILY, ENGAGEMENT_WEEKLY, ENGAGEMENT_MONTHLY, EXECUTIVE_WEEKLY, INVESTOR_MONTHLY, EXPERIMENT_DAILY_UNIT,
     )
 }
+
+
+def failure_mode(results) -> str:
+    """The failure mode of failed validations: that of the first failed critical check."""
+    for result in results:
+        for outcome in result.failed_critical:
+            return SUITES[result.dataset].mode_of(outcome.check)
+    return "data_quality"
 
 
 def suites_for(pipeline_id: str, role: str | None = None) -> list[DatasetSuite]:

@@ -13,7 +13,7 @@ def validate_task(pipeline_id: str, role: str, **context) -> list[dict]:
     from ..pipelines import warehouse
     from ..pipelines.run_context import run_dates
     from . import results
-    from .suites import suites_for
+    from .suites import failure_mode, suites_for
     from .validation import get_runner
 
     runner = get_runner(warehouse.warehouse_url_in_airflow())
@@ -21,12 +21,34 @@ def validate_task(pipeline_id: str, role: str, **context) -> list[dict]:
                 for day in run_dates(context) for suite in suites_for(pipeline_id, role)]
     for outcome in outcomes:
         print(outcome.summary())
+    notify_warnings(pipeline_id, [o for o in outcomes if o.failed_warning and not o.failed_critical], context)
     failed = [o for o in outcomes if o.failed_critical]
     if failed:
         raise DataQualityFailure("\n\n".join(o.summary() for o in failed), details={
             "pipeline_id": pipeline_id, "failed_expectations": results.failed_expectations(failed),
-            "results": [o.as_dict() for o in failed]})
+            "results": [o.as_dict() for o in failed]}, failure_mode=failure_mode(failed))
     return [o.as_dict() for o in outcomes]
+
+
+def notify_warnings(pipeline_id: str, warned: list, context) -> None:
+    """One FYI per dataset and day to the pipeline's business team and owners for failed warning
+    checks (no paging). Never raises: the validation's own outcome stands."""
+    if not warned:
+        return
+    import logging
+
+    from ..escalation import report_warning
+    from .suites import SUITES
+
+    for result in warned:
+        try:
+            failed = result.failed_warning
+            report_warning(pipeline_id=pipeline_id, dataset=result.dataset, partition=result.partition_key,
+                           failure_mode=SUITES[result.dataset].mode_of(failed[0].check),
+                           summary=result.summary(), dag_id=(context.get("dag") and context["dag"].dag_id) or None,
+                           run_id=context.get("run_id"))
+        except Exception:
+            logging.getLogger(__name__).exception("%s: could not send the data-quality warning notice", result.dataset)
 
 
 def circuit_breaker_task(pipeline_id: str, **context) -> None:

@@ -36,7 +36,7 @@ from . import results
 from .checks import Check, DatasetSuite, Kind, Partition
 from .results import CheckOutcome, QualityResult
 from .sql import Dialect
-from .suites import SUITES
+from .suites import SUITES, failure_mode
 
 SITE_NAME = "techflow_quality"
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
@@ -267,7 +267,8 @@ def enforce(result: QualityResult) -> QualityResult:
     """Raise DataQualityFailure when a critical check failed; warnings pass through."""
     if result.failed_critical:
         raise DataQualityFailure(result.summary(), details={
-            "failed_expectations": results.failed_expectations([result]), "results": [result.as_dict()]})
+            "failed_expectations": results.failed_expectations([result]), "results": [result.as_dict()]},
+            failure_mode=failure_mode([result]))
     return result
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from ..escalation import policy
+from ..failures import FAILURE_MODES
 from ..registry import Pipeline, Registry
 from .anchors import slugify
 from .catalogue import COMMON_ISSUES, ISSUE_PARTS, REQUIRED_SECTIONS, required_issues
@@ -67,6 +69,7 @@ def check_runbook(registry: Registry, pipeline: Pipeline, doc: RunbookDocument |
     _check_headings(doc, report)
     _check_sections(doc, report)
     _check_issues(doc, pipeline, report)
+    _check_promised_routes(registry, doc, report)
     _check_blocks(registry, pipeline, doc, report)
     _check_tables(pipeline, doc, report)
     _check_qualified_names(doc, report)
@@ -120,6 +123,29 @@ def _check_issues(doc: RunbookDocument, pipeline: Pipeline, report: _Report) -> 
         for part in ISSUE_PARTS:
             if part not in found:
                 report.add(issue.heading.line, f"common issue '{issue.heading.text}' has no '**{part}.**' part")
+
+
+_AT_ONCE = re.compile(r"\b(at once|immediately)\b", re.I)
+_CODE = re.compile(r"`([a-z_]+)`")
+
+
+def _check_promised_routes(registry: Registry, doc: RunbookDocument, report: _Report) -> None:
+    """An `**Escalate.**` line that promises a team hears "at once" must name the failure mode
+    (in backticks) and that mode must have an `immediately` route in escalation.yaml: the
+    runbook cannot promise what the policy does not do."""
+    routes = policy.load_policy(registry.config_dir, registry).routes
+    for number, line in enumerate(doc.lines, start=1):
+        if not line.startswith("**Escalate.**") or not _AT_ONCE.search(line):
+            continue
+        modes = [m for m in _CODE.findall(line) if m in FAILURE_MODES]
+        if not modes:
+            report.add(number, "says a team hears at once but names no failure mode (`mode`) to check against "
+                               "escalation.yaml routes")
+        for mode in modes:
+            route = routes.get(mode)
+            if route is None or route.when != "immediately":
+                report.add(number, f"says `{mode}` goes out at once, but escalation.yaml has no `immediately` route for it"
+                                   + (f" (its route is {route.when} to {route.team})" if route else ""))
 
 
 def _check_blocks(registry: Registry, pipeline: Pipeline, doc: RunbookDocument, report: _Report) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..escalation import callbacks, policy
-from ..failures import failure_classes_for
+from ..failures import FAILURE_MODES, failure_classes_for
 from ..quality import breaker, suites
 from ..registry import Pipeline, Registry, format_duration
 from .catalogue import check_section
@@ -194,13 +194,52 @@ def render_escalation(registry: Registry, pipeline: Pipeline) -> list[str]:
         wait = format_duration(step.wait) + (f" ({format_duration(step.wait * factor)})" if factor else "")
         lines.append(f"| {number} | {step.level} | {'<br>'.join(who) or 'nobody'} | {wait} |")
     lines.append("")
+    lines.append("Nobody is paged twice in one pass. Someone on vacation is not paged in any role; for an engineer "
+                 "the next one in rotation covers, and the skip is on the incident's timeline.")
     if spec.repeat:
         lines.append(f"After the last step the sequence starts again at step 1, {spec.repeat} more time(s), until someone acknowledges.")
     else:
         lines.append("After the last step nobody else is paged; the incident stays open until acknowledged.")
     if factor:
         lines.append(f"During the investor-report period every wait is multiplied by {factor:g} (this pipeline is investor-facing).")
+        if config.investor_period.steps:
+            lines += ["", "During the investor-report period this pipeline is paged by these steps instead:", ""]
+            lines += [f"{number}. level {step.level}: " + ", ".join(f"`{t}`" for t in step.notify)
+                      + f"; wait {format_duration(step.wait)} ({format_duration(step.wait * factor)})"
+                      for number, step in enumerate(config.investor_period.steps, start=1)]
+            lines += ["", "(`rotation`: every other engineer of the rotation, in its order; "
+                          "`techflow-ops oncall now --pipeline " + pipeline.id + "` prints the order at any moment.)"]
+    modes = pipeline_failure_modes(pipeline)
+    routed = [(mode, config.routes[mode]) for mode in modes if mode in config.routes]
+    if routed:
+        lines += ["", "Who else hears, per failure mode (`routes` in escalation.yaml):", "",
+                  "| Failure mode | Team | When |", "|---|---|---|"]
+        for mode, route in routed:
+            when = ("at once, with the first page (FYI, no acknowledgement)" if route.when == "immediately"
+                    else f"after data engineering looked: hand over with `--to {mode}` (incidents escalate)")
+            lines.append(f"| `{mode}`: {FAILURE_MODES[mode]} | {registry.teams[route.team].name} | {when} |")
+    severities = sorted({config.severity_of(pipeline, mode, investor_period=False) for mode in modes},
+                        key=policy.SEVERITIES.index)
+    lines += ["", "Severity: " + ", ".join(severities) + " outside the investor-report period"
+              + (", one level higher in it" if pipeline.investor_facing and config.investor_period.raises_severity else "")
+              + "; critical issues are resolved within "
+              + format_duration(config.resolution_sla_of(pipeline, "critical")) + ", others within "
+              + format_duration(pipeline.resolution_sla) + "."]
     return lines
+
+
+def pipeline_failure_modes(pipeline: Pipeline) -> list[str]:
+    """The failure modes the pipeline can report: those of its quality checks, then its classes'."""
+    modes: list[str] = []
+    for suite in suites.suites_for(pipeline.id):
+        for check in suite.checks:
+            mode = suite.mode_of(check.name)
+            if mode not in modes:
+                modes.append(mode)
+    for failure_class in failure_classes_for(pipeline):
+        if failure_class.value not in modes:
+            modes.append(failure_class.value)
+    return modes
 
 
 BLOCK_RENDERERS: dict[str, Callable[[Registry, Pipeline], list[str]]] = {

@@ -194,7 +194,7 @@ def data_docs(path: str) -> Response:
 
 # --- incidents: reading needs the plugin view and DAG read rights, acknowledging/resolving DAG edit rights ---
 
-INCIDENT_ACTIONS = ("acknowledge", "resolve")
+INCIDENT_ACTIONS = ("acknowledge", "resolve", "escalate", "reassign")
 
 
 @pages.get("/incidents")
@@ -219,18 +219,19 @@ def incident_action_form(
     action: str,
     csrf_token: Annotated[str | None, Form()] = None,
     note: Annotated[str, Form(max_length=2000)] = "",
+    to: Annotated[str, Form(max_length=300)] = "",
 ) -> RedirectResponse:
     security.check_csrf(request, csrf_token)
-    _act(user, incident_id, action, note)
+    _act(user, incident_id, action, note, to)
     return RedirectResponse(f"{links.PLUGIN_PREFIX}/incidents/{incident_id}", status_code=status.HTTP_303_SEE_OTHER)
 
 
-def _act(user, incident_id: int, action: str, note: str) -> dict:
+def _act(user, incident_id: int, action: str, note: str, to: str = "") -> dict:
     if action not in INCIDENT_ACTIONS:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown action {action!r}")
     current = views.incident(incident_id)
     security.require_dag_edit(user, current["dag_id"])
-    return views.incident_action(incident_id, action, user.get_name(), note)
+    return views.incident_action(incident_id, action, user.get_name(), note, to)
 
 
 # --- JSON API ----------------------------------------------------------------------------
@@ -300,7 +301,7 @@ def api_incident_action(
 ) -> dict:
     security.check_csrf(request, csrf_header)
     note = str((body or {}).get("note", ""))[:2000]
-    return _act(user, incident_id, action, note)
+    return _act(user, incident_id, action, note, str((body or {}).get("to", ""))[:300])
 
 
 # --- iCal feeds: calendar clients cannot log in, so each feed URL carries its own token ---

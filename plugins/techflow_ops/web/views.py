@@ -309,6 +309,8 @@ def _runbook_pages(registry: Registry, source: Path):
 
 def _incident_json(incident: Any) -> dict:
     data = jsonable(incident)
+    data["severity"] = data.get("severity") or "major"
+    data["handover"] = escalation.service().handover_for(incident) if incident.status != "resolved" else None
     data["url"] = links.incident_url(data["id"])
     data["summary"] = _incident_summary(data)
     if data.get("pipeline_id") in get_registry().pipelines:
@@ -391,10 +393,17 @@ def incident(incident_id: int) -> dict:
     return _incident_json(found)
 
 
-def incident_action(incident_id: int, action: str, user_name: str, note: str) -> dict:
-    perform = {"acknowledge": escalation.acknowledge, "resolve": escalation.resolve}[action]
+def incident_action(incident_id: int, action: str, user_name: str, note: str, to: str = "") -> dict:
     try:
-        perform(incident_id, user_name, note or None)
+        if action in ("escalate", "reassign"):
+            if not to:
+                raise BadRequest(f"{action} needs `to`: team:<id>, person:<id> or a routed failure mode")
+            {"escalate": escalation.escalate, "reassign": escalation.reassign}[action](
+                incident_id, to, user_name, note or None)
+        else:
+            {"acknowledge": escalation.acknowledge, "resolve": escalation.resolve}[action](incident_id, user_name, note or None)
     except escalation.IncidentStateError as exc:
         raise Conflict(str(exc)) from None
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
     return incident(incident_id)
