@@ -36,7 +36,7 @@ from .classify import classify, failure_mode_of
 from .messages import ROLE_SLOT, PageRenderer
 from .outbox import Backoff, DeliveryReport, deliver_due
 from .planning import PageStep, StepPlan, StepState, plan_step
-from .policy import SEVERITIES, EscalationConfig, OnCallView, Step, get_policy, read_oncall, resolve_step
+from .policy import EscalationConfig, OnCallView, Step, get_policy, read_oncall, resolve_step
 
 NOTICE_HORIZON = timedelta(hours=1)
 RESOLUTION_SLA_BREACHED = "resolution_sla_breached"
@@ -334,9 +334,9 @@ class Escalation:
             message_key = key_prefix + step_key
             writes.message(store.PageMessage(message_key, incident.id, subject_prefix + page.subject,
                                              f"{headline}\n\n{page.body}" if headline else page.body, payload))
-            for contact in contacts:
-                writes.notification(contact._replace(idempotency_key=key_prefix + contact.idempotency_key,
-                                                     incident_id=incident.id, message_key=message_key))
+            for c in contacts:
+                writes.notification(store.OutboxRow(key_prefix + c.idempotency_key, incident.id, c.purpose, c.recipient,
+                                                    c.channel, c.target, c.connection_id, message_key, c.role))
 
     # --- the tick ------------------------------------------------------------------------------
 
@@ -382,9 +382,9 @@ class Escalation:
         month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
         policy = self.policy
         deadlines = [
-            store.ResolutionDeadline(pipeline.id, at - policy.resolution_sla_of(pipeline, severity),
-                                     month_start if pipeline.resolve_by_month_end else None, severity)
-            for pipeline in self.registry.pipelines.values() for severity in SEVERITIES
+            store.ResolutionDeadline(pipeline.id, at - pipeline.resolution_sla, at - policy.resolution_sla_of(pipeline, "critical"),
+                                     month_start if pipeline.resolve_by_month_end else None)
+            for pipeline in self.registry.pipelines.values()
         ]
         notice = Step(level=3, notify=rule.notify, wait=timedelta(minutes=1))
         with self.engine.begin() as connection:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Engine, String, and_, cast, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, String, and_, cast, insert, or_, select, update
 from sqlalchemy.exc import OperationalError
 
 from ..opsdb.schema import (
@@ -62,6 +62,9 @@ class OutboxRow(NamedTuple):
     subject: str | None = None
     body: str | None = None
     payload: str | None = None  # JSON
+
+
+PAGE_ROW_FIELDS = OutboxRow._fields[:OutboxRow._fields.index("role") + 1]  # a page's row: no text of its own
 
 
 class PageMessage(NamedTuple):
@@ -142,7 +145,8 @@ class Writes:
         self.messages.append(message)
 
     def notification(self, row: OutboxRow) -> None:
-        """Queue `row`; a row whose idempotency key exists already is skipped."""
+        """Queue a page's `row` (its text is the PageMessage its message_key names); a row whose
+        idempotency key exists already is skipped."""
         self.outbox.append(row)
 
     def flush(self, connection: Connection) -> None:
@@ -153,8 +157,9 @@ class Writes:
             _insert_many(connection, page_messages, PageMessage._fields + ("created_at",),
                          [m + (at,) for m in self.messages], ignore_conflict_on="key")
         if self.outbox:
-            _insert_many(connection, outbox, OutboxRow._fields + ("status", "attempts", "created_at", "next_attempt_at"),
-                         [r + (PENDING, 0, at, at) for r in self.outbox], ignore_conflict_on="idempotency_key")
+            _insert_many(connection, outbox, PAGE_ROW_FIELDS + ("status", "attempts", "created_at", "next_attempt_at"),
+                         [r[:len(PAGE_ROW_FIELDS)] + (PENDING, 0, at, at) for r in self.outbox],
+                         ignore_conflict_on="idempotency_key")
         for (step_index, cycle, level, next_step_at), ids in self.steps.items():
             for start in range(0, len(ids), self.ID_CHUNK):
                 connection.execute(
@@ -341,31 +346,35 @@ def due_incidents(connection: Connection, at: datetime, limit: int) -> list[DueI
 
 @dataclass(frozen=True)
 class ResolutionDeadline:
-    """A pipeline's incidents are late when opened at or before `opened_by`, or, with
-    `month_start`, opened before it (a month that has ended)."""
+    """A pipeline's incidents are late when opened at or before `opened_by`; critical ones when
+    opened at or before `critical_opened_by`; with `month_start`, any opened before it (a month
+    that has ended)."""
 
     pipeline_id: str
     opened_by: datetime
+    critical_opened_by: datetime | None = None
     month_start: datetime | None = None
-    severity: str = "major"  # incidents rated before severities existed count as major
 
 
 def past_resolution_deadline(connection: Connection, deadlines: list[ResolutionDeadline],
                              event_kind: str) -> list[DueIncident]:
-    """Unresolved incidents past their pipeline's deadline whose timeline has no `event_kind` yet."""
+    """Unresolved incidents past their pipeline's deadline whose timeline has no `event_kind` yet;
+    notices (warnings) have no deadline."""
     if not deadlines:
         return []
     late = []
     for deadline in deadlines:
         opened_late = incidents.c.opened_at <= deadline.opened_by
+        if deadline.critical_opened_by is not None and deadline.critical_opened_by > deadline.opened_by:
+            opened_late = or_(opened_late, and_(incidents.c.severity == "critical",
+                                                incidents.c.opened_at <= deadline.critical_opened_by))
         if deadline.month_start is not None:
             opened_late = or_(opened_late, incidents.c.opened_at < deadline.month_start)
-        severity = func.coalesce(incidents.c.severity, "major")
-        late.append(and_(incidents.c.pipeline_id == deadline.pipeline_id, severity == deadline.severity, opened_late))
+        late.append(and_(incidents.c.pipeline_id == deadline.pipeline_id, opened_late))
     recorded = select(incident_events.c.id).where(incident_events.c.incident_id == incidents.c.id,
                                                   incident_events.c.kind == event_kind).exists()
-    return _due_incidents(connection, select(*_DUE_COLUMNS).where(incidents.c.status != RESOLVED, or_(*late), ~recorded)
-                          .order_by(incidents.c.id))
+    return _due_incidents(connection, select(*_DUE_COLUMNS).where(
+        incidents.c.status != RESOLVED, incidents.c.kind != NOTICE_KIND, or_(*late), ~recorded).order_by(incidents.c.id))
 
 
 def _due_incidents(connection: Connection, query) -> list[DueIncident]:
