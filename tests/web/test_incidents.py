@@ -131,3 +131,32 @@ def test_task_log_link_is_kept_when_it_is_http(api_client, tokens):
     incident_id = open_incident("IOError: gone", task_id="extract", log_url="http://localhost:8080/dags/profit/runs/r/tasks/extract")
     html = api_client.get(f"/techflow/incidents/{incident_id}", headers=bearer(tokens["viewer"])).text
     assert '<a href="http://localhost:8080/dags/profit/runs/r/tasks/extract" rel="noopener noreferrer">task log</a>' in html
+
+
+def test_editor_escalates_and_hands_over_from_the_incident_page(api_client, tokens):
+    from techflow_ops import escalation
+    from techflow_ops.failures import DataQualityFailure
+
+    incident_id = escalation.report_failure(pipeline_id="profit", run_id="manual__handover", task_id="validate_sources",
+                                            exception=DataQualityFailure("no expenses", failure_mode="missing_expenses"),
+                                            deliver=False)
+    viewer, editor = bearer(tokens["viewer"]), bearer(tokens["editor"])
+    assert api_client.post(f"/techflow/api/incidents/{incident_id}/escalate", headers=viewer,
+                           json={"to": "team:finance"}).status_code == 403
+    assert api_client.post(f"/techflow/api/incidents/{incident_id}/escalate", headers=editor,
+                           json={"to": "team:nope"}).status_code == 400
+    body = api_client.get(f"/techflow/api/incidents/{incident_id}", headers=editor).json()
+    assert body["severity"] == "critical" and body["failure_mode"] == "missing_expenses"
+    assert body["handover"]["team"] == "operations"
+    api_client.cookies.set("_token", tokens["editor"])
+    try:
+        page = api_client.get(f"/techflow/incidents/{incident_id}")
+        assert 'data-testid="handover">Hand over to Operations (expense feeds)<' in page.text
+        response = api_client.post(f"/techflow/incidents/{incident_id}/escalate",
+                                   data={"csrf_token": csrf_from(page.text), "to": "missing_expenses"}, follow_redirects=False)
+        assert response.status_code == 303, response.text
+    finally:
+        api_client.cookies.clear()
+    timeline = api_client.get(f"/techflow/api/incidents/{incident_id}", headers=editor).json()["timeline"]
+    [manual] = [e for e in timeline if e["kind"] == "escalated_manually"]
+    assert manual["actor"] == "editor" and manual["data"]["recipients"] == ["operations"]
