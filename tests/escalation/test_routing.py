@@ -127,7 +127,7 @@ def test_investor_period_pages_the_watch_then_the_whole_rotation_in_the_configur
     assert now.in_investor_period and now.investor_watch
     incident_id = escalation.report_failure(pipeline_id="profit", run_id="r1", task_id="t", error="boom", at=at)
     first = pages(escalation.get_incident(incident_id))
-    assert first[0][2] == [now.investor_watch, now.primary]
+    assert first[0][2] == [now.primary, now.investor_watch]
     escalation.tick(at + timedelta(minutes=2, seconds=30))  # 5m x the investor-period factor 0.5
     order = [p for _, _, recipients in pages(escalation.get_incident(incident_id)) for p in recipients]
     assert sorted(order) == sorted(schedule.rotation.members)  # all four engineers, nobody twice

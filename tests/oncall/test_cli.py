@@ -34,11 +34,11 @@ def test_now_json_shape_and_page_order(config_copy, capsys):
     now = svc.now(at)
     assert (payload["primary"], payload["secondary"], payload["investor_watch"]) == (now.primary, now.secondary, now.investor_watch)
     assert payload["at"] == "2026-11-27T12:00:00Z" and now.in_investor_period
-    # escalation.yaml investor_period.steps: the watch and the primary, then the owners, the
+    # escalation.yaml investor_period.steps: the primary and the watch, then the owners, the
     # secondary and the rest of the rotation: the whole team, nobody twice
     profit = svc.registry.pipelines["profit"]
     expected = []
-    for person in (now.investor_watch, now.primary, profit.owners.primary, profit.owners.secondary, now.secondary,
+    for person in (now.primary, now.investor_watch, profit.owners.primary, profit.owners.secondary, now.secondary,
                    *svc.rotation.members):
         if person not in expected:
             expected.append(person)

@@ -68,43 +68,28 @@ def _show(args) -> int:
     return 0
 
 
-def _change(action):
+def _act(action: str):
+    """The handler of `incidents ack|resolve|escalate|reassign`."""
+
     def handler(args) -> int:
-        from . import IncidentNotFound, IncidentStateError, acknowledge, resolve
+        from . import IncidentNotFound, IncidentStateError, acknowledge, escalate, reassign, resolve
 
-        func = acknowledge if action == "ack" else resolve
+        func = {"ack": acknowledge, "resolve": resolve, "escalate": escalate, "reassign": reassign}[action]
+        target = (args.to,) if action in ("escalate", "reassign") else ()
         try:
-            incident = func(args.id, args.user, args.note)
-        except (IncidentNotFound, IncidentStateError) as exc:
-            print(exc, file=sys.stderr)
-            return 1
-        if args.json:
-            _print_json(incident.to_dict())
-        else:
-            print(_summary_line(incident))
-            for event in incident.timeline:
-                if event["kind"] == "handover_offered":
-                    print(f"hand over: {event['data']['command']}  ({event['data']['team_name']})")
-        return 0
-
-    return handler
-
-
-def _escalate(action):
-    def handler(args) -> int:
-        from . import IncidentNotFound, IncidentStateError, escalate, reassign
-
-        func = escalate if action == "escalate" else reassign
-        try:
-            incident = func(args.id, args.to, args.user, args.note)
+            incident = func(args.id, *target, args.user, args.note)
         except (IncidentNotFound, IncidentStateError, ValueError) as exc:
             print(exc, file=sys.stderr)
             return 1
         if args.json:
             _print_json(incident.to_dict())
-        else:
-            print(_summary_line(incident))
+            return 0
+        print(_summary_line(incident))
+        if target:
             print(incident.timeline[-1]["message"] if incident.timeline else "")
+        for event in incident.timeline:
+            if event["kind"] == "handover_offered" and action == "ack":
+                print(f"hand over: {event['data']['command']}  ({event['data']['team_name']})")
         return 0
 
     return handler
@@ -160,7 +145,7 @@ def register(subparsers) -> None:
         parser.add_argument("--user", default=getpass.getuser(), help="who (default: the OS user)")
         parser.add_argument("--note")
         parser.add_argument("--json", action="store_true")
-        parser.set_defaults(handler=_change(name))
+        parser.set_defaults(handler=_act(name))
     for name, help_text, to_help in (
         ("escalate", "page a team, a person or a failure mode's route now, by hand",
          "team:<id>, person:<id>, or a failure mode with a route in escalation.yaml (its team)"),
@@ -172,7 +157,7 @@ def register(subparsers) -> None:
         parser.add_argument("--user", default=getpass.getuser(), help="who (default: the OS user)")
         parser.add_argument("--note")
         parser.add_argument("--json", action="store_true")
-        parser.set_defaults(handler=_escalate(name))
+        parser.set_defaults(handler=_act(name))
 
     escalation = subparsers.add_parser("escalation", help="the escalation engine")
     esub = escalation.add_subparsers(dest="escalation_command", required=True)
