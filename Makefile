@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup start demo test bench lock clean
+.PHONY: setup start drill demo test bench lock clean
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,14 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 ## Airflow standalone on SQLite with this project's DAGs and plugin; prints URL and login.
 start: setup
 	bash scripts/start.sh
+
+## While `make start` runs, in another terminal: a fire drill against it (DRILL=kafka-outage|bad-data).
+## The fault goes into its landing data, the real DAG runs, the page lands in the Inbox; without a
+## running Airflow the drill runs locally and says so.
+drill: setup
+	AIRFLOW_HOME="$${AIRFLOW_HOME:-$(CURDIR)/.airflow}" TECHFLOW_DATA_DIR="$${TECHFLOW_DATA_DIR:-$(CURDIR)/data}" \
+	TECHFLOW_AIRFLOW_BASE_URL="$${TECHFLOW_AIRFLOW_BASE_URL:-http://localhost:$${TECHFLOW_PORT:-8080}}" \
+	$(BIN)/techflow-ops drill $${DRILL:-kafka-outage}
 
 ## The five pipelines over a date range on generated data, no servers; prints a summary.
 demo: setup

@@ -3,14 +3,76 @@
 # files) with this project's DAGs and plugin. Called by `make start`.
 #
 # First start: generates demo landing data (the last 14 days up to today). Every start:
-# migrates the ops store, runs `airflow standalone` (scheduler, dag-processor, triggerer,
-# api-server), waits until the API answers, then prints the URL and the admin login.
+# migrates the ops store, starts the local inbox (a loopback SMTP server and webhook receiver
+# that catch every page; the notification connections you have not set point at it), runs
+# `airflow standalone` (scheduler, dag-processor, triggerer, api-server), waits until the API
+# answers, then prints the URL, the admin login and the inbox address.
 # Ctrl-C stops everything it started.
 #
 # Settings (environment): TECHFLOW_PORT (8080), AIRFLOW_HOME (<project>/.airflow),
 # TECHFLOW_DATA_DIR (<project>/data), TECHFLOW_WAREHOUSE_URL (SQLite under the data folder),
 # TECHFLOW_DEMO_ARGS (extra `techflow-ops data generate` options for the first start).
 set -euo pipefail
+
+# --- the local inbox (embedded default) -------------------------------------------------------
+# `techflow-ops inbox serve` catches email (SMTP), Slack webhook posts and PagerDuty events on
+# free 127.0.0.1 ports and keeps them in the ops DB (the On-call view's Inbox page). Once it
+# listens it writes one AIRFLOW_CONN_<ID>=<json> line per notification connection the config
+# uses (smtp_default, slack_data_eng, slack_finance, slack_default, pagerduty_infra,
+# pagerduty_default); each is exported only when that connection is not set already, so a real
+# relay, webhook or routing key from the environment always wins.
+INBOX_PID=""
+INBOX_CONNECTIONS=()  # exported, pointing at the inbox
+KEPT_CONNECTIONS=()   # already set: left alone
+
+export_inbox_connections() {  # $1: the env file the catcher wrote
+  local line name
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    [[ "$line" =~ ^AIRFLOW_CONN_[A-Z0-9_]+= ]] || continue
+    name="${line%%=*}"
+    if [[ -n "${!name:-}" ]]; then
+      KEPT_CONNECTIONS+=("$name")
+    else
+      export "$line"
+      INBOX_CONNECTIONS+=("$name")
+    fi
+  done <"$1"
+}
+
+start_inbox() {  # $1: the techflow-ops command, $2: folder for inbox.env and inbox.log
+  local env_file="$2/inbox.env"
+  rm -f "$env_file"
+  "$1" inbox serve --env-file "$env_file" >"$2/inbox.log" 2>&1 &
+  INBOX_PID=$!
+  for _ in $(seq 600); do
+    [[ -s "$env_file" ]] && break
+    kill -0 "$INBOX_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ ! -s "$env_file" ]]; then
+    echo "The local inbox did not start (see $2/inbox.log); pages to unset connections will fail and be retried." >&2
+    stop_inbox
+    return 1
+  fi
+  export_inbox_connections "$env_file"
+}
+
+stop_inbox() {
+  [[ -n "$INBOX_PID" ]] || return 0
+  kill -TERM "$INBOX_PID" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$INBOX_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$INBOX_PID" 2>/dev/null || true
+  INBOX_PID=""
+}
+
+connection_ids() {  # AIRFLOW_CONN_SLACK_DATA_ENG ... -> slack_data_eng ...
+  local name ids=()
+  for name in "$@"; do name="${name#AIRFLOW_CONN_}"; ids+=("${name,,}"); done
+  echo "${ids[*]}"
+}
+
+# Sourced (tests: `bash -c 'source scripts/start.sh; ...'`): the functions only.
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="$ROOT/.venv/bin"
@@ -55,25 +117,39 @@ if [[ ! -f "$TECHFLOW_DATA_DIR/landing/_generated.json" ]]; then
 fi
 "$BIN/techflow-ops" opsdb upgrade
 
+AIRFLOW_PID=""
+stop() {
+  trap - INT TERM EXIT
+  if [[ -n "$AIRFLOW_PID" ]]; then
+    echo "Stopping Airflow ..."
+    kill -TERM -- "-$AIRFLOW_PID" 2>/dev/null || true
+    for _ in $(seq 30); do kill -0 "$AIRFLOW_PID" 2>/dev/null || break; sleep 1; done
+    kill -KILL -- "-$AIRFLOW_PID" 2>/dev/null || true
+  fi
+  stop_inbox
+}
+trap stop INT TERM EXIT
+
+INBOX_URL=""
+if start_inbox "$BIN/techflow-ops" "$AIRFLOW_HOME"; then
+  INBOX_URL="$TECHFLOW_AIRFLOW_BASE_URL/techflow/inbox"
+  echo "Local inbox on 127.0.0.1 (log: $AIRFLOW_HOME/inbox.log) catches: $(connection_ids "${INBOX_CONNECTIONS[@]}")"
+  if (( ${#KEPT_CONNECTIONS[@]} )); then
+    echo "  kept as set in the environment: $(connection_ids "${KEPT_CONNECTIONS[@]}")"
+  fi
+fi
+
 LOG="$AIRFLOW_HOME/standalone.log"
 echo "Starting Airflow standalone on port $PORT (log: $LOG) ..."
 # Own session, so stopping the group stops every Airflow process standalone started.
 setsid "$BIN/airflow" standalone >"$LOG" 2>&1 &
 AIRFLOW_PID=$!
 echo "$AIRFLOW_PID" >"$AIRFLOW_HOME/standalone.pid"  # the process group to stop if this script is killed
-stop() {
-  trap - INT TERM EXIT
-  echo "Stopping Airflow ..."
-  kill -TERM -- "-$AIRFLOW_PID" 2>/dev/null || true
-  for _ in $(seq 30); do kill -0 "$AIRFLOW_PID" 2>/dev/null || break; sleep 1; done
-  kill -KILL -- "-$AIRFLOW_PID" 2>/dev/null || true
-}
-trap stop INT TERM EXIT
 
 # In the background so Ctrl-C (trap) interrupts the wait at once.
-"$BIN/python" - "$PORT" "$AIRFLOW_HOME" "$AIRFLOW_PID" <<'EOF' &
+"$BIN/python" - "$PORT" "$AIRFLOW_HOME" "$AIRFLOW_PID" "$INBOX_URL" <<'EOF' &
 import json, os, sys, time, urllib.request
-port, home, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+port, home, pid, inbox_url = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 passwords = os.path.join(home, "simple_auth_manager_passwords.json.generated")
 deadline = time.monotonic() + float(os.environ.get("TECHFLOW_START_TIMEOUT", "240"))
 while time.monotonic() < deadline:
@@ -93,7 +169,20 @@ while time.monotonic() < deadline:
         for user, password in users.items():
             print(f"  login:  {user} / {password}")
         print(f"  on-call view:  {os.environ['TECHFLOW_AIRFLOW_BASE_URL']}/techflow/oncall")
-        print("  Ctrl-C stops Airflow.")
+        try:
+            from techflow_ops.oncall import get_schedule_service
+            from techflow_ops.registry import get_registry
+
+            now, people = get_schedule_service().now(), get_registry().people
+            name = lambda p: f"{people[p].name} ({p})" if p in people else (p or "nobody")
+            print(f"  on call now:  primary {name(now.primary)}, secondary {name(now.secondary)}"
+                  + (f", investor watch {name(now.investor_watch)}" if now.investor_watch else ""))
+        except Exception as exc:  # the banner must not stop the start; the On-call view says more
+            print(f"  on call now:  unknown ({type(exc).__name__}: {exc})")
+        if inbox_url:
+            print(f"  inbox (every email, Slack and PagerDuty page):  {inbox_url}")
+        print("  try a failure:  make drill   (in another terminal: a Kafka outage; the page lands in the inbox)")
+        print("  Ctrl-C stops Airflow" + (" and the inbox." if inbox_url else "."))
         print("=" * 64 + "\n", flush=True)
         sys.exit(0)
     time.sleep(2)

@@ -16,13 +16,15 @@ import sys
 from . import config_check
 from .drills import cli as drills_cli
 from .escalation import cli as escalation_cli
+from .inbox import cli as inbox_cli
 from .oncall import cli as oncall_cli
 from .opsdb import cli as opsdb_cli
 from .pipelines import cli as pipelines_cli
 from .quality import cli as quality_cli
 from .runbooks import cli as runbooks_cli
 
-AREA_CLIS = (config_check, pipelines_cli, oncall_cli, escalation_cli, opsdb_cli, drills_cli, quality_cli, runbooks_cli)
+AREA_CLIS = (config_check, pipelines_cli, oncall_cli, escalation_cli, opsdb_cli, drills_cli, quality_cli, runbooks_cli,
+             inbox_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,23 +1,21 @@
 """Real receivers on loopback for tests and benchmarks: an SMTP server (aiosmtpd) and an
-HTTP server recording Slack webhook / PagerDuty Events API posts."""
+HTTP server recording Slack webhook / PagerDuty Events API posts, with knobs for outages,
+slow answers and 5xx. The connections pointing providers at them, free ports and mail parsing
+are the product's (`techflow_ops.inbox`, the local inbox of `make start`)."""
 
 from __future__ import annotations
 
 import asyncio
-import email
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from email import policy as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from techflow_ops.inbox.connections import env_name, free_port, pagerduty_connection, slack_connection, smtp_connection
+from techflow_ops.inbox.messages import parse_mail
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["HttpReceiver", "ReceivedMail", "SmtpReceiver", "free_port"]
 
 
 @dataclass
@@ -43,7 +41,7 @@ class SmtpReceiver:
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
-        message = email.message_from_bytes(envelope.content, policy=email_policy.default)
+        message = parse_mail(envelope.content)
         parts = [p.get_content() for p in message.walk() if p.get_content_maintype() == "text"]
         with self._lock:
             self.messages.append(ReceivedMail(
@@ -69,10 +67,7 @@ class SmtpReceiver:
             return [m for m in self.messages if address in m.recipients]
 
     def connection_env(self, conn_id: str = "smtp_default") -> dict[str, str]:
-        extra = {"disable_tls": True, "disable_ssl": True, "retry_limit": 0, "timeout": 5,
-                 "from_email": "techflow-ops@techflow.example.com"}
-        uri = json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": self.port, "extra": extra})
-        return {f"AIRFLOW_CONN_{conn_id.upper()}": uri}
+        return {env_name(conn_id): smtp_connection(self.port)}
 
 
 @dataclass
@@ -127,9 +122,7 @@ class HttpReceiver:
         return f"http://127.0.0.1:{self.port}"
 
     def slack_env(self, conn_id: str) -> dict[str, str]:
-        return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(
-            {"conn_type": "slackwebhook", "host": self.url, "password": f"slack/{conn_id}"})}
+        return {env_name(conn_id): slack_connection(self.url, conn_id)}
 
     def pagerduty_env(self, conn_id: str) -> dict[str, str]:
-        return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(
-            {"conn_type": "pagerduty_events", "host": self.url, "password": f"routing-key-{conn_id}"})}
+        return {env_name(conn_id): pagerduty_connection(self.url, conn_id)}

@@ -121,3 +121,18 @@ def test_a_fresh_database_migrated_by_many_processes_at_once(tmp_path):
 
     assert {out.strip() for out, _ in outputs} == {head_revision()}
     assert Path(tmp_path / "fresh.db").exists()
+
+
+def test_a_pagerduty_page_goes_out_from_code_that_runs_an_event_loop(escalation, http_receiver):
+    """The triggerer runs deadline callbacks inside its event loop: delivery must not need its own."""
+    import asyncio
+
+    from techflow_ops.failures import KafkaOutage
+
+    async def report_from_a_running_loop():
+        return escalation.report_failure(pipeline_id="engagement", run_id="r-loop", task_id="ingest",
+                                         exception=KafkaOutage("no events"))
+
+    incident_id = asyncio.run(report_from_a_running_loop())
+    pagerduty = [n for n in escalation.get_incident(incident_id).notifications if n["channel"] == "pagerduty"]
+    assert pagerduty and all(n["status"] == "delivered" for n in pagerduty), pagerduty

@@ -41,14 +41,17 @@ def drill_env(airflow_db, connections, monkeypatch, tmp_path):
     ("spark-oom", "executive_investor", "out_of_memory", "transform"),
 ])
 def test_drill_pages_the_person_on_call_with_the_runbook_section(drill, pipeline, failure_class, task, drill_env,
-                                                                 smtp_server, capsys):
+                                                                 smtp_server, capsys, monkeypatch):
     from techflow_ops.oncall import get_schedule_service
     from techflow_ops.registry import get_registry
 
     on_call = get_schedule_service().now(datetime.now(timezone.utc)).primary
+    monkeypatch.setenv("TECHFLOW_AIRFLOW_BASE_URL", "http://127.0.0.1:9")  # no Airflow answers: a local drill
     code = main(["drill", drill, "--day", DAY.isoformat(), "--workspace", str(drill_env / drill), "--json"])
-    result = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
     assert code == 0, result
+    assert f"drill {drill}: running locally" in captured.err  # it says which mode it used
     incident = result["incident"]
     assert incident["failure_class"] == failure_class and incident["task_id"] == task
     assert incident["details"]["drill"] == drill

@@ -190,3 +190,86 @@ def test_a_trigger_waits_for_a_writer_holding_the_sqlite_metadata_db(airflow_ser
     assert triggered.status_code == 200, triggered.text + "\n" + _log_tail(airflow_home)
     assert waited > 5, f"the trigger answered in {waited:.1f} s, so it never met the held lock"
     assert client.get(f"/api/v2/dags/growth/dagRuns/{triggered.json()['dag_run_id']}").status_code == 200
+
+
+def test_the_local_inbox_catches_pages_and_the_inbox_page_lists_them(airflow_server, monkeypatch):
+    """`start.sh` starts the loopback catcher and points every notification connection at it (the
+    test's environment sets none): a page sent through those connections is on the Inbox API."""
+    from escalation.conftest import FakeSchedule
+    from techflow_ops.escalation.orchestrator import Escalation
+    from techflow_ops.failures import KafkaOutage
+    from techflow_ops.opsdb import get_engine
+
+    client, output, airflow_home = airflow_server
+    started = "".join(output)
+    assert ("catches: pagerduty_default pagerduty_infra slack_data_eng slack_default slack_finance smtp_default"
+            in started), started
+    for line in (airflow_home / "inbox.env").read_text().splitlines():
+        name, value = line.split("=", 1)
+        monkeypatch.setenv(name, value)
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    escalation = Escalation(engine=get_engine(f"sqlite:///{airflow_home.parent / 'ops.db'}"), schedule=FakeSchedule())
+    incident_id = escalation.report_failure(pipeline_id="engagement", run_id="inbox-check", task_id="ingest",
+                                            exception=KafkaOutage("no events"))
+    caught = [m for m in client.get("/techflow/api/inbox", params={"limit": 1000}).json()["messages"]
+              if m["incident_id"] == incident_id]
+    assert {m["channel"] for m in caught} == {"email", "slack", "pagerduty"}, caught
+    assert client.get("/techflow/inbox").status_code == 200
+
+
+def test_make_drill_pages_the_on_call_into_the_inbox_and_the_ack_link_stops_escalation(airflow_server):
+    """The newcomer's loop on `make start`: `make drill` breaks the landing data and triggers the
+    real DAG; the page to the on-call primary lands in the local inbox; its acknowledge link
+    stops escalation; the next run (the fault is gone) resolves the incident."""
+    import json
+    import re
+    from datetime import datetime, timedelta, timezone
+
+    client, output, airflow_home = airflow_server
+    home = airflow_home.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "TECHFLOW_"))}
+    env.update({"AIRFLOW_HOME": str(airflow_home), "TECHFLOW_DATA_DIR": str(home / "data"),
+                "TECHFLOW_OPS_DB_URL": f"sqlite:///{home / 'ops.db'}",
+                "TECHFLOW_AIRFLOW_BASE_URL": str(client.base_url).rstrip("/"), "NO_PROXY": "127.0.0.1,localhost"})
+    drill = subprocess.run(["make", "-s", "drill", "DRILL=kafka-outage"], cwd=PROJECT_ROOT, env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert drill.returncode == 0, drill.stdout[-3000:] + drill.stderr[-3000:] + _log_tail(airflow_home)
+    assert "drill kafka-outage (live" in drill.stdout and "the on-call primary was paged" in drill.stdout, drill.stdout
+    seconds = float(re.search(r"arrived ([0-9.]+) s after the incident opened", drill.stdout).group(1))
+    print(f"\nmake drill (kafka-outage): the page to the on-call primary reached the inbox {seconds:.1f} s "
+          "after the incident opened")
+    incident_id = int(re.search(r"incident #(\d+)", drill.stdout).group(1))
+    incident = client.get(f"/techflow/api/incidents/{incident_id}").json()
+    assert incident["failure_mode"] == "kafka_outage" and incident["status"] == "open"
+
+    # the acknowledge link in the on-call primary's email, followed as a person would
+    mails = [m for m in client.get("/techflow/api/inbox", params={"limit": 1000}).json()["messages"]
+             if m["incident_id"] == incident_id and m["channel"] == "email"]
+    links = [url for m in mails for url in re.findall(r"https?://\S+/techflow/act/\S+", m["body"])]
+    ack = next(url for url in links if "/acknowledge?" in url)
+    recipient = ack.split("/techflow/act/")[1].split("/")[1]
+    path = "/techflow/act/" + ack.split("/techflow/act/")[1]
+    anonymous = httpx.Client(base_url=str(client.base_url), timeout=30)
+    confirm = anonymous.get(path)
+    assert confirm.status_code == 200 and client.get(f"/techflow/api/incidents/{incident_id}").json()["status"] == "open"
+    token = re.search(r'name="t" value="([^"]+)"', confirm.text).group(1)
+    done = anonymous.post(path.split("?")[0], data={"t": token})
+    assert done.status_code == 200, done.text
+    incident = client.get(f"/techflow/api/incidents/{incident_id}").json()
+    assert incident["status"] == "acknowledged" and incident["acknowledged_by"] == recipient
+    assert incident["next_step_at"] is None  # escalation stopped
+    assert any("via link" in e["message"] for e in incident["timeline"] if e["kind"] == "acknowledged")
+
+    # the fault is gone: the next run of the pipeline for that day succeeds and resolves it
+    day = (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()
+    rerun = client.post("/api/v2/dags/engagement/dagRuns", json={"logical_date": None, "conf": {"date": day}})
+    assert rerun.status_code == 200, rerun.text
+
+    def resolved():
+        found = client.get(f"/techflow/api/incidents/{incident_id}").json()
+        return found if found["status"] == "resolved" else None
+
+    assert _wait(resolved, 420, "the incident to auto-resolve")["resolved_by"] == "auto", _log_tail(airflow_home)
+    print(json.dumps({"incident": incident_id, "page_seconds": seconds}))

@@ -30,6 +30,8 @@ READ_PATHS = [
     "/techflow/api/dags/profit",
     "/techflow/api/feeds",
 ]
+# The one route outside the login besides the feeds: acknowledge/resolve links from pages.
+ACTION_LINK_ROUTE = "/act/{incident_id}/{recipient}/{action}"
 WRITE_PATHS = [
     "/techflow/incidents/1/acknowledge",
     "/techflow/incidents/1/resolve",
@@ -201,7 +203,7 @@ def test_every_route_of_the_plugin_app_refuses_anonymous_requests(api_client):
 
     from techflow_ops.web.app import create_app
 
-    checked = []
+    checked, link_routes = [], []
     for route in create_app().routes:
         if not isinstance(route, Route) or route.path.startswith("/feeds/"):
             continue  # feeds answer to their per-feed token (tested in the feed tests)
@@ -210,9 +212,17 @@ def test_every_route_of_the_plugin_app_refuses_anonymous_requests(api_client):
             path = path.replace("{" + name + "}", "1" if name == "incident_id" else "profit")
         for method in route.methods - {"HEAD"}:
             response = api_client.request(method, path, follow_redirects=False)
+            if route.path == ACTION_LINK_ROUTE:
+                # Page links answer to their signed token, not a login (tests/web/test_action_links.py):
+                # without one, a refusal that shows nothing of the incident.
+                assert response.status_code == 403, (method, path, response.status_code)
+                assert 'data-reason="missing"' in response.text and "profit" not in response.text.lower()
+                link_routes.append(method)
+                continue
             assert response.status_code in (302, 303, 307, 401, 403), (method, path, response.status_code)
             assert "TechFlow" not in response.text or response.status_code in (302, 303, 307)
             checked.append((method, path))
     assert len(checked) >= 20, checked
+    assert sorted(link_routes) == ["GET", "POST"], "only the page links' route stands outside the login"
     # FastAPI's schema would list every route; it is not served at all.
     assert api_client.get("/techflow/openapi.json").status_code == 404

@@ -1,5 +1,7 @@
 """A real `airflow api-server` on loopback and headless Chromium: log in, see who is on call,
-acknowledge an incident, see it acknowledged. Saves a screenshot of every page.
+acknowledge an incident, see it acknowledged; and the embedded default's whole loop: a failure
+pages the on-call person through the local inbox, who opens the page in the Inbox and
+acknowledges with its link. Saves a screenshot of every page.
 
 Screenshots go to $TECHFLOW_SCREENSHOT_DIR when set (point it at docs/screenshots to refresh
 the README's pictures), else to the test's temp folder.
@@ -8,19 +10,23 @@ the README's pictures), else to the test's temp folder.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from escalation.receivers import free_port  # the loopback helpers the test areas share
+from techflow_ops.failures import KafkaOutage
 from techflow_ops.oncall import get_schedule_service
 from techflow_ops.registry import get_registry
 
 from .conftest import VENV_BIN_DIR, WEB_USERS, open_incident, record_dag_run
+from .test_inbox_page import catcher  # noqa: F401 - the fixture: the local inbox on the web tests' ops DB
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -150,6 +156,74 @@ def test_log_in_see_who_is_on_call_and_acknowledge(api_server, browser, screensh
         assert response.status == 200, path
         page.screenshot(path=screenshot_dir / f"{name}.png", full_page=True)
     page.close()
+
+
+def test_the_on_call_person_acknowledges_from_the_page_in_the_inbox(api_server, browser, screenshot_dir, catcher,  # noqa: F811
+                                                                     monkeypatch):
+    """The embedded default's loop: a failure pages the on-call primary for real (Airflow's
+    providers -> the local inbox, in the ops DB the api-server reads), and in the browser a
+    person opens the page in the Inbox, clicks its Acknowledge link and confirms."""
+    from uuid import uuid4
+
+    from techflow_ops import escalation
+
+    # Links in pages point at this api-server; it verifies them with the key both processes
+    # read from AIRFLOW_HOME.
+    monkeypatch.setenv("TECHFLOW_AIRFLOW_BASE_URL", api_server)
+    primary_id = get_schedule_service().now(datetime.now(timezone.utc)).primary
+    primary = get_registry().people[primary_id]
+    # In a thread of its own, as in a task: Playwright's sync API keeps an event loop running in
+    # this one, where the PagerDuty hook's asyncio.run() refuses to run.
+    with ThreadPoolExecutor(1) as pool:
+        incident_id = pool.submit(
+            escalation.report_failure, pipeline_id="engagement", run_id=f"manual__{uuid4().hex[:8]}",
+            task_id="consume_events", exception=KafkaOutage("no click events from topic clicks for 45 minutes"),
+        ).result()
+    sent = escalation.get_incident(incident_id).notifications
+    assert sent and all(n["status"] == "delivered" for n in sent), sent
+
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{api_server}/techflow/oncall")
+    page.wait_for_url("**/auth/login**")
+    user, (_, password) = "viewer", WEB_USERS["viewer"]  # reading the Inbox needs no edit rights
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/techflow/oncall")
+
+    page.click('nav a[href="/techflow/inbox"]')
+    page.wait_for_url("**/techflow/inbox")
+    mail = (page.locator('[data-testid="inbox"] tr[data-channel="email"]')
+            .filter(has_text=primary.email).filter(has=page.locator(f'a[href="/techflow/incidents/{incident_id}"]')))
+    assert mail.count() == 1
+    mail.locator('[data-testid="open-message"]').click()
+    body = mail.locator('[data-testid="message-body"]')
+    assert body.is_visible() and f"Incident #{incident_id} - " in body.inner_text()
+    acknowledge = body.locator(f'a[href^="{api_server}/techflow/act/{incident_id}/{primary_id}/acknowledge?t="]')
+    assert acknowledge.count() == 1 and acknowledge.get_attribute("rel") == "noopener noreferrer"
+    assert body.locator(f'a[href^="{api_server}/techflow/act/{incident_id}/{primary_id}/resolve?t="]').count() == 1
+    page.screenshot(path=screenshot_dir / "inbox.png", full_page=True)
+
+    acknowledge.click()
+    page.wait_for_url(re.compile(rf"/techflow/act/{incident_id}/{primary_id}/acknowledge\?t="))
+    confirm = page.locator('[data-testid="confirm-acknowledge"]')
+    assert confirm.is_visible() and primary.name in page.locator("main").inner_text()
+    assert escalation.get_incident(incident_id).status == "open"  # opening the link changed nothing
+    page.screenshot(path=screenshot_dir / "ack-link-confirm.png", full_page=True)
+
+    confirm.click()
+    done = page.locator('[data-testid="link-done"]')
+    assert done.inner_text().startswith(f"Acknowledged by {primary.name} via link.")
+    page.click(f'a[href="{api_server}/techflow/incidents/{incident_id}"]')
+    page.wait_for_url(f"**/techflow/incidents/{incident_id}")
+    assert page.locator('[data-testid="incident-status"]').inner_text() == "acknowledged"
+    assert page.locator('[data-testid="acknowledged-by"]').inner_text().startswith(f"Acknowledged by {primary_id} at ")
+    timeline = page.locator('[data-testid="timeline"] tbody tr').filter(has_text=f"acknowledged by {primary_id} via link")
+    assert timeline.count() == 1 and timeline.locator("td").nth(2).inner_text() == primary_id
+    page.screenshot(path=screenshot_dir / "incident-acknowledged-via-link.png", full_page=True)
+    page.close()
+    incident = escalation.get_incident(incident_id)
+    assert (incident.status, incident.acknowledged_by) == ("acknowledged", primary_id)
 
 
 def test_anonymous_browser_sees_nothing(api_server, browser):

@@ -23,6 +23,23 @@ def test_repeated_headings_get_distinct_anchors():
     assert 'id="timeout"' in html and 'id="timeout-1"' in html
 
 
+def test_caught_pages_link_only_their_http_urls():
+    """The Inbox shows a page's text with its URLs (the Acknowledge/Resolve links) clickable."""
+    from techflow_ops.web.app import _linkify
+
+    text = ('Acknowledge: http://h:8080/techflow/act/1/sofia/acknowledge?t=a.b-_c&x=1\n'
+            'Log: javascript:alert(1) data:text/html,<script>alert(2)</script>\n'
+            'See https://example.com/runbook. "http://q/"onmouseover="alert(3)" <b>bold</b>')
+    html = str(_linkify(text))
+    assert executable_parts(html) == []
+    assert visible_text(html) == text  # every character shown, as text
+    assert ('<a href="http://h:8080/techflow/act/1/sofia/acknowledge?t=a.b-_c&amp;x=1" rel="noopener noreferrer">'
+            in html)
+    assert '<a href="https://example.com/runbook" rel="noopener noreferrer">https://example.com/runbook</a>.' in html
+    assert '<a href="http://q/" rel="noopener noreferrer">http://q/</a>&#34;onmouseover' in html
+    assert html.count("<a ") == 3 and "<b>" not in html and "<script>" not in html
+
+
 def test_hostile_config_renders_inert_on_pages_and_api(api_client, tokens, hostile_config):
     headers = bearer(tokens["viewer"])
     pages = ("/techflow/ownership", "/techflow/runbooks/profit", "/techflow/dags/profit", "/techflow/feeds",

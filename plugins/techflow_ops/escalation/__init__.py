@@ -13,6 +13,8 @@ aware datetime) to act at another instant (tests drive a fake clock that way).
     reassign(incident_id, "person:<id>", user)        assigns and pages them
     report_warning(pipeline_id=..., dataset=..., ...) a failed warning check: a notice, never a page
     resolve(incident_id, user, note=None)
+    act_by_link(incident_id, recipient_id, action, nonce)   a signed page link used (see action_links)
+    action_link_used(nonce) -> bool
     report_failure(pipeline_id=..., run_id=..., task_id=..., exception=... | error=...) -> id
     tick(at=None) -> TickReport                       what the engine DAG runs every minute
 
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 
 # The DAG factory imports escalation.callbacks at DAG-parse time; the store (SQLAlchemy
 # tables) is loaded only when one of its names is first used.
-_STORE_NAMES = frozenset({"STATUSES", "Incident", "IncidentNotFound", "IncidentStateError"})
+_STORE_NAMES = frozenset({"STATUSES", "ActionLinkUsed", "Incident", "IncidentNotFound", "IncidentStateError"})
 
 
 def __getattr__(name: str):
@@ -84,6 +86,14 @@ def resolve(incident_id: int, user: str, note: str | None = None, *, at=None) ->
     return service().resolve(incident_id, user, note, at=at)
 
 
+def act_by_link(incident_id: int, recipient_id: str, action: str, nonce: str, *, at=None) -> Incident:
+    return service().act_by_link(incident_id, recipient_id, action, nonce, at=at)
+
+
+def action_link_used(nonce: str) -> bool:
+    return service().action_link_used(nonce)
+
+
 def escalate(incident_id: int, to: str, user: str, note: str | None = None, *, at=None) -> Incident:
     return service().escalate(incident_id, to, user, note, at=at)
 
@@ -105,6 +115,7 @@ def tick(at=None):
 
 
 __all__ = [
-    "STATUSES", "Incident", "IncidentNotFound", "IncidentStateError", "acknowledge", "escalate", "get_incident",
+    "STATUSES", "ActionLinkUsed", "Incident", "IncidentNotFound", "IncidentStateError", "acknowledge", "act_by_link",
+    "action_link_used", "escalate", "get_incident",
     "list_incidents", "reassign", "report_failure", "report_warning", "reset_service", "resolve", "service", "tick",
 ]

@@ -35,12 +35,14 @@ def send_slack(row) -> None:
     from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
 
     text = f"{row.target} *{row.subject}*\n```{row.body}```"
+    # Slack shows URLs inside a code block as plain text: the one-click links go below it too.
+    action_links = getattr(row, "action_links", None) or {}
+    if action_links:
+        text += "\n" + "  ·  ".join(f"<{url}|{action.capitalize()}>" for action, url in action_links.items())
     SlackWebhookNotifier(slack_webhook_conn_id=row.connection_id, text=text, timeout=10).notify({})
 
 
 def send_pagerduty(row) -> None:
-    import asyncio
-
     from airflow.providers.pagerduty.hooks.pagerduty_events import PagerdutyEventsAsyncHook, PagerdutyEventsHook
 
     payload = json.loads(row.payload or "{}")
@@ -51,12 +53,30 @@ def send_pagerduty(row) -> None:
     if host:
         hook.base_url = host if "://" in host else f"https://{host}"
     hook.retry_limit = 1  # the outbox retries with its own backoff
-    asyncio.run(hook.send_event(
+    _run_to_completion(hook.send_event(
         summary=row.subject[:1024], severity=payload.get("severity", "error"), source=payload.get("source", "techflow-ops"),
-        custom_details={"message": row.body, "outbox_id": row.id}, component=payload.get("component"),
+        custom_details={"message": row.body, "outbox_id": row.id,
+                        **{f"{action}_url": url for action, url in (getattr(row, "action_links", None) or {}).items()}},
+        component=payload.get("component"),
         group=payload.get("group"), class_type=payload.get("class_type"), action="trigger",
         dedup_key=payload.get("dedup_key"),
     ))
+
+
+def _run_to_completion(coroutine) -> None:
+    """Run `coroutine` to its end from synchronous code, also when this thread already runs an
+    event loop (the triggerer's deadline callbacks, a test harness): then in a thread of its own."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine)
+        return
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
 
 
 def deliver(row, from_email: str) -> None:

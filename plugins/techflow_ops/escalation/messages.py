@@ -10,6 +10,9 @@ from ..failures import FAILURE_MODES, FailureClass
 LEVEL_NAMES = {1: "L1 data engineering", 2: "L2 business owner team", 3: "L3 management"}
 # Stands for the recipient's role in a stored page (printable: PostgreSQL text holds no NUL).
 ROLE_SLOT = "<<paged-as>>"
+# Stands for the recipient's signed acknowledge/resolve links (a line of its own), filled when
+# the outbox row is delivered so they are bound to that recipient and expire from delivery.
+LINK_SLOT = "<<action-links>>"
 KIND_TITLES = {"task_failure": "task failed", "dag_failure": "DAG run failed", "deadline_miss": "SLA deadline missed",
                "dq_warning": "data-quality warning"}
 
@@ -93,7 +96,15 @@ class PageRenderer:
             f"Section:    {self._section(failure_class)}  ({failure_class.title})",
             f"Incident:   {self.incident_base}{incident.id}",
             "",
+            LINK_SLOT,
             f"Acknowledge to stop escalation: techflow-ops incidents ack {incident.id} --user <you>",
             f"Resolve:                        techflow-ops incidents resolve {incident.id} --user <you>",
         ]
         return Page(subject, "\n".join(lines))
+
+
+def fill_links(body: str, action_links: dict[str, str] | None) -> str:
+    """The page's link line: one `Acknowledge: <url>` / `Resolve: <url>` line per link, or
+    nothing at all (a notice, or a text without the slot)."""
+    text = "".join(f"{action.capitalize()}: {url}\n" for action, url in (action_links or {}).items())
+    return body.replace(LINK_SLOT + "\n", text, 1).replace(LINK_SLOT, text.rstrip("\n"), 1)

@@ -32,6 +32,7 @@ from ..opsdb import get_engine
 from ..opsdb.schema import NOTICE
 from ..registry import format_duration, get_registry
 from . import store
+from .action_links import ACKNOWLEDGE, RESOLVE
 from .classify import classify, failure_mode_of
 from .messages import ROLE_SLOT, PageRenderer
 from .outbox import Backoff, DeliveryReport, deliver_due
@@ -459,14 +460,44 @@ class Escalation:
         timeline as a one-command escalation to the route's team."""
         at = _aware(at)
         with self.engine.begin() as connection:
-            store.acknowledge(connection, incident_id, user, at)
-            store.add_event(connection, incident_id, at, "acknowledged", note or "acknowledged; escalation stopped", actor=user)
-            handover = self.handover_for(store.load_incident(connection, incident_id))
-            if handover is not None:
-                store.add_event(connection, incident_id, at, "handover_offered",
-                                f"{handover['title']}: the runbook hands this to {handover['team_name']} once data "
-                                f"engineering looked: {handover['command']}", data=handover)
+            self._acknowledge(connection, incident_id, user, note or "acknowledged; escalation stopped", at)
             return store.load_incident(connection, incident_id, with_timeline=True)
+
+    def _acknowledge(self, connection, incident_id: int, user: str, message: str, at: datetime, data: dict | None = None) -> None:
+        store.acknowledge(connection, incident_id, user, at)
+        store.add_event(connection, incident_id, at, "acknowledged", message, actor=user, data=data)
+        handover = self.handover_for(store.load_incident(connection, incident_id))
+        if handover is not None:
+            store.add_event(connection, incident_id, at, "handover_offered",
+                            f"{handover['title']}: the runbook hands this to {handover['team_name']} once data "
+                            f"engineering looked: {handover['command']}", data=handover)
+
+    def act_by_link(self, incident_id: int, recipient_id: str, action: str, nonce: str, *,
+                    at: datetime | None = None) -> store.Incident:
+        """Acknowledge or resolve as `recipient_id` through a signed link from a page (verified by
+        the caller, `action_links.verify`), in one transaction with marking its `nonce` used:
+        a used link raises `ActionLinkUsed`, a state that does not allow the action
+        `IncidentStateError`, and either way nothing changes. The timeline says "via link"."""
+        at = _aware(at)
+        data = {"via": "link"}
+        with self.engine.begin() as connection:
+            if not store.use_action_link(connection, nonce, incident_id=incident_id, recipient=recipient_id,
+                                         action=action, at=at):
+                raise store.ActionLinkUsed(f"this {action} link was used already")
+            if action == ACKNOWLEDGE:
+                self._acknowledge(connection, incident_id, recipient_id,
+                                  f"acknowledged by {recipient_id} via link; escalation stopped", at, data)
+            elif action == RESOLVE:
+                store.resolve(connection, incident_id, recipient_id, at)
+                store.add_event(connection, incident_id, at, "resolved", f"resolved by {recipient_id} via link",
+                                actor=recipient_id, data=data)
+            else:
+                raise ValueError(f"unknown link action {action!r}")
+            return store.load_incident(connection, incident_id, with_timeline=True)
+
+    def action_link_used(self, nonce: str) -> bool:
+        with self.engine.connect() as connection:
+            return store.action_link_used(connection, nonce)
 
     def handover_for(self, incident) -> dict | None:
         """The `handover` route of the incident's failure mode, as {mode, title, team, team_name, command}."""

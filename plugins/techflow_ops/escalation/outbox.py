@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from . import channels, store
-from .messages import ROLE_SLOT
+from . import action_links, channels, store
+from .messages import ROLE_SLOT, fill_links
 
 CLAIM_LEASE = timedelta(minutes=5)
 BATCH = 200
@@ -48,15 +48,21 @@ class DeliveryReport:
         return self
 
 
-def _fill_role(body: str, role: str | None) -> str:
-    return body.replace(ROLE_SLOT, role or "", 1)
+def _fill(body: str, fields: dict) -> dict:
+    """A page's text for one outbox row: the recipient's role, and for a page about an incident
+    (not a notice) acknowledge/resolve links signed now for this recipient and incident, so
+    they expire counted from delivery (a retry signs new ones)."""
+    links = {}
+    if fields["purpose"] == "page" and fields["incident_id"] is not None:
+        links = action_links.links_for(fields["incident_id"], fields["recipient"])
+    return {"body": fill_links(body.replace(ROLE_SLOT, fields["role"] or "", 1), links), "action_links": links}
 
 
 def deliver_one(engine, row_id: int, at: datetime, *, from_email: str, backoff: Backoff,
                 wall_clock: datetime | None = None) -> DeliveryReport:
     """Try to deliver one pending row; record the outcome (and a timeline event for pages)."""
     with engine.begin() as connection:
-        row, token = store.claim(connection, row_id, max(at, wall_clock or at), CLAIM_LEASE, _fill_role)
+        row, token = store.claim(connection, row_id, max(at, wall_clock or at), CLAIM_LEASE, _fill)
     if row is None:
         return DeliveryReport()
     try:

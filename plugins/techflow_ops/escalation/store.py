@@ -25,6 +25,7 @@ from ..opsdb.schema import (
     OPEN,
     PENDING,
     RESOLVED,
+    action_link_uses,
     engine_state,
     incident_events,
     incidents,
@@ -44,6 +45,10 @@ class IncidentNotFound(LookupError):
 
 class IncidentStateError(ValueError):
     """The requested change does not apply to the incident's current status."""
+
+
+class ActionLinkUsed(Exception):
+    """An acknowledge/resolve link from a page was used already (each is single-use)."""
 
 
 class OutboxRow(NamedTuple):
@@ -425,6 +430,21 @@ def query_incidents(connection: Connection, *, status: str | None = None, pipeli
     return [Incident.from_row(row) for row in connection.execute(query)]
 
 
+# --- single-use action links ----------------------------------------------------------------
+
+
+def use_action_link(connection: Connection, nonce: str, *, incident_id: int, recipient: str, action: str,
+                    at: datetime) -> bool:
+    """Record that the link with `nonce` was used; False (nothing written) when it was already."""
+    return _insert_ignoring_duplicate(connection, action_link_uses, {
+        "nonce": nonce, "incident_id": incident_id, "recipient": recipient, "action": action, "used_at": at,
+    }, "nonce")
+
+
+def action_link_used(connection: Connection, nonce: str) -> bool:
+    return connection.execute(select(action_link_uses.c.nonce).where(action_link_uses.c.nonce == nonce)).first() is not None
+
+
 # --- escalation state (key/value) ---------------------------------------------------------
 
 
@@ -459,10 +479,11 @@ def due_outbox_ids(connection: Connection, at: datetime, *, incident_id: int | N
 
 
 def claim(connection: Connection, row_id: int, now: datetime, lease: timedelta,
-          fill_role: Callable[[str, str | None], str]) -> tuple[SimpleNamespace | None, str | None]:
+          fill: Callable[[str, dict], dict]) -> tuple[SimpleNamespace | None, str | None]:
     """Lease a pending row (a random token marks the claim) and return it with the text it sends:
-    its own, or its page's with `fill_role(body, role)` applied; (None, None) when another
-    process holds it or it was delivered meanwhile."""
+    its own, or its page's completed by `fill(body, fields)` (the row's fields; it returns the
+    fields to update: the filled `body`, and extras the channels read, e.g. `action_links`);
+    (None, None) when another process holds it or it was delivered meanwhile."""
     token = secrets.token_hex(16)
     claimed = connection.execute(
         update(outbox)
@@ -483,7 +504,8 @@ def claim(connection: Connection, row_id: int, now: datetime, lease: timedelta,
     if fields["message_key"] is not None:
         if body is None:
             raise LookupError(f"outbox row {fields['id']}: page message {fields['message_key']!r} is missing")
-        fields.update(subject=subject, body=fill_role(body, fields["role"]), payload=payload)
+        fields.update(subject=subject, payload=payload)
+        fields.update(fill(body, fields))
     return SimpleNamespace(**fields), token
 
 

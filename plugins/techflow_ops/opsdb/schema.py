@@ -142,6 +142,17 @@ page_messages = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+# Acknowledge/resolve links in pages are single-use: a link's nonce is recorded when it is used.
+action_link_uses = Table(
+    "action_link_uses",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("recipient", String(200), nullable=False),  # person or team id the link was for
+    Column("action", String(16), nullable=False),  # acknowledge | resolve
+    Column("used_at", UTCDateTime, nullable=False),
+)
+
 engine_state = Table(
     "engine_state",
     metadata,

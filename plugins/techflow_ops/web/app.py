@@ -1,11 +1,14 @@
 """The FastAPI app mounted by the plugin at /techflow: HTML pages, a JSON API, iCal feeds.
 
 A plugin app gets no authentication from Airflow, so every router here carries Airflow's
-own auth dependencies; only the iCal feeds stand outside the login, behind a per-feed token.
+own auth dependencies; only the iCal feeds (behind a per-feed token) and the acknowledge/resolve
+links from pages (behind a signed, single-use token, `escalation.action_links`) stand outside
+the login.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Annotated
@@ -19,9 +22,11 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Header, HTTPException, Qu
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import links
+from ..escalation import action_links
 from ..oncall.ical import ics_for_person, ics_for_team
 from ..registry import get_registry
 from . import security, views
@@ -39,6 +44,7 @@ NAV = [
     ("calendar", "Calendar"),
     ("ownership", "Ownership"),
     ("incidents", "Incidents"),
+    ("inbox", "Inbox"),
     ("fairness", "Fairness"),
     ("datadocs/index.html", "Data Docs"),
     ("feeds", "Calendar feeds"),
@@ -70,7 +76,29 @@ def _web_url(value) -> str | None:
     return None
 
 
-TEMPLATES.filters.update(when=_format_when, web_url=_web_url)
+# An http(s) URL in plain text ends at whitespace, a quote, a bracket or a backtick; sentence
+# punctuation right after it is not part of it.
+_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+_URL_TRAILING = ".,;:!?)]}"
+
+
+def _linkify(value) -> Markup:
+    """Plain text (a caught page) escaped, with its http(s) URLs as links (`web_url` decides
+    which may be one; nothing else becomes markup), e.g. the page's Acknowledge/Resolve links."""
+    text = "" if value is None else str(value)
+    parts, done = [], 0
+    for match in _URL_IN_TEXT.finditer(text):
+        url = match.group(0).rstrip(_URL_TRAILING)
+        if not _web_url(url):
+            continue
+        parts.append(escape(text[done:match.start()]))
+        parts.append(Markup('<a href="{0}" rel="noopener noreferrer">{0}</a>').format(url))
+        done = match.start() + len(url)
+    parts.append(escape(text[done:]))
+    return Markup("").join(parts)
+
+
+TEMPLATES.filters.update(when=_format_when, web_url=_web_url, linkify=_linkify)
 
 
 def _page(request: Request, template: str, user, *, status_code: int = status.HTTP_200_OK, **context) -> HTMLResponse:
@@ -155,6 +183,15 @@ def runbook_page(request: Request, user: GetUserDep, pipeline_id: str) -> HTMLRe
 @pages.get("/feeds")
 def feeds_page(request: Request, user: GetUserDep) -> HTMLResponse:
     return _page(request, "feeds.html", user, title="Calendar feeds", feeds=_feed_urls(request))
+
+
+INBOX_PAGE_SIZE = 100
+
+
+@pages.get("/inbox")
+def inbox_page(request: Request, user: GetUserDep, offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+    data = views.inbox(INBOX_PAGE_SIZE, offset, _readable_by(user))
+    return _page(request, "inbox.html", user, title="Inbox", inbox=data, offset=offset, page_size=INBOX_PAGE_SIZE)
 
 
 @pages.get("/dags/{dag_id}", dependencies=[Depends(requires_access_dag("GET"))])
@@ -274,6 +311,15 @@ def api_feeds(request: Request) -> dict:
     return _feed_urls(request)
 
 
+@api.get("/inbox")
+def api_inbox(
+    user: GetUserDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict:
+    return views.inbox(limit, offset, _readable_by(user))
+
+
 @api.get("/incidents")
 def api_incidents(
     user: GetUserDep,
@@ -330,6 +376,42 @@ def _feed(build) -> Response:
     return Response(body, media_type=ICS, headers={"Cache-Control": "private, max-age=300"})
 
 
+# --- acknowledge/resolve links from pages: no login, the signed single-use link is the capability ---
+
+actions = APIRouter(prefix="/act", include_in_schema=False)
+# The token must not be cached or leak through a Referer to whatever the page links to.
+LINK_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+
+
+def _link_page(incident_id: int, recipient: str, action: str, token: str | None, *,
+               perform: bool) -> HTMLResponse:
+    try:
+        link = views.action_link(incident_id, recipient, action, token, perform=perform)
+    except views.LinkRefusal as refusal:
+        html = TEMPLATES.get_template("action_link.html").render(
+            prefix=links.PLUGIN_PREFIX, nav=[], title="Link refused", refusal=refusal,
+            incident_url=links.incident_url(incident_id))
+        return HTMLResponse(html, status_code=refusal.status_code, headers=LINK_HEADERS)
+    title = f"Incident {incident_id}: " + (f"{action}d" if perform else f"{action}?")
+    html = TEMPLATES.get_template("action_link.html").render(
+        prefix=links.PLUGIN_PREFIX, nav=[], title=title, link=link, token=token,
+        form_action=f"{links.PLUGIN_PREFIX}/{action_links.path_of(incident_id, recipient, action)}")
+    return HTMLResponse(html, headers=LINK_HEADERS)
+
+
+@actions.get("/{incident_id}/{recipient}/{action}")
+def action_link_confirm(incident_id: int, recipient: str, action: str,
+                        t: Annotated[str | None, Query(max_length=2000)] = None) -> HTMLResponse:
+    """Opening a link (a person, or a mail scanner / chat link preview) only shows a confirmation."""
+    return _link_page(incident_id, recipient, action, t, perform=False)
+
+
+@actions.post("/{incident_id}/{recipient}/{action}")
+def action_link_do(incident_id: int, recipient: str, action: str,
+                   t: Annotated[str | None, Form(max_length=2000)] = None) -> HTMLResponse:
+    return _link_page(incident_id, recipient, action, t, perform=True)
+
+
 async def _login_first(request: Request, exc: StarletteHTTPException) -> Response:
     """A browser opening a page without a login goes to Airflow's login page and comes back."""
     inner_path = request.url.path.removeprefix(links.PLUGIN_PREFIX)
@@ -358,6 +440,7 @@ def create_app() -> FastAPI:
     app.include_router(pages)
     app.include_router(api)
     app.include_router(feeds)
+    app.include_router(actions)
 
     for error, code in ((views.NotFound, 404), (views.BadRequest, 400), (views.Conflict, 409)):
         app.add_exception_handler(error, _json_error(code))

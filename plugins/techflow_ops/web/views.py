@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import escalation, links, settings
+from .. import inbox as inbox_area
+from ..escalation import action_links
 from ..failures import FailureClass
 from ..oncall import get_schedule_service
 from ..oncall.fairness import METRICS, fairness_report
@@ -407,3 +409,81 @@ def incident_action(incident_id: int, action: str, user_name: str, note: str, to
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     return incident(incident_id)
+
+
+# --- acknowledge/resolve links from pages (no login: the signed link is the capability) ---
+
+
+class LinkRefusal(Exception):
+    """A page link that cannot be used: `status_code` (403 invalid, 410 used or expired,
+    409 the incident's state, 404 unknown), a short `reason` and what to tell the person."""
+
+    def __init__(self, status_code: int, reason: str, message: str):
+        super().__init__(message)
+        self.status_code, self.reason, self.message = status_code, reason, message
+
+
+def _link_refusal(refused: action_links.LinkRefused) -> LinkRefusal:
+    if refused.reason == action_links.EXPIRED:
+        max_age = format_duration(settings.link_max_age())
+        return LinkRefusal(410, refused.reason, f"This link has expired: links in pages work for {max_age} after they were sent.")
+    what = {action_links.WRONG_INCIDENT: "another incident", action_links.WRONG_RECIPIENT: "another person",
+            action_links.WRONG_ACTION: "another action"}.get(refused.reason)
+    if what:
+        return LinkRefusal(403, refused.reason, f"This link is not valid here: it was issued for {what}.")
+    return LinkRefusal(403, refused.reason, "This link is not valid: it is incomplete, was changed, or was signed "
+                                            "with a key that has since been rotated.")
+
+
+def _link_state_refusal(incident, action: str) -> LinkRefusal | None:
+    if incident.status == "resolved":
+        return LinkRefusal(409, "state", f"Incident #{incident.id} is already resolved by {incident.resolved_by}.")
+    if action == action_links.ACKNOWLEDGE and incident.status != "open":
+        return LinkRefusal(409, "state", f"Incident #{incident.id} is already {incident.status} by {incident.acknowledged_by}.")
+    return None
+
+
+def action_link(incident_id: int, recipient_id: str, action: str, token: str | None, *, perform: bool) -> dict:
+    """What an acknowledge/resolve link from a page shows: with `perform` False (a GET, which a
+    link-preview bot may make too) the confirmation, changing nothing; with `perform` True (the
+    POST from that page) the action done as the link's recipient. Raises LinkRefusal."""
+    try:
+        claims = action_links.verify(incident_id, recipient_id, action, token)
+    except action_links.LinkRefused as refused:
+        raise _link_refusal(refused) from None
+    try:
+        current = escalation.get_incident(incident_id)
+    except escalation.IncidentNotFound:
+        raise LinkRefusal(404, "unknown incident", f"There is no incident #{incident_id} (any more).") from None
+    if escalation.action_link_used(claims.nonce):  # checked again, atomically, when it is used
+        raise LinkRefusal(410, "used", "This link was used already: each link in a page works once.")
+    refusal = _link_state_refusal(current, action)
+    if refusal is not None:
+        raise refusal
+    if perform:
+        try:
+            current = escalation.act_by_link(incident_id, recipient_id, action, claims.nonce)
+        except escalation.ActionLinkUsed:
+            raise LinkRefusal(410, "used", "This link was used already: each link in a page works once.") from None
+        except escalation.IncidentStateError as exc:
+            raise LinkRefusal(409, "state", str(exc)) from None
+    registry = get_registry()
+    recipient = registry.people.get(recipient_id) or registry.teams.get(recipient_id)
+    pipeline = registry.pipelines.get(current.pipeline_id)
+    return {
+        "incident_id": current.id, "action": action, "recipient": recipient_id,
+        "recipient_name": recipient.name if recipient else recipient_id,
+        "pipeline": pipeline.title if pipeline else current.pipeline_id,
+        "summary": _incident_summary(jsonable(current)), "status": current.status,
+        "severity": current.severity or "major", "opened_at": current.opened_at.isoformat(),
+        "url": links.incident_url(current.id), "done": perform,
+    }
+
+
+# --- the local inbox (what the loopback catcher of `make start` caught) ---------------------
+
+
+def inbox(limit: int = 100, offset: int = 0, readable: ReadableDags | None = None) -> dict:
+    """Caught messages, newest first; with `readable`, those of incidents whose DAG the user may
+    not read are left out (and not counted by limit/offset)."""
+    return {"messages": [inbox_area.message_json(m) for m in inbox_area.list_messages(limit, offset, readable)]}
