@@ -65,11 +65,10 @@ def airflow_server(tmp_path_factory):
     try:
         for line in script.stdout:
             output.append(line)
-            if "TechFlow Ops is up" in line or "login:" in line:
-                if "login:" in line:
-                    break
+            if "Ctrl-C stops" in line:  # the banner's last line
+                break
         assert any("login:" in line for line in output), "".join(output)
-        user, password = output[-1].split("login:")[1].strip().split(" / ")
+        user, password = next(line for line in output if "login:" in line).split("login:")[1].strip().split(" / ")
         base = f"http://127.0.0.1:{port}"
         token = httpx.post(f"{base}/auth/token", json={"username": user, "password": password}, timeout=30)
         token.raise_for_status()
@@ -202,6 +201,12 @@ def test_the_local_inbox_catches_pages_and_the_inbox_page_lists_them(airflow_ser
 
     client, output, airflow_home = airflow_server
     started = "".join(output)
+    # the first screen: who is on call, the inbox, the drill to try
+    from techflow_ops.oncall import get_schedule_service
+
+    on_call = get_schedule_service().now().primary  # start.sh runs on the shipped config folder
+    assert f"on call now:  primary {get_registry().people[on_call].name} ({on_call})" in started, started
+    assert "/techflow/inbox" in started and "make drill" in started, started
     assert ("catches: pagerduty_default pagerduty_infra slack_data_eng slack_default slack_finance smtp_default"
             in started), started
     for line in (airflow_home / "inbox.env").read_text().splitlines():
