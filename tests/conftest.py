@@ -58,3 +58,15 @@ def config_copy(tmp_path: Path) -> Path:
     shutil.copytree(CONFIG_DIR, target)
     shutil.copytree(PROJECT_ROOT / "include" / "runbooks", tmp_path / "include" / "runbooks")
     return target
+
+
+@pytest.fixture
+def ops_db_url(tmp_path, monkeypatch) -> str:
+    """A fresh SQLite ops DB for the test, the escalation service bound to it."""
+    url = f"sqlite:///{tmp_path / 'ops.db'}"
+    monkeypatch.setenv("TECHFLOW_OPS_DB_URL", url)
+    from techflow_ops.escalation import reset_service
+
+    reset_service()
+    yield url
+    reset_service()

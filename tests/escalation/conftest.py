@@ -72,17 +72,6 @@ def connections(smtp_server, http_receiver, monkeypatch):
 
 
 @pytest.fixture
-def ops_db_url(tmp_path, monkeypatch) -> str:
-    url = f"sqlite:///{tmp_path / 'ops.db'}"
-    monkeypatch.setenv("TECHFLOW_OPS_DB_URL", url)
-    from techflow_ops.escalation import reset_service
-
-    reset_service()
-    yield url
-    reset_service()
-
-
-@pytest.fixture
 def schedule() -> FakeSchedule:
     return FakeSchedule()
 

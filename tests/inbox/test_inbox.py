@@ -39,17 +39,6 @@ def _no_proxy(monkeypatch):
 
 
 @pytest.fixture
-def ops_db_url(tmp_path, monkeypatch) -> str:
-    url = f"sqlite:///{tmp_path / 'ops.db'}"
-    monkeypatch.setenv("TECHFLOW_OPS_DB_URL", url)
-    from techflow_ops.escalation import reset_service
-
-    reset_service()
-    yield url
-    reset_service()
-
-
-@pytest.fixture
 def catcher(ops_db_url, monkeypatch):
     with Catcher(db_url=ops_db_url) as running:
         for name, value in running.connection_env().items():
