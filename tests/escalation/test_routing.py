@@ -278,3 +278,26 @@ def test_a_warning_tells_the_business_team_and_owners_once_a_day_and_never_pages
     escalation.report_warning(pipeline_id="profit", dataset="stg_revenue", partition="2026-11", failure_mode="revenue_drop",
                               summary="again", at=datetime.now(timezone.utc) + timedelta(days=1))
     assert len(escalation.list_incidents()) == 2  # the next day is another notice
+
+
+def test_outside_the_rotations_covered_hours_no_engineer_is_paged(config_copy, ops_db_url, connections, smtp_server):
+    from techflow_ops.escalation.orchestrator import Escalation
+    from techflow_ops.oncall import get_schedule_service
+    from techflow_ops.opsdb import get_engine
+
+    oncall_file = config_copy / "oncall.yaml"
+    text = oncall_file.read_text(encoding="utf-8")
+    commented = '  # coverage: {days: [monday, tuesday, wednesday, thursday, friday], start: "09:00", end: "18:00"}'
+    assert commented in text
+    oncall_file.write_text(text.replace(commented, commented.replace("# ", "", 1)), encoding="utf-8")
+    escalation = Escalation(engine=get_engine(ops_db_url), config_dir=config_copy)
+    schedule = get_schedule_service(config_copy)
+    saturday = datetime(2026, 12, 5, 15, tzinfo=UTC)
+    assert set(schedule.away(saturday)) == set(schedule.rotation.members)
+    incident_id = escalation.report_failure(pipeline_id="profit", run_id="r1", task_id="t", error="boom", at=saturday)
+    incident = escalation.get_incident(incident_id)
+    engineers = {escalation.registry.people[p].email for p in schedule.rotation.members}
+    assert not engineers & {r for m in smtp_server.messages for r in m.recipients}
+    assert any("outside the rotation's covered hours" in e["message"] for e in incident.timeline
+               if e["kind"] == "skipped_person")
+    assert emails_to(smtp_server, FINANCE) == 1  # level 2 is reached at once: nobody in rotation can cover

@@ -138,9 +138,14 @@ class ScheduleService:
         return None
 
     def away(self, at: datetime) -> dict[str, str]:
-        """Who cannot be paged at `at` and why: rotation members on vacation (oncall.yaml)."""
+        """Who cannot be paged at `at` and why: rotation members on vacation (oncall.yaml), and
+        every member outside the rotation's covered hours when it has coverage hours."""
         at = utc(at)
-        return {person: "on vacation" for person, spans in self._vacations.items() if spans.contains(at)}
+        away = {person: "on vacation" for person, spans in self._vacations.items() if spans.contains(at)}
+        if not self.timeline.in_coverage(at):
+            for member in self.rotation.members:
+                away.setdefault(member, "outside the rotation's covered hours")
+        return away
 
     # --- ranges -----------------------------------------------------------------------------------
     def shifts(self, start: datetime, end: datetime) -> list[Shift]:

@@ -312,7 +312,6 @@ def _runbook_pages(registry: Registry, source: Path):
 def _incident_json(incident: Any) -> dict:
     data = jsonable(incident)
     data["severity"] = data.get("severity") or "major"
-    data["handover"] = escalation.service().handover_for(incident) if incident.status != "resolved" else None
     data["url"] = links.incident_url(data["id"])
     data["summary"] = _incident_summary(data)
     if data.get("pipeline_id") in get_registry().pipelines:
@@ -392,7 +391,9 @@ def incident(incident_id: int) -> dict:
         found = escalation.get_incident(incident_id)
     except escalation.IncidentNotFound:
         raise NotFound(f"no incident {incident_id}") from None
-    return _incident_json(found)
+    data = _incident_json(found)
+    data["handover"] = escalation.service().handover_for(found) if found.status != "resolved" else None
+    return data
 
 
 def incident_action(incident_id: int, action: str, user_name: str, note: str, to: str = "") -> dict:
