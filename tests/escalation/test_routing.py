@@ -17,8 +17,9 @@ FINANCE = "finance-data@techflow.example.com"
 INFRA = "infra-oncall@techflow.example.com"
 OPS_LEAD = "ops-lead@techflow.example.com"
 PIPELINES = ("profit", "growth", "engagement", "executive_investor", "experiment_team")
-# every step of every pass fires by then, whatever the policy (the longest is 4 steps x 30m x 3 passes)
-PASS_TICKS = [timedelta(minutes=m) for m in range(1, 6 * 60, 1)][::2]
+# every 16 minutes for 6 hours: each due step fires on the next tick, and every step of every pass
+# fires by the end, whatever the policy (the longest is 4 steps x 30m x 3 passes)
+TICKS = [timedelta(minutes=m) for m in range(1, 6 * 60, 16)]
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def test_nobody_on_vacation_is_ever_paged_in_any_role(real, data):
                                            DataQualityFailure("x", failure_mode="missing_expenses")]), label="failure")
     incident_id = escalation.report_failure(pipeline_id=pipeline_id, run_id=f"r-{instant.isoformat()}-{pipeline_id}",
                                             task_id="t", exception=exception, at=instant, deliver=False)
-    for offset in PASS_TICKS[::8]:  # every 16 minutes: each due step fires on the next tick
+    for offset in TICKS:
         escalation.tick(instant + offset, deliver=False)
     incident = escalation.get_incident(incident_id)
     escalation.resolve(incident_id, "test", at=instant + timedelta(hours=7))

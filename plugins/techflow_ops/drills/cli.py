@@ -11,60 +11,40 @@ from .catalogue import DRILLS
 from .run import run_drill
 
 
-def _live_target(args):
-    """(base URL, AIRFLOW_HOME) of the running Airflow to drill against, or None for a local drill."""
-    from .. import settings
-    from .catalogue import DRILLS
-    from .live import airflow_answers
-
-    if args.local or not DRILLS[args.drill].fault_specs:
-        return None
-    base_url = settings.airflow_base_url()
-    if args.live or airflow_answers(base_url):
-        return base_url, settings.airflow_home()
-    return None
-
-
 def _drill_command(args) -> int:
     import json
 
-    day = date.fromisoformat(args.day) if args.day else None
-    target = _live_target(args)
-    if target is not None:
-        from .. import settings
-        from .live import run_live
+    from .. import settings
+    from .live import airflow_answers, run_live
 
-        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-            result = run_live(args.drill, day=day, base_url=target[0], airflow_home=target[1],
-                              data_dir=settings.data_dir(), out=(lambda *_: None) if args.json else print)
-        if args.json:
-            print(json.dumps(result, indent=2, default=str))
-        paged = result["page_seconds"] is not None
-        if not args.json:
-            print(f"drill {args.drill} (live): " + ("the on-call primary was paged" if paged
-                                                     else "no page to the on-call primary reached the local inbox"))
-        return 0 if paged else 1
-    print(f"drill {args.drill}: running locally (dag.test in this process, its own workspace)"
-          + ("" if not DRILLS[args.drill].fault_specs else "; no Airflow answers at "
-             + _base_url() + " (start one with `make start`, or pass --live)"), file=sys.stderr)
+    day = date.fromisoformat(args.day) if args.day else None
+    injectable = bool(DRILLS[args.drill].fault_specs)  # the others break the run itself: local only
+    base_url = settings.airflow_base_url()
+    live = injectable and not args.local and (args.live or airflow_answers(base_url))
+    if not live:
+        print(f"drill {args.drill}: running locally (dag.test in this process, its own workspace)"
+              + (f"; no Airflow answers at {base_url} (start one with `make start`, or pass --live)"
+                 if injectable and not args.local else ""), file=sys.stderr)
+    out = (lambda *_: None) if args.json else print
     # With --json, stdout carries only the JSON document: the run's own output goes to stderr.
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        result = run_drill(args.drill, day=day, shared_ops_db=args.shared_ops_db,
-                           workspace=Path(args.workspace) if args.workspace else None,
-                           out=(lambda *_: None) if args.json else print)
+        if live:
+            result = run_live(args.drill, day=day, base_url=base_url, airflow_home=settings.airflow_home(),
+                              data_dir=settings.data_dir(), out=out)
+            reached = result["page_seconds"] is not None
+        else:
+            result = run_drill(args.drill, day=day, shared_ops_db=args.shared_ops_db,
+                               workspace=Path(args.workspace) if args.workspace else None, out=out)
+            reached = result["on_call"] in result["paged"]
     if args.json:
         print(json.dumps(result, indent=2, default=str))
-    on_call_paged = result["on_call"] in result["paged"]
-    if not args.json:
-        print(f"drill {args.drill}: " + ("the on-call primary was paged" if on_call_paged
+    elif live:
+        print(f"drill {args.drill} (live): " + ("the on-call primary was paged" if reached
+                                                 else "no page to the on-call primary reached the local inbox"))
+    else:
+        print(f"drill {args.drill}: " + ("the on-call primary was paged" if reached
                                            else "the on-call primary was NOT reached (see the timeline above)"))
-    return 0 if on_call_paged else 1
-
-
-def _base_url() -> str:
-    from .. import settings
-
-    return settings.airflow_base_url()
+    return 0 if reached else 1
 
 
 def register(subparsers) -> None:

@@ -26,8 +26,7 @@ metadata = MetaData()
 # incidents.status
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
 INCIDENT_STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
-# incidents.severity
-SEVERITIES = ("critical", "major", "minor")
+# incidents.severity of a warning's notice (the paging severities are escalation.policy.SEVERITIES)
 NOTICE = "notice"
 # outbox.status
 PENDING, DELIVERED = "pending", "delivered"
