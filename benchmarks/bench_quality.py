@@ -1,7 +1,8 @@
 """Quality validation of a 1,000,000-row daily click-events partition: GX vs one hand-written SQL.
 
 Both answer the same questions on the same SQLite file and partition: key columns not null,
-event_id unique, (user_id, event_ts, event_type, session_id) unique, newest event within the
+event_key unique (the identity the contract derives: the export has no event id),
+(user_id, event_ts, event_type, session_id) unique, newest event within the
 freshness SLA, row count within bounds. Prints both times and the ratio (bar: <= 3x), plus a
 naive GX variant (built-in uniqueness expectations, default result format) for comparison.
 
@@ -38,19 +39,19 @@ KEY = ("user_id", "event_ts", "event_type", "session_id")
 
 SUITE = DatasetSuite("stg_click_events", "engagement", "partition_date", Grain.daily, (
     *(Check(f"{c}_not_null", Kind.not_null, Category.missing, Severity.critical, f"{c} not null", (c,))
-      for c in ("event_id", "user_id", "account_id", "event_ts")),
+      for c in ("event_key", "user_id", "account_id", "event_ts")),
     Check("has_rows", Kind.row_count, Category.missing, Severity.critical, "rows > 0"),
     Check("row_count_vs_history", Kind.row_count, Category.missing, Severity.warning, "rows within history bounds"),
-    Check("event_id_unique", Kind.unique, Category.duplicate, Severity.critical, "event_id unique", ("event_id",)),
+    Check("event_unique", Kind.unique, Category.duplicate, Severity.critical, "event_key unique", ("event_key",)),
     Check("event_key_unique", Kind.unique, Category.duplicate, Severity.critical, "compound key unique", KEY),
     Check("event_ts_fresh", Kind.fresh, Category.stale, Severity.critical, "newest event within SLA", ("event_ts",)),
 ))
 
 HAND_SQL = f"""
 SELECT COUNT(*) AS row_count,
-       SUM(event_id IS NULL) AS null_event_id, SUM(user_id IS NULL) AS null_user_id,
+       SUM(event_key IS NULL) AS null_event_key, SUM(user_id IS NULL) AS null_user_id,
        SUM(account_id IS NULL) AS null_account_id, SUM(event_ts IS NULL) AS null_event_ts,
-       COUNT(*) - COUNT(DISTINCT event_id) AS duplicate_event_ids,
+       COUNT(*) - COUNT(DISTINCT event_key) AS duplicate_event_keys,
        MAX(event_ts) AS newest_event,
        (SELECT COUNT(*) FROM (SELECT 1 FROM stg_click_events WHERE partition_date >= :start AND partition_date < :end
          GROUP BY {", ".join(KEY)} HAVING COUNT(*) > 1) AS d) AS duplicate_keys
@@ -64,7 +65,7 @@ def build(url: str, rows: int) -> None:
     with engine.begin() as conn:
         for day, count, prefix in ((DAY - timedelta(days=1), previous, "p"), (DAY, rows, "e")):
             conn.execute(text(f"""
-                INSERT INTO stg_click_events (partition_date, partition_hour, event_id, user_id, account_id, event_type,
+                INSERT INTO stg_click_events (partition_date, partition_hour, event_key, user_id, account_id, event_type,
                     feature_name, event_ts, event_date, is_late, session_id, page_url, user_agent, ip_address, run_id)
                 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {count} - 1)
                 SELECT '{day}', (i * 24) / {count}, '{prefix}' || i, 'ACC' || (i % 300) || '-U' || (i % 17),
@@ -97,9 +98,9 @@ def naive(url: str) -> float:
     source = context.data_sources.add_sqlite("naive", connection_string=url)
     asset = source.add_query_asset("partition", query=f"SELECT * FROM stg_click_events WHERE partition_date = '{DAY}'")
     suite = context.suites.add(gx.ExpectationSuite("naive", expectations=[
-        *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("event_id", "user_id", "account_id", "event_ts")),
+        *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("event_key", "user_id", "account_id", "event_ts")),
         gxe.ExpectTableRowCountToBeBetween(min_value=1, max_value=10 * 10**6),
-        gxe.ExpectColumnValuesToBeUnique(column="event_id"),
+        gxe.ExpectColumnValuesToBeUnique(column="event_key"),
         gxe.ExpectCompoundColumnsToBeUnique(column_list=list(KEY)),
         gxe.ExpectColumnMaxToBeBetween(column="event_ts", min_value={"$PARAMETER": "cutoff"}),
     ]))

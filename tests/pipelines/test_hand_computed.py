@@ -1,12 +1,15 @@
 """A hand-made landing fixture (a few accounts, two days) whose outputs were computed by hand.
 
+Every record has the exact shape TechFlow's systems export (the brief's table): no event or
+session ids, `salary_month` "YYYY-MM", `contract_duration` "N months", a `cost_breakdown`.
+
 November 2026 has 30 days. Three accounts are billed in November:
 
-| account | revenue | licenses | own expenses | share of cost centre (300/3) | share of salaries (3000/3) |
-|---|---|---|---|---|---|
-| A1 | 6000 | 10 | 150 | 100 | 1000 |
-| A2 | 2100 | 4  | 60  | 100 | 1000 |
-| A3 | 900  | 0  | -   | 100 | 1000 |
+| account | revenue | licenses | expenses | share of salaries (3000/3) |
+|---|---|---|---|---|
+| A1 | 6000 | 10 | 250 | 1000 |
+| A2 | 2100 | 4  | 160 | 1000 |
+| A3 | 900  | 0  | 100 | 1000 |
 
 Monthly profit per account: A1 6000-250-1000 = 4750, A2 2100-160-1000 = 940, A3 900-100-1000 = -200.
 Per day (/30): A1 158.333.., A2 31.333.., A3 -6.666..; unit profit A1 15.8333.., A2 7.8333.., A3 none
@@ -42,15 +45,15 @@ def land(data_dir: Path, source: str, partition: str, lines: list, hour: int | N
 
 
 def revenue(account, tier, total, licenses):
-    return {"account_id": account, "subscription_tier": tier, "monthly_license_revenue": total, "user_licenses": licenses,
+    return {"account_id": account, "subscription_tier": tier, "monthly_revenue": total, "user_licenses": licenses,
             "additional_features": [], "feature_revenue": 0, "total_monthly_revenue": total,
             "billing_date": "2026-11-01", "payment_status": "Paid"}
 
 
-def expense(expense_id, account, cost, centre=None):
-    return {"expense_id": expense_id, "account_id": account, "cost_centre": centre, "expense_category": "Infrastructure",
-            "monthly_cost": cost, "breakdown": {"cloud_services": cost, "database_hosting": 0, "monitoring_tools": 0},
-            "expense_date": "2026-11-01"}
+def expense(account, cost):
+    return {"account_id": account, "expense_category": "Infrastructure", "monthly_cost": cost,
+            "cost_breakdown": {"cloud_services": cost - 10, "database_hosting": 10, "monitoring_tools": 0},
+            "expense_date": "2026-11-30"}
 
 
 def status(account, previous, new, day):
@@ -64,15 +67,16 @@ def licence(account, previous, new, day):
             "effective_date": day.isoformat()}
 
 
-def click(event_id, user, account, ts, feature=None):
-    return {"event_id": event_id, "user_id": user, "account_id": account, "event_type": "click", "feature_name": feature,
-            "timestamp": ts, "session_id": f"S-{user}", "page_url": "/app", "user_agent": "test", "ip_address": "10.0.0.1"}
+def click(user, account, ts, feature=None):
+    return {"user_id": user, "account_id": account, "event_type": "feature_click" if feature else "page_view",
+            "feature_name": feature, "timestamp": ts, "session_id": f"SESS_{user}", "page_url": "/analytics/dashboard",
+            "user_agent": "Mozilla/5.0...", "ip_address": "192.168.1.100"}
 
 
-def session(session_id, user, account, day, minutes):
-    return {"session_id": session_id, "user_id": user, "account_id": account, "session_start": f"{day}T09:00:00Z",
-            "session_end": f"{day}T10:00:00Z", "total_active_time_minutes": minutes, "features_used": [],
-            "device_type": "desktop"}
+def session(user, account, day, minutes):
+    return {"user_id": user, "account_id": account, "session_start": f"{day}T09:00:00Z",
+            "session_end": f"{day}T10:00:00Z", "total_active_time_minutes": minutes, "features_used": ["Dashboard"],
+            "device_type": "Desktop"}
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -88,11 +92,10 @@ def fixture_warehouse(request, tmp_path_factory):
     land(data_dir, "ledger", "2026-11", [
         {"entry_id": f"GL-{a}", "account_id": a, "ledger_month": "2026-11-01", "recognized_revenue": v}
         for a, v in (("A1", 6000), ("A2", 2100), ("A3", 810))])
-    land(data_dir, "expenses", "2026-11", [expense("X1", "A1", 150), expense("X2", "A2", 60),
-                                           expense("X3", None, 300, centre="platform")])
+    land(data_dir, "expenses", "2026-11", [expense("A1", 250), expense("A2", 160), expense("A3", 100)])
     land(data_dir, "salaries", "2026-11", [
         {"team_id": t, "team_name": t, "monthly_salary_total": v, "headcount": 2, "cost_per_engineer": v / 2,
-         "salary_month": "2026-11-01"} for t, v in (("de", 1800), ("fe", 1200))])
+         "salary_month": "2026-11"} for t, v in (("de", 1800), ("fe", 1200))])
 
     land(data_dir, "account_status_changes", D1.isoformat(), [
         status("A4", None, "Trial", D1), status("A5", None, "Trial", D1), status("A6", "Trial", "Active", D1)])
@@ -103,35 +106,36 @@ def fixture_warehouse(request, tmp_path_factory):
     land(data_dir, "renewals", D1.isoformat(), [])
     land(data_dir, "renewals", D2.isoformat(), [{
         "account_id": "A2", "renewal_date": D2.isoformat(), "previous_contract_value": 1200,
-        "new_contract_value": 1380, "renewal_type": "Expansion", "contract_duration": 12}])
+        "new_contract_value": 1380, "renewal_type": "Expansion", "contract_duration": "12 months"}])
 
     for day in (D1, D2):
         for hour in range(24):
             land(data_dir, "click_events", day.isoformat(), [], hour=hour)
     land(data_dir, "click_events", D1.isoformat(), [
-        click("e1", "u1", "A1", "2026-11-02T09:10:00Z", "Reports"), click("e2", "u1", "A1", "2026-11-02T09:20:00Z"),
-        '{"event_id": "broken", ',                                           # unparsable JSON
-        click("bad-ts", "u1", "A1", "soon"),                                 # wrong type
-        {k: v for k, v in click("no-id", "u2", "A1", "2026-11-02T09:30:00Z").items() if k != "event_id"},
+        click("u1", "A1", "2026-11-02T09:10:00Z", "Reports"), click("u1", "A1", "2026-11-02T09:20:00Z"),  # e1, e2
+        '{"user_id": "broken", ',                                            # unparsable JSON
+        click("u1", "A1", "soon"),                                           # wrong type
+        {k: v for k, v in click("u2", "A1", "2026-11-02T09:30:00Z").items() if k != "user_id"},
     ], hour=9)
     land(data_dir, "click_events", D1.isoformat(), [
-        click("e4", "u3", "A2", "2026-11-02T10:00:00Z", "Deals"),
-        click("e5", "u4", "A2", "2026-10-30T10:00:00Z"),                     # > 48 h late
+        click("u3", "A2", "2026-11-02T10:00:00Z", "Deals"),                  # e4
+        click("u4", "A2", "2026-10-30T10:00:00Z"),                           # e5, > 48 h late
     ], hour=10)
     land(data_dir, "click_events", D1.isoformat(), [
-        click("e3", "u2", "A1", "2026-11-02T14:00:00Z", "Reports"), click("e3", "u2", "A1", "2026-11-02T14:00:00Z", "Reports"),
+        # e3, landed twice: the same user, session, second, type, feature and page
+        click("u2", "A1", "2026-11-02T14:00:00Z", "Reports"), click("u2", "A1", "2026-11-02T14:00:00Z", "Reports"),
     ], hour=14)
     land(data_dir, "click_events", D2.isoformat(), [
-        click("e6", "u1", "A1", "2026-11-03T11:00:00Z"), click("e7", "u3", "A2", "2026-11-03T11:05:00Z"),
-        click("e8", "u5", "A2", "2026-11-03T11:10:00Z"),
+        click("u1", "A1", "2026-11-03T11:00:00Z"), click("u3", "A2", "2026-11-03T11:05:00Z"),  # e6, e7
+        click("u5", "A2", "2026-11-03T11:10:00Z"),                                               # e8
     ], hour=11)
-    land(data_dir, "usage_sessions", D1.isoformat(), [session("s1", "u1", "A1", D1, 30), session("s2", "u2", "A1", D1, 20),
-                                                      session("s3", "u3", "A2", D1, 10)])
-    land(data_dir, "usage_sessions", D2.isoformat(), [session("s4", "u1", "A1", D2, 15), session("s5", "u3", "A2", D2, 5),
-                                                      session("s6", "u5", "A2", D2, 25)])
+    land(data_dir, "usage_sessions", D1.isoformat(), [session("u1", "A1", D1, 30), session("u2", "A1", D1, 20),
+                                                      session("u3", "A2", D1, 10)])
+    land(data_dir, "usage_sessions", D2.isoformat(), [session("u1", "A1", D2, 15), session("u3", "A2", D2, 5),
+                                                      session("u5", "A2", D2, 25)])
     land(data_dir, "team_activity", D1.isoformat(), [{
-        "account_id": "A1", "activity_date": D1.isoformat(), "active_users": 2, "total_session_hours": 0.8,
-        "features_accessed": 1, "api_calls": 7, "reports_generated": 2}])
+        "account_id": "A1", "team_id": "TEAM_001", "date": D1.isoformat(), "active_users": 2,
+        "total_session_time_hours": 0.8, "features_accessed": ["Reports"], "api_calls": 7, "reports_generated": 2}])
     land(data_dir, "team_activity", D2.isoformat(), [])
 
     engine = wh.get_engine(url)
@@ -240,9 +244,11 @@ def test_bad_rows_go_to_rejects_with_reason_and_raw_line(fixture_warehouse):
     engine, summaries, _ = fixture_warehouse
     rejected = rows(engine, wh.rejects, source="click_events")
     reasons = sorted(r["reason"].split(":")[0] for r in rejected)
-    assert reasons == ["missing required field event_id", "unparsable JSON", "wrong type for timestamp"]
+    assert reasons == ["missing required field user_id", "unparsable JSON", "wrong type for timestamp"]
     assert {r["partition_date"] for r in rejected} == {D1}
-    assert any(r["raw"] == '{"event_id": "broken", ' for r in rejected)
+    assert any(r["raw"] == '{"user_id": "broken", ' for r in rejected)
+    wrong = next(r["reason"] for r in rejected if r["reason"].startswith("wrong type"))
+    assert "'soon'" in wrong  # the value that broke the contract is named
     assert all(r["run_id"] == f"hand__{D1}" and "hour=09.jsonl:" in r["location"] for r in rejected)
     summary = summaries[("engagement", D1)].as_dict()
     assert summary["rows_rejected"] == 3

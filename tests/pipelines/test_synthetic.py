@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -91,7 +91,7 @@ def test_weekdays_are_busier_than_weekends(clean_month):
 
 def _source_for(fault: Fault) -> Source:
     preferred = (Source.click_events, Source.revenue, Source.account_status_changes)
-    return next(s for s in preferred if s in FAULTS[fault].sources)
+    return next((s for s in preferred if s in FAULTS[fault].sources), min(FAULTS[fault].sources))
 
 
 def _visible(engine, fault: Fault, source: Source, partition: date) -> bool:
@@ -108,7 +108,7 @@ def _visible(engine, fault: Fault, source: Source, partition: date) -> bool:
             return scalar(select(func.sum(lp.c.rows_loaded)).where(lp.c.source == source.value,
                                                                    lp.c.partition_date == partition)) == 0
         if fault is Fault.duplicate_events:
-            return scalar(select(func.count() - func.count(func.distinct(table.c.event_id)))
+            return scalar(select(func.count() - func.count(func.distinct(table.c.event_key)))
                           .where(table.c.partition_date == partition)) > 0
         if fault is Fault.late_events:
             return scalar(select(func.count()).where(table.c.partition_date == partition, table.c.is_late.is_(True))) > 0
@@ -136,6 +136,36 @@ def _visible(engine, fault: Fault, source: Source, partition: date) -> bool:
                     return True
                 last[account] = new
             return False
+        if fault is Fault.invalid_events:
+            return scalar(select(func.count()).where(rj.c.source == source.value, rj.c.partition_date == partition)) > 0
+        if fault is Fault.consumer_lag:
+            closed = datetime(partition.year, partition.month, partition.day) + timedelta(days=1)
+            committed = scalar(select(lp.c.written_at).where(lp.c.source == source.value, lp.c.partition_date == partition,
+                                                             lp.c.partition_key == "23"))
+            return committed - closed > timedelta(minutes=5)
+        if fault is Fault.expense_spike:
+            # Clean costs per billed license stay under ~16 (tiny accounts pay a fixed monitoring fee).
+            r = wh.stg_revenue
+            return scalar(select(func.count()).select_from(table.join(r, r.c.account_id == table.c.account_id))
+                          .where(table.c.partition_date == partition, r.c.partition_date == partition,
+                                 r.c.user_licenses > 0, table.c.monthly_cost > 25 * r.c.user_licenses)) > 0
+        if fault is Fault.license_mismatch:
+            rows = conn.execute(select(table.c.account_id, table.c.previous_licenses, table.c.new_licenses,
+                                       table.c.change_type).order_by(table.c.account_id, table.c.change_date)).all()
+            last: dict[str, int] = {}
+            for account, previous, new, change_type in rows:
+                if last.get(account, previous) != previous or (new > previous) != (change_type == "Upgrade"):
+                    return True
+                last[account] = new
+            return False
+        if fault is Fault.churn_spike:
+            # Three Active accounts on the day before; one churn a day is already rare.
+            return scalar(select(func.count()).where(table.c.partition_date == partition,
+                                                     table.c.new_status == "Churned")) >= 3
+        if fault is Fault.missing_status:
+            known = select(table.c.account_id)
+            r = wh.stg_revenue
+            return scalar(select(func.count()).where(r.c.account_id.not_in(known))) > 0
     raise AssertionError(f"no visibility check for {fault}")
 
 
@@ -165,8 +195,10 @@ def test_every_fault_is_injected_and_visible(tmp_path, clean_data, fault):
     source = _source_for(fault)
     partition = FAULT_DAY.replace(day=1) if source in MONTHLY_SOURCES else FAULT_DAY
     sources = [source] + ([Source.ledger] if fault is Fault.revenue_ledger_mismatch else [])
+    # Faults seen against the accounts' billing: their revenue is loaded too.
+    sources += [Source.revenue] if fault in (Fault.expense_spike, Fault.missing_status) else []
     # A skipped status step shows against the account's history, so load every day for it.
-    first = FAULT_START if fault is Fault.skipped_status_step else FAULT_DAY
+    first = FAULT_START if fault in (Fault.skipped_status_step, Fault.license_mismatch, Fault.missing_status) else FAULT_DAY
 
     # Without warm-up every account's history is landed, so a missing status step is visible.
     generate(GeneratorConfig(FAULT_START, FAULT_DAY, accounts=30, events_per_day=1000, warmup_days=0,

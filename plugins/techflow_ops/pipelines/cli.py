@@ -1,4 +1,4 @@
-"""`techflow-ops data generate|faults` and `techflow-ops demo`."""
+"""`techflow-ops data generate|faults|check-records|contracts` and `techflow-ops demo`."""
 
 from __future__ import annotations
 
@@ -68,6 +68,51 @@ def _faults(args) -> int:
     return 0
 
 
+def _check_records(args) -> int:
+    from .contracts import check_file
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: FILE {args.file!r}: no such file", file=sys.stderr)
+        return 2
+    try:
+        result = check_file(args.source, path)
+    except UnicodeDecodeError as exc:
+        print(f"error: FILE {args.file!r}: not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        print(json.dumps(result.as_dict(), indent=2, default=str))
+    else:
+        print(f"{result.source} {path}: {result.loaded} loaded, {result.rejected} rejected "
+              f"(contract v{result.as_dict()['contract_version']})")
+        for reason, count in result.by_reason().items():
+            print(f"  {count:>7}  {reason}")
+        for reject in result.rejects[: args.limit]:
+            print(f"  line {reject['line']}: {reject['message']}")
+        if result.rejected > args.limit:
+            print(f"  ... {result.rejected - args.limit} more (--limit, or --format json for all)")
+    return 1 if result.rejected else 0
+
+
+def _contracts(args) -> int:
+    from .contracts import CONTRACT_VERSION, CONTRACTS, contract_for
+
+    chosen = [contract_for(args.source)] if args.source else list(CONTRACTS.values())
+    if args.format == "json":
+        print(json.dumps({"contract_version": CONTRACT_VERSION,
+                          "sources": {c.source.value: c.json_schema() for c in chosen}}, indent=2))
+        return 0
+    for contract in chosen:
+        print(f"{contract.source.value} (v{CONTRACT_VERSION}): {contract.description}")
+        for name, spec in contract.fields().items():
+            kind = spec["schema"].get("format") or spec["schema"].get("type") or "text or null"
+            column = f" -> {spec['column']}" if spec["column"] != name else ""
+            print(f"  {name:<28} {kind:<12} {'required' if spec['required'] else 'optional'}{column}")
+        key = f", stored as {contract.key_column}" if contract.key_column else ""
+        print(f"  identity: ({', '.join(contract.identity)}){key}; other fields are kept in `raw`")
+    return 0
+
+
 def _demo(args) -> int:
     from .steps import pipeline_order, run_pipeline
     from .synthetic import generate
@@ -134,6 +179,21 @@ def register(subparsers) -> None:
     faults = sub.add_parser("faults", help="list the faults the generator can inject")
     faults.add_argument("--json", action="store_true")
     faults.set_defaults(handler=_faults)
+
+    from .sources import Source
+
+    sources = [s.value for s in Source]
+    check = sub.add_parser("check-records", help="type a JSON-lines file against a source's contract without loading it "
+                                                 "(exit 1 when any line is rejected)")
+    check.add_argument("source", metavar="SOURCE", choices=sources, help=f"one of {', '.join(sources)}")
+    check.add_argument("file", metavar="FILE", help="a JSON-lines file, one record a line")
+    check.add_argument("--format", choices=("table", "json"), default="table")
+    check.add_argument("--limit", type=int, default=20, help="rejected lines to list in the table (default 20)")
+    check.set_defaults(handler=_check_records)
+    contracts = sub.add_parser("contracts", help="show each source's record contract (fields, types, required)")
+    contracts.add_argument("source", metavar="SOURCE", nargs="?", choices=sources)
+    contracts.add_argument("--format", choices=("table", "json"), default="table")
+    contracts.set_defaults(handler=_contracts)
 
     demo = subparsers.add_parser("demo", help="run the five pipelines headless over a date range and print a summary")
     _add_generation_options(demo)

@@ -1,133 +1,24 @@
 """Load landing partitions into the staging tables: typed, idempotent, nothing dropped.
 
-Each landed line becomes either a staging row or a `rejects` row (unparsable JSON, a
-wrong type, a missing required field — with the source, the reason, the raw line and the
-run id). Re-loading a partition replaces exactly what the previous load of it wrote
+Each landed line is typed by its source's contract (`contracts`) and becomes either a
+staging row or a `rejects` row (unparsable JSON, a wrong type, a missing required field —
+with the source, the reason naming the field and value, the raw line and the run id). Re-loading a partition replaces exactly what the previous load of it wrote
 (staging rows, rejects and the `landing_partitions` record) in one transaction.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
 
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Engine
 
 from ..failures import KafkaOutage
 from . import warehouse as wh
+from .contracts import RecordRejected, contract_for
 from .synthetic import LATE_AFTER, MONTHLY_SOURCES, Source, landing_dir
-
-
-class _Reject(Exception):
-    pass
-
-
-def _text(value, name):
-    if not isinstance(value, str):
-        raise _Reject(f"wrong type for {name}: expected text, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _Reject(f"wrong type for {name}: expected an integer, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _float(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
-        raise _Reject(f"wrong type for {name}: expected a number, got {type(value).__name__} {value!r}")
-    return float(value)
-
-
-def _date(value, name):
-    try:
-        return date.fromisoformat(_text(value, name))
-    except ValueError:
-        raise _Reject(f"wrong type for {name}: expected a date YYYY-MM-DD, got {value!r}") from None
-
-
-def _datetime(value, name):
-    try:
-        parsed = datetime.fromisoformat(_text(value, name))
-    except ValueError:
-        raise _Reject(f"wrong type for {name}: expected an ISO 8601 timestamp, got {value!r}") from None
-    if parsed.tzinfo is not None:  # stored as naive UTC
-        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
-    return parsed
-
-
-def _json_list(value, name):
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _Reject(f"wrong type for {name}: expected a list of text, got {value!r}")
-    return json.dumps(value)
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    path: str  # dotted path in the landed record
-    column: str
-    convert: Callable
-    required: bool = True
-
-
-def _f(path, convert, required=True, column=None) -> FieldSpec:
-    return FieldSpec(path, column or path.rsplit(".", 1)[-1], convert, required)
-
-
-SCHEMAS: dict[Source, tuple[FieldSpec, ...]] = {
-    Source.revenue: (
-        _f("account_id", _text), _f("subscription_tier", _text), _f("monthly_license_revenue", _float),
-        _f("user_licenses", _int), _f("additional_features", _json_list), _f("feature_revenue", _float),
-        _f("total_monthly_revenue", _float), _f("billing_date", _date), _f("payment_status", _text),
-    ),
-    Source.ledger: (
-        _f("entry_id", _text), _f("account_id", _text), _f("ledger_month", _date), _f("recognized_revenue", _float),
-    ),
-    Source.expenses: (
-        _f("expense_id", _text), _f("account_id", _text, False), _f("cost_centre", _text, False),
-        _f("expense_category", _text), _f("monthly_cost", _float), _f("breakdown.cloud_services", _float),
-        _f("breakdown.database_hosting", _float), _f("breakdown.monitoring_tools", _float), _f("expense_date", _date),
-    ),
-    Source.salaries: (
-        _f("team_id", _text), _f("team_name", _text), _f("monthly_salary_total", _float), _f("headcount", _int),
-        _f("cost_per_engineer", _float), _f("salary_month", _date),
-    ),
-    Source.account_status_changes: (
-        _f("account_id", _text), _f("previous_status", _text, False), _f("new_status", _text),
-        _f("change_date", _date), _f("change_reason", _text), _f("sales_rep", _text, False),
-        _f("contract_value", _float),
-    ),
-    Source.license_changes: (
-        _f("account_id", _text), _f("previous_licenses", _int), _f("new_licenses", _int), _f("change_date", _date),
-        _f("change_type", _text), _f("additional_revenue", _float), _f("effective_date", _date),
-    ),
-    Source.renewals: (
-        _f("account_id", _text), _f("renewal_date", _date), _f("previous_contract_value", _float),
-        _f("new_contract_value", _float), _f("renewal_type", _text),
-        _f("contract_duration", _int, column="contract_duration_months"),
-    ),
-    Source.click_events: (
-        _f("event_id", _text), _f("user_id", _text), _f("account_id", _text), _f("event_type", _text),
-        _f("feature_name", _text, False), _f("timestamp", _datetime, column="event_ts"),
-        _f("session_id", _text, False), _f("page_url", _text, False), _f("user_agent", _text, False),
-        _f("ip_address", _text, False),
-    ),
-    Source.usage_sessions: (
-        _f("session_id", _text), _f("user_id", _text), _f("account_id", _text), _f("session_start", _datetime),
-        _f("session_end", _datetime), _f("total_active_time_minutes", _float), _f("features_used", _json_list),
-        _f("device_type", _text),
-    ),
-    Source.team_activity: (
-        _f("account_id", _text), _f("activity_date", _date), _f("active_users", _int),
-        _f("total_session_hours", _float), _f("features_accessed", _int), _f("api_calls", _int),
-        _f("reports_generated", _int),
-    ),
-}
 
 #: The newest-record column per source, recorded in `landing_partitions.newest_record`.
 NEWEST: dict[Source, str] = {
@@ -136,30 +27,6 @@ NEWEST: dict[Source, str] = {
     Source.license_changes: "change_date", Source.renewals: "renewal_date", Source.click_events: "event_ts",
     Source.usage_sessions: "session_end", Source.team_activity: "activity_date",
 }
-
-
-def _expenses_need_owner(row: dict) -> None:
-    if row["account_id"] is None and row["cost_centre"] is None:
-        raise _Reject("missing required field account_id (or cost_centre)")
-
-
-def _typed(source: Source, record) -> dict:
-    if not isinstance(record, dict):
-        raise _Reject(f"wrong type: expected a JSON object, got {type(record).__name__}")
-    row = {}
-    for spec in SCHEMAS[source]:
-        value = record
-        for part in spec.path.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if value is None:
-            if spec.required:
-                raise _Reject(f"missing required field {spec.path}")
-            row[spec.column] = None
-            continue
-        row[spec.column] = spec.convert(value, spec.path)
-    if source is Source.expenses:
-        _expenses_need_owner(row)
-    return row
 
 
 @dataclass
@@ -202,20 +69,17 @@ def _read_file(source: Source, path: Path, partition: date, key: str, run_id: st
         extra["partition_hour"] = int(key)
         arrival = datetime(partition.year, partition.month, partition.day) + timedelta(hours=int(key) + 1)
     newest_column = NEWEST[source]
+    contract = contract_for(source)
     with path.open(encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
             raw = line.rstrip("\n")
             if not raw.strip():
                 continue
             try:
-                try:
-                    record = json.loads(raw)
-                except ValueError as exc:
-                    raise _Reject(f"unparsable JSON: {exc}") from None
-                row = _typed(source, record)
-            except _Reject as exc:
+                row = contract.staging_row(raw)
+            except RecordRejected as exc:
                 rejected.append({"source": source.value, "partition_date": partition,
-                                 "location": f"{path}:{line_number}", "reason": str(exc), "raw": raw,
+                                 "location": f"{path}:{line_number}", "reason": exc.reason, "raw": raw,
                                  "run_id": run_id, "rejected_at": now})
                 continue
             row.update(extra)
@@ -255,12 +119,14 @@ def load_partition(engine: Engine, source: Source | str, day: date, run_id: str,
         for key, path in _partition_files(source, partition, landing):
             label = f"{source.value}/{partition.isoformat()}" + (f"/hour={key}" if key else "")
             record = {"source": source.value, "partition_date": partition, "partition_key": key, "present": False,
-                      "rows_loaded": 0, "rows_rejected": 0, "newest_record": None, "loaded_at": now, "run_id": run_id}
+                      "rows_loaded": 0, "rows_rejected": 0, "newest_record": None, "written_at": None, "loaded_at": now,
+                      "run_id": run_id}
             if not path.is_file():
                 result.partitions_missing.append(label)
                 partition_records.append(record)
                 continue
             result.partitions_present.append(label)
+            written_at = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).replace(tzinfo=None)
             rows, rejected, newest = _read_file(source, path, partition, key, run_id, now, result)
             if rows:
                 conn.execute(insert(table), rows)
@@ -269,7 +135,8 @@ def load_partition(engine: Engine, source: Source | str, day: date, run_id: str,
             result.rows_loaded += len(rows)
             result.rows_rejected += len(rejected)
             partition_records.append({**record, "present": True, "rows_loaded": len(rows),
-                                      "rows_rejected": len(rejected), "newest_record": newest})
+                                      "rows_rejected": len(rejected), "newest_record": newest,
+                                      "written_at": written_at})
         conn.execute(insert(wh.landing_partitions), partition_records)
     if source is Source.click_events and result.rows_loaded == 0:
         raise KafkaOutage(

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import calendar
 import json
+import os
 import random
 import shutil
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from .sources import MONTHLY_SOURCES, Source
 KEY_FIELDS: dict[Source, str] = {
     Source.revenue: "account_id",
     Source.ledger: "account_id",
-    Source.expenses: "expense_id",
+    Source.expenses: "account_id",
     Source.salaries: "team_id",
     Source.account_status_changes: "account_id",
     Source.license_changes: "account_id",
@@ -52,6 +53,24 @@ class Fault(str, Enum):
     skipped_status_step = "skipped_status_step"
     zero_subscribers = "zero_subscribers"
     malformed_rows = "malformed_rows"
+    invalid_events = "invalid_events"
+    consumer_lag = "consumer_lag"
+    expense_spike = "expense_spike"
+    license_mismatch = "license_mismatch"
+    churn_spike = "churn_spike"
+    missing_status = "missing_status"
+
+
+#: Share of the day's click events `invalid_events` makes invalid unless its spec names one
+#: (`click_events:DAY:invalid_events=0.0005`): twice the 0.1 % the brief tolerates.
+INVALID_EVENTS_SHARE = 0.002
+#: Faults whose spec may name the share of records they affect.
+SHARED_FAULTS = frozenset({Fault.invalid_events})
+#: The Kafka sink commits an hour's file this many seconds after the hour closed (a healthy consumer) ...
+COMMIT_DELAY_SECONDS = (30, 90)
+#: ... and, under `consumer_lag`, this many seconds late for the day's last LAGGING_HOURS hours.
+LAGGING_DELAY_SECONDS = (20 * 60, 40 * 60)
+LAGGING_HOURS = 3
 
 
 @dataclass(frozen=True)
@@ -70,8 +89,8 @@ FAULTS: dict[Fault, FaultInfo] = {
                   "the partition is not landed at all (click events: hour 13 of the day is missing)",
                   _ALL, "landing_partitions.present = false for the source and date"),
         FaultInfo(Fault.duplicate_events,
-                  "about 2 % of the partition's records (at least one) are landed twice, same ids",
-                  _ALL, "duplicate keys in the staging table (event_id; account+month; team+salary_month; ...)"),
+                  "about 2 % of the partition's records (at least one) are landed twice, the same record again",
+                  _ALL, "duplicate keys in the staging table (event_key; account+month; team+salary_month; ...)"),
         FaultInfo(Fault.late_events,
                   "about 1 % extra click events (at least one) that happened 72 h before the partition",
                   frozenset({Source.click_events}), "stg_click_events.is_late = true"),
@@ -95,6 +114,36 @@ FAULTS: dict[Fault, FaultInfo] = {
         FaultInfo(Fault.malformed_rows,
                   "three bad lines: unparsable JSON, a wrong type, a missing required field",
                   _ALL, "rejects rows with reasons 'unparsable JSON', 'wrong type', 'missing required field'"),
+        FaultInfo(Fault.invalid_events,
+                  f"a share of the day's click events (default {INVALID_EVENTS_SHARE:.1%}, at least one; "
+                  "`invalid_events=SHARE` picks another) carry a null user_id or an unparsable timestamp",
+                  frozenset({Source.click_events}),
+                  "rejects rows for click_events: 'missing required field user_id' and wrong-type timestamps"),
+        FaultInfo(Fault.consumer_lag,
+                  f"the Kafka sink commits the day's last {LAGGING_HOURS} hourly files 20-40 minutes after "
+                  "their hour closed (a healthy sink: 30-90 s)",
+                  frozenset({Source.click_events}),
+                  "landing_partitions.written_at - the hour's close > 5 minutes for the day's last hours"),
+        FaultInfo(Fault.expense_spike,
+                  "one account's monthly cost (and its breakdown) is 10x its usual amount; row count unchanged",
+                  frozenset({Source.expenses}),
+                  "stg_expenses.monthly_cost of the account against its previous month (the account billed "
+                  "longest, so there is a previous month whenever the range has one)"),
+        FaultInfo(Fault.license_mismatch,
+                  "a license change reports previous_licenses 5 above the account's real count "
+                  "(a change is forced on the day when none happened)",
+                  frozenset({Source.license_changes}),
+                  "a stg_license_changes row whose previous_licenses differs from the account's last known count "
+                  "(its last landed change, else its billed user_licenses of the previous month)"),
+        FaultInfo(Fault.churn_spike,
+                  "half the Active accounts (at least six) churn on the day",
+                  frozenset({Source.account_status_changes}),
+                  "growth_weekly.churned - converted of the week (net accounts lost)"),
+        FaultInfo(Fault.missing_status,
+                  "an account signs up on the day but the account system never exports any of its status "
+                  "changes; it is billed all the same",
+                  frozenset({Source.account_status_changes}),
+                  "a stg_revenue account with no stg_account_status_changes row (growth_monthly check)"),
     )
 }
 
@@ -104,14 +153,25 @@ class FaultSpec:
     source: Source
     date: date
     fault: Fault
+    share: float | None = None  # faults that take one: the share of records affected
 
     @classmethod
     def parse(cls, text: str) -> "FaultSpec":
-        """`SOURCE:YYYY-MM-DD:FAULT`, e.g. `click_events:2026-11-20:late_events`."""
+        """`SOURCE:YYYY-MM-DD:FAULT[=SHARE]`, e.g. `click_events:2026-11-20:late_events`,
+        `click_events:2026-11-20:invalid_events=0.0005`."""
         parts = text.split(":")
         if len(parts) != 3:
             raise ValueError(f"fault {text!r}: expected SOURCE:YYYY-MM-DD:FAULT")
         source_text, date_text, fault_text = parts
+        share = None
+        if "=" in fault_text:
+            fault_text, share_text = fault_text.split("=", 1)
+            try:
+                share = float(share_text)
+            except ValueError:
+                share = None
+            if share is None or not 0 < share <= 1:
+                raise ValueError(f"fault {text!r}: share {share_text!r} is not a number in (0, 1]")
         try:
             source = Source(source_text)
         except ValueError:
@@ -127,10 +187,13 @@ class FaultSpec:
         if source not in FAULTS[fault].sources:
             allowed = ", ".join(sorted(s.value for s in FAULTS[fault].sources))
             raise ValueError(f"fault {text!r}: {fault.value} does not apply to {source.value} (applies to {allowed})")
-        return cls(source, day, fault)
+        if share is not None and fault not in SHARED_FAULTS:
+            raise ValueError(f"fault {text!r}: {fault.value} takes no share (only {', '.join(f.value for f in SHARED_FAULTS)})")
+        return cls(source, day, fault, share)
 
     def __str__(self) -> str:
-        return f"{self.source.value}:{self.date.isoformat()}:{self.fault.value}"
+        share = f"={self.share:g}" if self.share is not None else ""
+        return f"{self.source.value}:{self.date.isoformat()}:{self.fault.value}{share}"
 
 
 @dataclass(frozen=True)
@@ -164,23 +227,35 @@ class GeneratorConfig:
             return {f.fault for f in self.faults if f.source is source and f.date.replace(day=1) == day.replace(day=1)}
         return {f.fault for f in self.faults if f.source is source and f.date == day}
 
+    def share_of(self, source: Source, day: date, fault: Fault, default: float) -> float:
+        return next((f.share for f in self.faults if f.source is source and f.date == day and f.fault is fault
+                     and f.share is not None), default)
+
 
 # --- the business ---------------------------------------------------------------------------
 
 PRICE_PER_LICENSE = {"Trial": 0.0, "Starter": 25.0, "Professional": 60.0, "Enterprise": 120.0}
 FEATURE_PRICES = {"Advanced Analytics": 400.0, "API Access": 250.0, "Priority Support": 300.0}
 FEATURES = ("Dashboard", "Contacts", "Deals", "Reports", "Advanced Analytics", "API Access", "Email Campaigns", "Forecasting")
-EVENT_TYPES = ("page_view", "click", "feature_use", "api_call", "report_generated")
-DEVICES = ("desktop", "desktop", "desktop", "mobile", "tablet")
-USER_AGENTS = ("Mozilla/5.0 (Windows NT 10.0) Chrome/131", "Mozilla/5.0 (Macintosh) Safari/18", "TechFlowMobile/4.2 (iOS 18)")
-SALES_REPS = ("ana.sales", "ben.sales", "carla.sales", "dev.sales")
+#: Event types as the frontend's Kafka producer names them; those with a feature name.
+EVENT_TYPES = ("page_view", "feature_click", "button_click", "api_call", "report_export")
+FEATURE_EVENTS = frozenset({"feature_click", "api_call", "report_export"})
+DEVICES = ("Desktop", "Desktop", "Desktop", "Mobile", "Tablet")
+USER_AGENTS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+)
+SALES_REPS = ("John Smith", "Maria Garcia", "Wei Chen", "Amara Okafor")
+#: Users of a customer account work in teams of this size (team activity is per team).
+TEAM_SIZE = 10
 #: (team_id, team_name, headcount per 400 accounts, monthly cost per person)
 SALARY_TEAMS = (
-    ("data_engineering", "Data Engineering", 4, 11000.0),
-    ("frontend", "Software Frontend", 6, 10000.0),
-    ("backend", "Platform Backend", 8, 10500.0),
-    ("sales", "Accounts & Sales", 5, 8000.0),
-    ("support", "Customer Support", 4, 6000.0),
+    ("ENG_001", "Data Engineering", 4, 11000.0),
+    ("ENG_002", "Software Frontend", 6, 10000.0),
+    ("ENG_003", "Platform Backend", 8, 10500.0),
+    ("SAL_001", "Accounts & Sales", 5, 8000.0),
+    ("SUP_001", "Customer Support", 4, 6000.0),
 )
 #: Allowed account status transitions; anything else means a step is missing.
 STATUS_TRANSITIONS = frozenset({(None, "Trial"), ("Trial", "Active"), ("Trial", "Expired"), ("Active", "Churned")})
@@ -199,6 +274,11 @@ class _Account:
     contract_value: float = 0.0
     features: tuple[str, ...] = ()
     history: list[tuple[date, str, int]] = field(default_factory=list)  # (day, status, licenses) at day end
+
+
+def _user_ids(account_id: str, first: int, last: int) -> list[str]:
+    number = int(account_id.removeprefix("ACC_"))
+    return [f"USER_{number:03d}{n:03d}" for n in range(first, last + 1)]
 
 
 def _tier_for(licenses: int) -> str:
@@ -238,6 +318,28 @@ class GenerationResult:
         self.records[source.value] = self.records.get(source.value, 0) + count
 
 
+def _spiked(expense: dict, factor: float) -> dict:
+    """The expense with its amounts (total and breakdown) multiplied, as a unit or feed error would."""
+    breakdown = expense.get("cost_breakdown")
+    return {**expense, "monthly_cost": round(expense["monthly_cost"] * factor, 2),
+            **({"cost_breakdown": {k: round(v * factor, 2) for k, v in breakdown.items()}}
+               if isinstance(breakdown, dict) else {})}
+
+
+def _invalidate_events(config: GeneratorConfig, day: date, events_by_hour: dict[int, list[dict]]) -> None:
+    """Replace a share of the day's events (at least one) by invalid ones, alternately a null
+    user_id and an unparsable timestamp, so the landed lines stay as many as without the fault."""
+    share = config.share_of(Source.click_events, day, Fault.invalid_events, INVALID_EVENTS_SHARE)
+    slots = [(hour, index) for hour in range(24) for index in range(len(events_by_hour[hour]))]
+    if not slots:
+        return
+    rng = random.Random(f"{config.seed}:invalid:{day}")
+    count = min(len(slots), max(1, int(share * len(slots) + 0.5)))
+    for n, (hour, index) in enumerate(sorted(rng.sample(slots, count))):
+        event = events_by_hour[hour][index]
+        events_by_hour[hour][index] = {**event, "user_id": None} if n % 2 == 0 else {**event, "timestamp": "2026-13-45T25:61:00Z"}
+
+
 class _Writer:
     def __init__(self, config: GeneratorConfig, landing: Path, result: GenerationResult):
         self.config, self.landing, self.result = config, landing, result
@@ -247,6 +349,14 @@ class _Writer:
             return self.landing / source.value / f"month={day:%Y-%m}" / "part-000.jsonl"
         folder = self.landing / source.value / f"dt={day.isoformat()}"
         return folder / (f"hour={hour:02d}.jsonl" if hour is not None else "part-000.jsonl")
+
+    def commit_time(self, day: date, hour: int, lagging: bool) -> float:
+        """When the Kafka sink committed an hour's file (its mtime, which the ingest records as
+        `written_at`): shortly after the hour closed, or 20+ minutes late for a lagging consumer."""
+        rng = random.Random(f"{self.config.seed}:commit:{day}:{hour}")
+        closed = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(hours=hour + 1)
+        delay = LAGGING_DELAY_SECONDS if lagging and hour >= 24 - LAGGING_HOURS else COMMIT_DELAY_SECONDS
+        return (closed + timedelta(seconds=rng.uniform(*delay))).timestamp()
 
     def write(self, source: Source, day: date, records: list[dict], hour: int | None = None,
               rng: random.Random | None = None) -> None:
@@ -264,6 +374,9 @@ class _Writer:
         if Fault.duplicate_events in faults and records:
             copies = [records[i] for i in rng.sample(range(len(records)), max(1, len(records) // 50))]
             records = records + copies
+        if Fault.expense_spike in faults and records:
+            records = [*records]
+            records[0] = _spiked(records[0], 10.0)
         lines = [json.dumps(r, separators=(",", ":")) for r in records]
         if Fault.malformed_rows in faults and records and (hour is None or hour == 10):
             wrong_type = dict(records[0])
@@ -277,6 +390,9 @@ class _Writer:
         path = self.partition_path(source, day, hour)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        if hour is not None:
+            committed = self.commit_time(day, hour, Fault.consumer_lag in faults)
+            os.utime(path, (committed, committed))
         self.result.files += 1
         self.result.add(source, len(lines))
 
@@ -295,13 +411,18 @@ class _Simulation:
         for _ in range(config.accounts - first):
             day = self.first_day + timedelta(days=self.rng.randrange(days))
             self.signups[day] = self.signups.get(day, 0) + 1
+        # `missing_status`: one more account signs up that day, and none of its status changes is exported.
+        self.unexported: set[str] = set()
+        for spec in config.faults:
+            if spec.fault is Fault.missing_status:
+                self.signups[spec.date] = self.signups.get(spec.date, 0) + 1
 
     def _new_account(self, day: date) -> _Account:
         rng = self.rng
         licenses = rng.choice([2, 3, 5, 8, 12, 15, 20, 30, 45, 60])
-        account_id = f"ACC{self.next_account:04d}"
+        account_id = f"ACC_{self.next_account:03d}"
         self.next_account += 1
-        users = [f"{account_id}-U{n:03d}" for n in range(1, licenses + 1)]
+        users = _user_ids(account_id, 1, licenses)
         account = _Account(account_id, day, licenses, users, trial_days=rng.randint(5, 14))
         self.accounts.append(account)
         return account
@@ -314,13 +435,21 @@ class _Simulation:
             status_changes.append({
                 "account_id": account.id, "previous_status": previous, "new_status": new,
                 "change_date": day.isoformat(), "change_reason": reason,
-                "sales_rep": SALES_REPS[int(account.id[3:]) % len(SALES_REPS)],
+                "sales_rep": SALES_REPS[int(account.id.removeprefix("ACC_")) % len(SALES_REPS)],
                 "contract_value": round(account.contract_value, 2),
             })
             account.status = new
 
         for _ in range(self.signups.get(day, 0)):
-            status_change(self._new_account(day), "Trial", "signed up for a trial", None)
+            status_change(self._new_account(day), "Trial", "Trial Signup", None)
+        faults = self.config.faults_for(Source.account_status_changes, day)
+        if Fault.missing_status in faults:
+            self.unexported.add(self.accounts[-1].id)
+        churners: set[str] = set()
+        if Fault.churn_spike in faults:
+            active = [a for a in self.accounts if a.status == "Active"]
+            count = min(len(active), max(6, len(active) // 2))
+            churners = {a.id for a in random.Random(f"{self.config.seed}:churn:{day}").sample(active, count)}
 
         skipper = None
         if Fault.skipped_status_step in self.config.faults_for(Source.account_status_changes, day):
@@ -332,20 +461,22 @@ class _Simulation:
                 continue
             if account is skipper:
                 # The Trial -> Active record never arrived; only the later churn is reported.
-                status_change(account, "Churned", "cancelled: budget cut", "Active")
+                status_change(account, "Churned", "Budget Cut", "Active")
+            elif account.id in churners:
+                status_change(account, "Churned", "Competitor Switch", "Active")
             elif account.status == "Trial" and (day - account.signup).days >= account.trial_days:
                 if rng.random() < 0.7:
                     account.tier = _tier_for(account.licenses)
                     account.contract_value = account.licenses * PRICE_PER_LICENSE[account.tier] * 12
                     if account.tier != "Starter":
                         account.features = tuple(sorted(rng.sample(sorted(FEATURE_PRICES), rng.randint(0, 2))))
-                    status_change(account, "Active", "trial converted", "Trial")
+                    status_change(account, "Active", "Trial Conversion", "Trial")
                 else:
-                    status_change(account, "Expired", "trial ended without purchase", "Trial")
+                    status_change(account, "Expired", "Trial Expired", "Trial")
             elif account.status == "Active":
                 roll = rng.random()
                 if roll < 0.004:
-                    status_change(account, "Churned", rng.choice(["switched to a competitor", "budget cut"]), "Active")
+                    status_change(account, "Churned", rng.choice(["Competitor Switch", "Budget Cut"]), "Active")
                 elif roll < 0.034:
                     upgrade = roll < 0.024
                     delta = rng.randint(1, 10) if upgrade else -min(account.licenses - 1, rng.randint(1, 3))
@@ -353,7 +484,7 @@ class _Simulation:
                         previous = account.licenses
                         account.licenses += delta
                         if upgrade:
-                            account.users += [f"{account.id}-U{n:03d}" for n in range(previous + 1, account.licenses + 1)]
+                            account.users += _user_ids(account.id, previous + 1, account.licenses)
                         else:
                             account.users = account.users[: account.licenses]
                         license_changes.append({
@@ -371,11 +502,36 @@ class _Simulation:
                         "account_id": account.id, "renewal_date": day.isoformat(),
                         "previous_contract_value": round(previous_value, 2),
                         "new_contract_value": account.contract_value, "renewal_type": kind,
-                        "contract_duration": rng.choice([12, 12, 24]),
+                        "contract_duration": f"{rng.choice([12, 12, 24])} months",
                     })
+        if Fault.license_mismatch in self.config.faults_for(Source.license_changes, day):
+            license_changes = self._mismatched_licenses(day, license_changes)
         for account in self.accounts:
             account.history.append((day, account.status, account.licenses))
+        status_changes = [c for c in status_changes if c["account_id"] not in self.unexported]
         return status_changes, license_changes, renewals
+
+    def _mismatched_licenses(self, day: date, changes: list[dict]) -> list[dict]:
+        """`license_mismatch`: the change of the longest-standing account claims 5 more previous
+        licenses than it had; with no change that day, that account upgrades by one license."""
+        signup = {a.id: a.signup for a in self.accounts}
+        if not changes:
+            active = sorted((a for a in self.accounts if a.status == "Active" and a.signup < day), key=lambda a: a.signup)
+            if not active:
+                return changes
+            account = active[0]
+            previous, account.licenses = account.licenses, account.licenses + 1
+            account.users += _user_ids(account.id, previous + 1, account.licenses)
+            changes = [{
+                "account_id": account.id, "previous_licenses": previous, "new_licenses": account.licenses,
+                "change_date": day.isoformat(), "change_type": "Upgrade",
+                "additional_revenue": round(PRICE_PER_LICENSE[account.tier], 2),
+                "effective_date": (day + timedelta(days=1)).isoformat(),
+            }]
+        target = min(range(len(changes)), key=lambda i: signup[changes[i]["account_id"]])
+        changes = [*changes]
+        changes[target] = {**changes[target], "previous_licenses": changes[target]["previous_licenses"] + 5}
+        return changes
 
     def using(self, day: date) -> list[_Account]:
         return [a for a in self.accounts if a.status in ("Trial", "Active") and a.signup <= day]
@@ -388,53 +544,65 @@ def _usage(config: GeneratorConfig, day: date, accounts: list[_Account]):
     p_active = 0.25 if weekend else 0.7
     sessions = []
     for account in accounts:
-        for user in account.users:
+        for position, user in enumerate(account.users):
             if rng.random() >= p_active:
                 continue
+            starts: set[datetime] = set()
             for n in range(rng.choice([1, 1, 2, 3])):
                 hour = min(23, max(0, int(rng.gauss(14, 3.5))))
                 start = datetime(day.year, day.month, day.day, hour, rng.randrange(60), rng.randrange(60))
+                while start in starts:  # a session is (user, start): the export has no session id
+                    start += timedelta(seconds=1)
+                starts.add(start)
                 minutes = rng.randint(3, 90)
                 end = min(start + timedelta(minutes=minutes), datetime(day.year, day.month, day.day, 23, 59, 59))
-                sessions.append({"session_id": f"S-{user}-{day:%Y%m%d}-{n}", "user_id": user, "account_id": account.id,
-                                 "start": start, "end": end, "device": rng.choice(DEVICES), "features": set()})
+                sessions.append({"session_id": f"SESS_{user.removeprefix('USER_')}{day:%m%d}{n}", "user_id": user,
+                                 "account_id": account.id, "team_id": f"TEAM_{position // TEAM_SIZE + 1:03d}",
+                                 "start": start, "end": end, "device": rng.choice(DEVICES), "features": set(),
+                                 "seconds": set()})
     events_by_hour: dict[int, list[dict]] = {h: [] for h in range(24)}
     if sessions and config.events_per_day:
         weights = [max(1.0, (s["end"] - s["start"]).total_seconds()) for s in sessions]
         picks = rng.choices(range(len(sessions)), weights=weights, k=config.events_per_day)
-        for serial, index in enumerate(sorted(picks)):
+        for index in sorted(picks):
             session = sessions[index]
             span = max(1, int((session["end"] - session["start"]).total_seconds()))
-            ts = session["start"] + timedelta(seconds=rng.randrange(span))
+            offset = rng.randrange(span)
+            # One event per session and second: with no event id in the export, two events
+            # alike to the second would be one event landed twice.
+            while offset in session["seconds"]:
+                offset += 1
+            session["seconds"].add(offset)
+            ts = session["start"] + timedelta(seconds=offset)
             event_type = rng.choice(EVENT_TYPES)
-            feature = rng.choice(FEATURES) if event_type in ("feature_use", "report_generated", "api_call") else None
+            feature = rng.choice(FEATURES) if event_type in FEATURE_EVENTS else None
             if feature:
                 session["features"].add(feature)
-            events_by_hour[ts.hour].append({
-                "event_id": f"E{day:%Y%m%d}-{serial:07d}", "user_id": session["user_id"],
-                "account_id": session["account_id"], "event_type": event_type, "feature_name": feature,
-                "timestamp": _ts(ts), "session_id": session["session_id"],
-                "page_url": f"/app/{(feature or 'home').lower().replace(' ', '-')}",
-                "user_agent": USER_AGENTS[serial % len(USER_AGENTS)],
-                "ip_address": f"10.{serial % 250}.{(serial // 250) % 250}.{index % 250}",
+            events_by_hour[min(23, ts.hour) if ts.date() == day else 23].append({
+                "user_id": session["user_id"], "account_id": session["account_id"], "event_type": event_type,
+                "feature_name": feature, "timestamp": _ts(ts), "session_id": session["session_id"],
+                "page_url": f"/{(feature or 'home').lower().replace(' ', '-')}/dashboard",
+                "user_agent": USER_AGENTS[index % len(USER_AGENTS)],
+                "ip_address": f"192.168.{index % 250}.{index // 250 % 250 + 1}",
             })
     session_rows = [{
-        "session_id": s["session_id"], "user_id": s["user_id"], "account_id": s["account_id"],
+        "user_id": s["user_id"], "account_id": s["account_id"],
         "session_start": _ts(s["start"]), "session_end": _ts(s["end"]),
         "total_active_time_minutes": round((s["end"] - s["start"]).total_seconds() / 60 * 0.8, 2),
         "features_used": sorted(s["features"]), "device_type": s["device"],
     } for s in sessions]
     activity = []
-    for account in accounts:
-        mine = [s for s in sessions if s["account_id"] == account.id]
-        if not mine:
-            continue
+    by_team: dict[tuple[str, str], list[dict]] = {}
+    for session in sessions:
+        by_team.setdefault((session["account_id"], session["team_id"]), []).append(session)
+    features_of = {account.id: account.features for account in accounts}
+    for (account_id, team_id), mine in sorted(by_team.items()):
         activity.append({
-            "account_id": account.id, "activity_date": day.isoformat(),
+            "account_id": account_id, "team_id": team_id, "date": day.isoformat(),
             "active_users": len({s["user_id"] for s in mine}),
-            "total_session_hours": round(sum((s["end"] - s["start"]).total_seconds() for s in mine) / 3600, 2),
-            "features_accessed": len(set().union(*(s["features"] for s in mine))),
-            "api_calls": rng.randint(0, 40 * len(mine)) if "API Access" in account.features else 0,
+            "total_session_time_hours": round(sum((s["end"] - s["start"]).total_seconds() for s in mine) / 3600, 2),
+            "features_accessed": sorted(set().union(*(s["features"] for s in mine))),
+            "api_calls": rng.randint(0, 40 * len(mine)) if "API Access" in features_of[account_id] else 0,
             "reports_generated": rng.randint(0, 3 * len(mine)),
         })
     return session_rows, events_by_hour, activity
@@ -450,10 +618,9 @@ def _late_events(config: GeneratorConfig, day: date, accounts: list[_Account], o
         account_id, user = rng.choice(users)
         ts = datetime(day.year, day.month, day.day, rng.randrange(24), rng.randrange(60)) - timedelta(hours=72)
         late.append({
-            "event_id": f"L{day:%Y%m%d}-{serial:06d}", "user_id": user, "account_id": account_id,
-            "event_type": "click", "feature_name": None, "timestamp": _ts(ts),
-            "session_id": f"S-{user}-late", "page_url": "/app/home", "user_agent": USER_AGENTS[0],
-            "ip_address": "10.0.0.1",
+            "user_id": user, "account_id": account_id, "event_type": "button_click", "feature_name": None,
+            "timestamp": _ts(ts), "session_id": f"SESS_{user.removeprefix('USER_')}L{serial:04d}",
+            "page_url": "/home/dashboard", "user_agent": USER_AGENTS[0], "ip_address": "192.168.1.100",
         })
     return late
 
@@ -485,7 +652,7 @@ def _monthly_finance(config: GeneratorConfig, month: date, sim: _Simulation, wri
             billed_licenses, zero_done = 0, True
         revenue.append({
             "account_id": account.id, "subscription_tier": tier,
-            "monthly_license_revenue": round(license_revenue, 2), "user_licenses": billed_licenses,
+            "monthly_revenue": round(license_revenue, 2), "user_licenses": billed_licenses,
             "additional_features": features, "feature_revenue": round(feature_revenue, 2),
             "total_monthly_revenue": round(total, 2), "billing_date": month.isoformat(),
             "payment_status": "Paid" if rng.random() < 0.93 else rng.choice(["Pending", "Failed"]),
@@ -494,27 +661,19 @@ def _monthly_finance(config: GeneratorConfig, month: date, sim: _Simulation, wri
         database = round(licenses * rng.uniform(0.8, 1.5), 2)
         monitoring = round(rng.uniform(5, 20), 2)
         expenses.append({
-            "expense_id": f"EX-{month:%Y%m}-{account.id}", "account_id": account.id, "cost_centre": None,
-            "expense_category": "Infrastructure", "monthly_cost": round(cloud + database + monitoring, 2),
-            "breakdown": {"cloud_services": cloud, "database_hosting": database, "monitoring_tools": monitoring},
-            "expense_date": month.isoformat(),
+            "account_id": account.id, "expense_category": "Infrastructure",
+            "monthly_cost": round(cloud + database + monitoring, 2),
+            "cost_breakdown": {"cloud_services": cloud, "database_hosting": database, "monitoring_tools": monitoring},
+            "expense_date": last_day.isoformat(),
         })
     if zero_subscribers and not zero_done and revenue:
         revenue[0]["user_licenses"] = 0
-    for centre, category, base in (("platform", "Infrastructure", 4200.0), ("security", "Tooling", 1500.0)):
-        cloud, database, monitoring = round(base * 0.6, 2), round(base * 0.3, 2), round(base * 0.1, 2)
-        expenses.append({
-            "expense_id": f"EX-{month:%Y%m}-{centre}", "account_id": None, "cost_centre": centre,
-            "expense_category": category, "monthly_cost": round(cloud + database + monitoring, 2),
-            "breakdown": {"cloud_services": cloud, "database_hosting": database, "monitoring_tools": monitoring},
-            "expense_date": month.isoformat(),
-        })
     salaries = []
     for team_id, name, per_400_accounts, cost in SALARY_TEAMS:
         headcount = max(1, round(per_400_accounts * config.accounts / 400))  # teams grow with the customer base
         salaries.append({
             "team_id": team_id, "team_name": name, "monthly_salary_total": round(headcount * cost, 2),
-            "headcount": headcount, "cost_per_engineer": cost, "salary_month": month.isoformat(),
+            "headcount": headcount, "cost_per_engineer": cost, "salary_month": f"{month:%Y-%m}",
         })
     writer.write(Source.revenue, month, revenue)
     writer.write(Source.ledger, month, ledger)
@@ -551,6 +710,8 @@ def generate(config: GeneratorConfig, data_dir: Path | None = None) -> Generatio
             late = _late_events(config, day, using, sum(len(v) for v in events_by_hour.values()))
             for index, event in enumerate(late):
                 events_by_hour[index % 24].append(event)
+        if Fault.invalid_events in config.faults_for(Source.click_events, day):
+            _invalidate_events(config, day, events_by_hour)
         for hour in range(24):
             writer.write(Source.click_events, day, events_by_hour[hour], hour=hour)
         writer.write(Source.usage_sessions, day, sessions)

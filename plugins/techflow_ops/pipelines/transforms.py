@@ -64,12 +64,8 @@ def transform_profit(conn: Connection, day: date, run_id: str) -> dict[str, int]
         .where(r.c.partition_date == month).group_by(r.c.account_id).order_by(r.c.account_id)
     ).all()
     own_expenses = dict(conn.execute(
-        select(e.c.account_id, func.sum(e.c.monthly_cost))
-        .where(e.c.partition_date == month, e.c.account_id.is_not(None)).group_by(e.c.account_id)
+        select(e.c.account_id, func.sum(e.c.monthly_cost)).where(e.c.partition_date == month).group_by(e.c.account_id)
     ).all())
-    shared_expenses = conn.execute(
-        select(func.coalesce(func.sum(e.c.monthly_cost), 0.0)).where(e.c.partition_date == month, e.c.account_id.is_(None))
-    ).scalar_one()
     salaries = conn.execute(
         select(func.coalesce(func.sum(s.c.monthly_salary_total), 0.0)).where(s.c.partition_date == month)
     ).scalar_one()
@@ -80,7 +76,7 @@ def transform_profit(conn: Connection, day: date, run_id: str) -> dict[str, int]
     accounts = len(revenue)
     daily_rows = []
     for account_id, tier, monthly_revenue, subscribers in revenue:
-        monthly_expenses = own_expenses.get(account_id, 0.0) + shared_expenses / accounts
+        monthly_expenses = own_expenses.get(account_id, 0.0)
         monthly_salaries = salaries / accounts
         profit = (monthly_revenue - monthly_expenses - monthly_salaries) / days_in_month
         daily_rows.append({
@@ -90,7 +86,7 @@ def transform_profit(conn: Connection, day: date, run_id: str) -> dict[str, int]
             "unit_profit": profit / subscribers if subscribers > 0 else None, "zero_subscribers": subscribers <= 0,
         })
     total_revenue = sum(row[2] for row in revenue)
-    total_expenses = sum(own_expenses.values()) + shared_expenses
+    total_expenses = sum(own_expenses.values())
     total_subscribers = sum(row[3] for row in revenue)
     monthly_profit = total_revenue - total_expenses - salaries
     monthly_rows = [{
@@ -194,13 +190,13 @@ def transform_engagement(conn: Connection, day: date, run_id: str) -> dict[str, 
         })
 
     for account_id, users, events, features in conn.execute(
-        select(ce.c.account_id, func.count(distinct(ce.c.user_id)), func.count(distinct(ce.c.event_id)),
+        select(ce.c.account_id, func.count(distinct(ce.c.user_id)), func.count(distinct(ce.c.event_key)),
                func.count(distinct(ce.c.feature_name)))
         .where(on_time).group_by(ce.c.account_id)
     ):
         account(account_id).update(daily_active_users=users, events=events, features_used=features)
     for account_id, sessions, minutes in conn.execute(
-        select(us.c.account_id, func.count(distinct(us.c.session_id)), func.sum(us.c.total_active_time_minutes))
+        select(us.c.account_id, func.count(distinct(us.c.session_key)), func.sum(us.c.total_active_time_minutes))
         .where(us.c.partition_date == day).group_by(us.c.account_id)
     ):
         account(account_id).update(sessions=sessions, session_minutes=float(minutes or 0.0))
@@ -212,7 +208,7 @@ def transform_engagement(conn: Connection, day: date, run_id: str) -> dict[str, 
     features = [
         {"feature_name": name, "events": events, "users": users}
         for name, events, users in conn.execute(
-            select(ce.c.feature_name, func.count(distinct(ce.c.event_id)), func.count(distinct(ce.c.user_id)))
+            select(ce.c.feature_name, func.count(distinct(ce.c.event_key)), func.count(distinct(ce.c.user_id)))
             .where(on_time, ce.c.feature_name.is_not(None)).group_by(ce.c.feature_name).order_by(ce.c.feature_name)
         )
     ]

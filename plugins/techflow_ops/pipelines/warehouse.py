@@ -23,10 +23,12 @@ defined, so the default path and DAG parsing never import it.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Column,
     Date,
@@ -40,12 +42,16 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from .. import settings
 from ..sqlengines import EngineCache
+
+_log = logging.getLogger(__name__)
 
 WAREHOUSE_CONN_ID = "techflow_warehouse"
 
@@ -60,6 +66,17 @@ def _partition() -> Column:
     return Column("partition_date", Date, nullable=False)
 
 
+#: Nested values (lists of features, the cost breakdown) as JSON both backends can query:
+#: `table.c.cost_breakdown["cloud_services"].as_float()` is json_extract on SQLite and
+#: ->> on PostgreSQL. JSONB there, because DISTINCT and GROUP BY need equality on the column.
+JSONColumn = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _raw() -> Column:
+    """Fields a record carried beyond its contract, kept as they came (NULL when none)."""
+    return Column("raw", JSONColumn)
+
+
 # --- staging: one table per landed source -------------------------------------------------
 
 stg_revenue = Table(
@@ -67,14 +84,14 @@ stg_revenue = Table(
     _partition(),
     Column("account_id", String(32), nullable=False),
     Column("subscription_tier", String(32), nullable=False),
-    Column("monthly_license_revenue", Float, nullable=False),
+    Column("monthly_revenue", Float, nullable=False),
     Column("user_licenses", Integer, nullable=False),
-    Column("additional_features", Text, nullable=False),  # JSON list of feature names
+    Column("additional_features", JSONColumn, nullable=False),
     Column("feature_revenue", Float, nullable=False),
     Column("total_monthly_revenue", Float, nullable=False),
     Column("billing_date", Date, nullable=False),
     Column("payment_status", String(32), nullable=False),
-    _run_id(),
+    _raw(), _run_id(),
 )
 
 stg_ledger = Table(
@@ -84,22 +101,18 @@ stg_ledger = Table(
     Column("ledger_month", Date, nullable=False),
     Column("recognized_revenue", Float, nullable=False),
     Column("entry_id", String(64), nullable=False),
-    _run_id(),
+    _raw(), _run_id(),
 )
 
 stg_expenses = Table(
     "stg_expenses", metadata,
     _partition(),
-    Column("expense_id", String(64), nullable=False),
-    Column("account_id", String(32)),  # NULL for a cost centre's expense, shared by all accounts
-    Column("cost_centre", String(64)),
+    Column("account_id", String(32), nullable=False),
     Column("expense_category", String(64), nullable=False),
     Column("monthly_cost", Float, nullable=False),
-    Column("cloud_services", Float, nullable=False),
-    Column("database_hosting", Float, nullable=False),
-    Column("monitoring_tools", Float, nullable=False),
+    Column("cost_breakdown", JSONColumn, nullable=False),  # {"cloud_services": 5000.0, ...}
     Column("expense_date", Date, nullable=False),
-    _run_id(),
+    _raw(), _run_id(),
 )
 
 stg_salaries = Table(
@@ -110,8 +123,8 @@ stg_salaries = Table(
     Column("monthly_salary_total", Float, nullable=False),
     Column("headcount", Integer, nullable=False),
     Column("cost_per_engineer", Float, nullable=False),
-    Column("salary_month", Date, nullable=False),
-    _run_id(),
+    Column("salary_month", Date, nullable=False),  # the export's "YYYY-MM", as the month's first day
+    _raw(), _run_id(),
 )
 
 stg_account_status_changes = Table(
@@ -124,7 +137,7 @@ stg_account_status_changes = Table(
     Column("change_reason", String(128), nullable=False),
     Column("sales_rep", String(64)),
     Column("contract_value", Float, nullable=False),
-    _run_id(),
+    _raw(), _run_id(),
 )
 
 stg_license_changes = Table(
@@ -137,7 +150,7 @@ stg_license_changes = Table(
     Column("change_type", String(16), nullable=False),
     Column("additional_revenue", Float, nullable=False),
     Column("effective_date", Date, nullable=False),
-    _run_id(),
+    _raw(), _run_id(),
 )
 
 stg_renewals = Table(
@@ -148,15 +161,17 @@ stg_renewals = Table(
     Column("previous_contract_value", Float, nullable=False),
     Column("new_contract_value", Float, nullable=False),
     Column("renewal_type", String(32), nullable=False),
-    Column("contract_duration_months", Integer, nullable=False),
-    _run_id(),
+    Column("contract_duration_months", Integer, nullable=False),  # the export's "12 months"
+    _raw(), _run_id(),
 )
 
 stg_click_events = Table(
     "stg_click_events", metadata,
     _partition(),
     Column("partition_hour", Integer, nullable=False),
-    Column("event_id", String(64), nullable=False),
+    # The export has no event id: the same (user, session, timestamp, type, feature, page)
+    # twice is one event landed twice (contracts._event_key).
+    Column("event_key", String(32), nullable=False),
     Column("user_id", String(32), nullable=False),
     Column("account_id", String(32), nullable=False),
     Column("event_type", String(32), nullable=False),
@@ -168,34 +183,35 @@ stg_click_events = Table(
     Column("page_url", String(256)),
     Column("user_agent", String(256)),
     Column("ip_address", String(64)),
-    _run_id(),
+    _raw(), _run_id(),
 )
 
 stg_usage_sessions = Table(
     "stg_usage_sessions", metadata,
     _partition(),
-    Column("session_id", String(64), nullable=False),
+    Column("session_key", String(96), nullable=False),  # user and session start: the export has no id
     Column("user_id", String(32), nullable=False),
     Column("account_id", String(32), nullable=False),
     Column("session_start", DateTime, nullable=False),
     Column("session_end", DateTime, nullable=False),
     Column("total_active_time_minutes", Float, nullable=False),
-    Column("features_used", Text, nullable=False),  # JSON list
+    Column("features_used", JSONColumn, nullable=False),
     Column("device_type", String(32), nullable=False),
-    _run_id(),
+    _raw(), _run_id(),
 )
 
 stg_team_activity = Table(
     "stg_team_activity", metadata,
     _partition(),
     Column("account_id", String(32), nullable=False),
-    Column("activity_date", Date, nullable=False),
+    Column("team_id", String(32), nullable=False),
+    Column("activity_date", Date, nullable=False),  # the export's `date`
     Column("active_users", Integer, nullable=False),
-    Column("total_session_hours", Float, nullable=False),
-    Column("features_accessed", Integer, nullable=False),
+    Column("total_session_time_hours", Float, nullable=False),
+    Column("features_accessed", JSONColumn, nullable=False),
     Column("api_calls", Integer, nullable=False),
     Column("reports_generated", Integer, nullable=False),
-    _run_id(),
+    _raw(), _run_id(),
 )
 
 #: source name (as in `synthetic` and `pipelines.yaml` `sources`) -> staging table
@@ -288,7 +304,7 @@ engagement_daily = Table(
     Column("date", Date, nullable=False),
     Column("account_id", String(32), nullable=False),
     Column("daily_active_users", Integer, nullable=False),
-    Column("events", Integer, nullable=False),  # distinct event ids, on-time events only
+    Column("events", Integer, nullable=False),  # distinct events (event_key), on-time events only
     Column("sessions", Integer, nullable=False),
     Column("session_minutes", Float, nullable=False),
     Column("features_used", Integer, nullable=False),
@@ -410,6 +426,9 @@ landing_partitions = Table(
     Column("rows_loaded", Integer, nullable=False),
     Column("rows_rejected", Integer, nullable=False),
     Column("newest_record", DateTime),  # newest timestamp/date in the partition's rows
+    # When the landing file was written (its mtime, UTC): for the Kafka sink's hourly files,
+    # the consumer's commit of that hour, so written_at - the hour's close is the consumer lag.
+    Column("written_at", DateTime),
     Column("loaded_at", DateTime, nullable=False),
     _run_id(),
 )
@@ -506,6 +525,7 @@ def _create_tables(engine: Engine, attempts: int = 5) -> None:
     for attempt in range(attempts):
         try:
             metadata.create_all(engine)
+            _align_existing_tables(engine)
             return
         except (OperationalError, ProgrammingError, IntegrityError) as exc:
             if attempt == attempts - 1 or not any(
@@ -513,6 +533,41 @@ def _create_tables(engine: Engine, attempts: int = 5) -> None:
             ):
                 raise
             time.sleep(0.2 * (attempt + 1))
+
+
+def _align_existing_tables(engine: Engine) -> None:
+    """Bring tables an older version created up to this version's columns.
+
+    A missing nullable column is added. A staging table whose columns changed otherwise
+    (a new contract version renamed or dropped fields) is rebuilt empty: staging is derived
+    from the landing files, so the next load of a partition fills it again. Any other table
+    that does not match is an error that names it, never a silent mismatch.
+    """
+    inspector = inspect(engine)
+    existing = set(inspector.get_table_names())
+    staging = {table.name for table in STAGING.values()}
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        wanted = {column.name for column in table.columns}
+        if present == wanted:
+            continue
+        missing = [table.c[name] for name in sorted(wanted - present)]
+        if present < wanted and all(column.nullable for column in missing):
+            with engine.begin() as conn:
+                for column in missing:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+            continue
+        if table.name in staging:
+            _log.warning("staging table %s has columns %s, the data contracts want %s: rebuilding it empty; "
+                         "reload its partitions from landing", table.name, sorted(present), sorted(wanted))
+            table.drop(engine)
+            table.create(engine)
+            continue
+        raise RuntimeError(f"warehouse table {table.name!r} has columns {sorted(present)}, this version expects "
+                           f"{sorted(wanted)}: migrate or drop it (outputs are rebuilt by re-running the pipeline)")
 
 
 def _make_engine(url: str) -> Engine:
@@ -535,3 +590,66 @@ def get_engine(url: str | None = None) -> Engine:
 
 def dispose_engines() -> None:
     _engines.dispose()
+
+
+# --- frozen report snapshots and their sign-offs (written by `techflow_ops.reports`) -------
+# `investor_monthly` and `executive_weekly` are rewritten by every daily run; what investors
+# and executives were given is the copy frozen at the period's end. Rows are only ever
+# inserted: a re-run of a frozen period adds the next version.
+
+def _snapshot_columns() -> list[Column]:
+    return [
+        Column("version", Integer, nullable=False),  # 1, 2, ... per period
+        Column("days_in_period", Integer, nullable=False),
+        Column("complete", Boolean, nullable=False),  # profit, growth and engagement cover every day
+        Column("dq_status", String(16), nullable=False),  # passed | warned | failed | not_validated
+        Column("dq_result_id", Integer),  # quality_results.id (ops DB) of this build's validation
+        Column("dq_validated_at", DateTime),
+        Column("dq_failed_checks", Text, nullable=False),  # JSON [{check, severity, observed}]
+        Column("upstream_runs", Text, nullable=False),  # JSON [{pipeline_id, date, run_id, finished_at}]
+        Column("frozen_at", DateTime, nullable=False),
+        Column("frozen_by_run_id", String(250), nullable=False),
+    ]
+
+
+investor_monthly_snapshots = Table(
+    "investor_monthly_snapshots", metadata,
+    Column("month", Date, nullable=False),
+    *_snapshot_columns(),
+    *_executive_columns(),
+    Column("unit_profit", Float),
+    Column("revenue_vs_ledger", Float),
+    _run_id(),  # the run that built the frozen row
+)
+executive_weekly_snapshots = Table(
+    "executive_weekly_snapshots", metadata,
+    Column("week_start", Date, nullable=False),
+    *_snapshot_columns(),
+    *_executive_columns(),
+    _run_id(),
+)
+
+report_signoffs = Table(
+    "report_signoffs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("report", String(64), nullable=False),  # investor_monthly | executive_weekly
+    Column("period_start", Date, nullable=False),
+    Column("version", Integer, nullable=False),  # the snapshot version signed
+    Column("signed_by", String(64), nullable=False),  # person id (people.yaml)
+    Column("team_id", String(64), nullable=False),
+    Column("signed_at", DateTime, nullable=False),
+)
+
+#: output table -> (its snapshot table, partition column)
+SNAPSHOTS: dict[str, tuple[Table, str]] = {
+    "investor_monthly": (investor_monthly_snapshots, "month"),
+    "executive_weekly": (executive_weekly_snapshots, "week_start"),
+}
+
+# Unique: two runs freezing the same period at once cannot both take one version number.
+Index("uq_investor_monthly_snapshots_version", investor_monthly_snapshots.c.month,
+      investor_monthly_snapshots.c.version, unique=True)
+Index("uq_executive_weekly_snapshots_version", executive_weekly_snapshots.c.week_start,
+      executive_weekly_snapshots.c.version, unique=True)
+Index("uq_report_signoffs_version", report_signoffs.c.report, report_signoffs.c.period_start,
+      report_signoffs.c.version, unique=True)

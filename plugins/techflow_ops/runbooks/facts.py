@@ -228,6 +228,33 @@ def render_escalation(registry: Registry, pipeline: Pipeline) -> list[str]:
     return lines
 
 
+def render_contracts(registry: Registry, pipeline: Pipeline) -> list[str]:
+    """The record contract of each landing source the pipeline reads (`pipelines.contracts`)."""
+    from ..pipelines.contracts import CONTRACT_VERSION, contract_for  # pydantic schemas: only when rendering
+
+    if not pipeline.sources:
+        upstream = ", ".join(f"`{u}`" for u in pipeline.upstream) or "no pipeline"
+        return [f"This pipeline reads no landing source: its inputs are the published outputs of {upstream}."]
+    example = pipeline.sources[0]
+    lines = [f"Landing records are typed by the data contracts (version {CONTRACT_VERSION}). "
+             f"`techflow-ops data check-records {example} export.jsonl` types a file without loading it; "
+             f"`techflow-ops data contracts {example} --format json` prints the JSON Schema."]
+    for source in pipeline.sources:
+        contract = contract_for(source)
+        key = f", stored as `{contract.key_column}`" if contract.key_column else ""
+        lines += ["", f"`{source}` ({contract.description}; identity: {', '.join(contract.identity)}{key}):", "",
+                  "| Field | Type | Required | Staging column |", "|---|---|---|---|"]
+        for name, spec in contract.fields().items():
+            schema = spec["schema"]
+            kind = schema.get("format") or schema.get("type") or "text or null"
+            if schema.get("pattern"):
+                kind += f" `{schema['pattern']}`"
+            lines.append(f"| {name} | {kind} | {_yes_no(spec['required'])} | `{contract.table}.{spec['column']}` |")
+    lines += ["", "Fields a record carries beyond these are kept in the staging row's `raw` (JSON); a record "
+                  "missing a required field or with a wrong type goes to `rejects`, naming the field and value."]
+    return lines
+
+
 def pipeline_failure_modes(pipeline: Pipeline) -> list[str]:
     """The failure modes the pipeline can report: those of its quality checks, then its classes'."""
     modes: list[str] = []
@@ -247,6 +274,7 @@ BLOCK_RENDERERS: dict[str, Callable[[Registry, Pipeline], list[str]]] = {
     "sla": render_sla,
     "monitoring": render_monitoring,
     "escalation": render_escalation,
+    "contracts": render_contracts,
 }
 
 
