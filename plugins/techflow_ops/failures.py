@@ -63,11 +63,13 @@ FAILURE_MODES: dict[str, str] = {
     "incomplete_revenue": "an active account has no revenue row",
     "missing_expenses": "expense records are missing",
     "salary_duplicates": "salary aggregation error (duplicate HR rows)",
+    "expense_spike": "an expense amount spiked against the previous month",
     # growth
     "missing_status": "an account has no current status",
     "missing_status_step": "a status change skips an intermediate step",
     "license_mismatch": "license counts do not match the account records",
     "time_series_gap": "a gap in the daily time series",
+    "growth_below_threshold": "growth fell below the expected threshold",
     # engagement
     "late_events": "click events arrive more than 48 h after they happened",
     "invalid_events": "invalid click timestamps or user ids",
@@ -79,6 +81,7 @@ FAILURE_MODES: dict[str, str] = {
     "stale_upstream": "upstream data is stale or failed validation",
     "missing_values": "missing values or divide-by-zero in ratios",
     "wrong_aggregates": "aggregated metrics are wrong",
+    "incomplete_report": "the executive or investor report does not cover every day of its period so far",
     # any pipeline (by quality category, then by failure class)
     "missing_data": "rows or partitions are missing",
     "duplicate_rows": "duplicate rows",

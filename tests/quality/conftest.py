@@ -18,12 +18,17 @@ from techflow_ops.pipelines import ingest, synthetic, warehouse
 START, END = date(2026, 10, 1), date(2026, 11, 7)
 
 
-def build_warehouse(root: Path, faults: tuple[str, ...] = (), url: str | None = None) -> str:
-    config = synthetic.GeneratorConfig(START, END, accounts=24, events_per_day=2000,
+def generate_world(root: Path, faults: tuple[str, ...] = (), url: str | None = None, events_per_day: int = 2000):
+    """Land START..END with the faults; the warehouse (default: a SQLite file under `root`)."""
+    config = synthetic.GeneratorConfig(START, END, accounts=24, events_per_day=events_per_day,
                                        faults=tuple(synthetic.FaultSpec.parse(f) for f in faults))
     synthetic.generate(config, data_dir=root)
     url = url or f"sqlite:///{root / 'warehouse.db'}"
-    engine = warehouse.get_engine(url)
+    return url, warehouse.get_engine(url)
+
+
+def build_warehouse(root: Path, faults: tuple[str, ...] = (), url: str | None = None) -> str:
+    url, engine = generate_world(root, faults, url)
     day = START
     while day <= END:
         for source in synthetic.Source:

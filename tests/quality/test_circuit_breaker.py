@@ -25,7 +25,7 @@ def _record(pipeline_id, dataset, *, failed_check=None, age=timedelta(0), day=DA
     outcome = CheckOutcome("has_rows", "critical", "missing", "the partition holds at least one row", True,
                            {"observed_value": 10})
     if failed_check:
-        outcome = CheckOutcome(failed_check, "critical", "duplicate", "no two rows share (event_id)", False,
+        outcome = CheckOutcome(failed_check, "critical", "duplicate", "no two rows share (event_key)", False,
                                {"observed_value": 7})
     partition = Partition.covering(day, SUITES[dataset].grain).key
     results.record(QualityResult(pipeline_id, dataset, partition, "breaker_test", results.now_utc() - age,
@@ -42,12 +42,12 @@ def test_breaker_names_the_dataset_and_check_and_picks_the_failure_class():
     _all_upstream_pass()
     check_upstream("executive_investor", DAY)
 
-    _record("engagement", "stg_click_events", failed_check="event_id_unique")
+    _record("engagement", "stg_click_events", failed_check="event_unique")
     with pytest.raises(DataQualityFailure) as failed:
         check_upstream("experiment_team", DAY)
-    assert "engagement.stg_click_events" in str(failed.value) and "event_id_unique" in str(failed.value)
+    assert "engagement.stg_click_events" in str(failed.value) and "event_unique" in str(failed.value)
     assert '"observed_value": 7' in str(failed.value)
-    assert [f["check"] for f in failed.value.details["failed_expectations"]] == ["event_id_unique"]
+    assert [f["check"] for f in failed.value.details["failed_expectations"]] == ["event_unique"]
 
     _all_upstream_pass(age=timedelta(hours=30))  # profit's SLA is 24 h, engagement's 48 h
     with pytest.raises(StaleUpstream) as stale:

@@ -17,10 +17,12 @@ from techflow_ops.quality.validation import enforce
 FAULT_TABLE = [
     ("click_events:2026-11-02:missing_partition", "stg_click_events", date(2026, 11, 2), "every_hour_present", "critical"),
     ("team_activity:2026-11-02:missing_partition", "stg_team_activity", date(2026, 11, 2), "partition_landed", "critical"),
-    ("click_events:2026-11-03:duplicate_events", "stg_click_events", date(2026, 11, 3), "event_id_unique", "critical"),
+    ("click_events:2026-11-03:duplicate_events", "stg_click_events", date(2026, 11, 3), "event_unique", "critical"),
     ("salaries:2026-10-01:duplicate_events", "stg_salaries", date(2026, 10, 1), "team_month_unique", "critical"),
     ("click_events:2026-11-04:late_events", "stg_click_events", date(2026, 11, 4), "late_events_under_threshold", "warning"),
-    ("click_events:2026-11-05:null_keys", "stg_click_events", date(2026, 11, 5), "no_rejected_keys", "critical"),
+    # Click events tolerate 0.1 % invalid lines (brief): 2 null user ids in 2,000 events sit right at
+    # the tolerance, so they are counted and warned about; over it, see test_runbook_checks.
+    ("click_events:2026-11-05:null_keys", "stg_click_events", date(2026, 11, 5), "no_rejected_lines", "warning"),
     ("click_events:2026-11-06:stale", "stg_click_events", date(2026, 11, 6), "event_ts_fresh", "critical"),
     ("usage_sessions:2026-11-06:stale", "stg_usage_sessions", date(2026, 11, 6), "has_rows", "critical"),
     ("revenue:2026-11-01:revenue_ledger_mismatch", "stg_revenue", date(2026, 11, 1), "revenue_matches_ledger", "critical"),
@@ -52,7 +54,10 @@ def clean(runner_for):
 
 
 def test_the_table_covers_every_fault_the_generator_injects():
-    assert {Fault(spec.split(":")[2]) for spec, *_ in FAULT_TABLE} == set(FAULTS)
+    from tests.quality.test_runbook_checks import CHECK_FAULTS
+
+    specs = [spec for spec, *_ in FAULT_TABLE + CHECK_FAULTS]
+    assert {Fault(spec.split(":")[2].split("=")[0]) for spec in specs} == set(FAULTS)
 
 
 @pytest.mark.parametrize(("spec", "dataset", "day", "check", "severity"), FAULT_TABLE, ids=[row[0] for row in FAULT_TABLE])

@@ -3,9 +3,10 @@ revenue/ledger mismatch in the sources is caught again in the published profit."
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+from tests.quality.conftest import START
 from tests.quality.test_faults import FAULT_TABLE
 
 from techflow_ops.pipelines import steps
@@ -16,9 +17,14 @@ DAY = date(2026, 11, 4)
 
 @pytest.fixture(scope="module")
 def clean_outputs(runner_for):
+    # Every day from the first landed one, as the daily DAGs run: the weekly and monthly reports
+    # must cover every day of their period so far (`covers_every_day_so_far`).
     quality_runner = runner_for("clean")
-    for pipeline_id in steps.pipeline_order():
-        steps.transform(quality_runner.engine, pipeline_id, DAY, "outputs_test")
+    day = START
+    while day <= DAY:
+        for pipeline_id in steps.pipeline_order():
+            steps.transform(quality_runner.engine, pipeline_id, day, "outputs_test")
+        day += timedelta(days=1)
     return quality_runner
 
 

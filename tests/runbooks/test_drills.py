@@ -36,14 +36,14 @@ FAULTS = (
 
 #: (runbook, section anchor, a phrase picking the diagnosis command, the run's DAY, what the output shows with the fault)
 CASES = [
-    ("profit", "revenue-mismatch", "r.billed - l.recognised AS gap", FAULT_DAY, r"^ACC\d+\|"),
+    ("profit", "revenue-mismatch", "r.billed - l.recognised AS gap", FAULT_DAY, r"^ACC_\d+\|"),
     ("profit", "missing-expenses", "WHERE source = 'expenses'", FAULT_DAY, r"^2026-11-01\|0\|"),
     ("profit", "salary-duplicates", "FROM stg_salaries", FAULT_DAY, r"^\w+\|2026-11-01\|2\|"),
-    ("profit", "zero-subscribers", "AND user_licenses = 0", FAULT_DAY, r"^ACC\d+\|0\|"),
-    ("growth", "missing-status-step", "LAG(new_status)", FAULT_DAY, r"^ACC\d+\|"),
+    ("profit", "zero-subscribers", "AND user_licenses = 0", FAULT_DAY, r"^ACC_\d+\|0\|"),
+    ("growth", "missing-status-step", "LAG(new_status)", FAULT_DAY, r"^ACC_\d+\|"),
     ("growth", "missing-account-status", "FROM rejects WHERE source = 'account_status_changes'", OUTAGE_DAY, r"missing required field"),
     ("engagement", "late-events", "ROUND(100.0 * SUM(is_late)", FAULT_DAY, r"^\d+\|[1-9]\d*\|"),
-    ("engagement", "duplicate-events", "COUNT(*) AS copies", FAULT_DAY, r"^\S+\|2$"),
+    ("engagement", "duplicate-events", "COUNT(*) AS copies", FAULT_DAY, r"^USER_\d+\|.*\|2$"),
     ("engagement", "invalid-events", "SELECT reason, COUNT(*) FROM rejects", FAULT_DAY, r"unparsable JSON"),
     ("engagement", "kafka-outage", "partition_key AS hour, present", OUTAGE_DAY, r"^13\|0\|"),
 ]

@@ -27,6 +27,17 @@ class Dialect:
             return f"((julianday({later}) - julianday({earlier})) * 24.0)"
         return f"(EXTRACT(EPOCH FROM (({later}) - ({earlier}))) / 3600.0)"
 
+    def seconds_between(self, later: str, earlier: str) -> str:
+        if self.name == "sqlite":
+            return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+        return f"EXTRACT(EPOCH FROM (CAST({later} AS TIMESTAMP) - CAST({earlier} AS TIMESTAMP)))"
+
+    def days_between(self, later: str, earlier: str) -> str:
+        """Whole days from one date to another (dates, not timestamps)."""
+        if self.name == "sqlite":
+            return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+        return f"(CAST({later} AS DATE) - CAST({earlier} AS DATE))"
+
     def hour_of(self, column: str) -> str:
         if self.name == "sqlite":
             return f"CAST(strftime('%H', {column}) AS INTEGER)"

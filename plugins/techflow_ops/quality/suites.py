@@ -7,8 +7,10 @@ validated after ingest on their landing partition; outputs before they are publi
 Query placeholders (see `checks.Check.query`): `{rows}` is the partition being validated
 as a derived table (`FROM {rows} AS b`), `{start}`/`{end}` its bounds, `{threshold}` the
 check's threshold, `{fresh_cutoff}` the partition's end minus the pipeline's freshness
-SLA (`{sla_days}` whole days), `{previous_start}` the start of the previous partition and
-`{not_finite:COLUMN}` the dialect's NULL/NaN/infinity test (`techflow_ops.quality.sql`).
+SLA (`{sla_days}` whole days), `{previous_start}` the start of the previous partition,
+`{month_start}` the first day of the partition's month, `{not_finite:COLUMN}` the dialect's
+NULL/NaN/infinity test and `{days_between:LATER,EARLIER}` / `{seconds_between:LATER,EARLIER}`
+the dialect's date and time differences of two columns (`techflow_ops.quality.sql`).
 """
 
 from __future__ import annotations
@@ -78,9 +80,22 @@ def _rejected_keys(source: str) -> Check:
     )
 
 
-def _valid_share(source: str) -> Check:
+def _rejected_lines(source: str) -> Check:
+    """Where the brief gives a valid-rows tolerance, a rejected line (any reason) is counted and
+    warned about; only a breach of the tolerance (`valid_share`, critical there) fails the run."""
     return Check(
-        "valid_share", Kind.rows_query, Category.domain, W,
+        "no_rejected_lines", Kind.rows_query, Category.domain, W,
+        "no landed line was rejected (any reason); within the valid-rows target they are counted, not fatal",
+        query=(
+            "SELECT location, reason FROM rejects WHERE source = '" + source + "' "
+            "AND partition_date >= {start} AND partition_date < {end}"
+        ),
+    )
+
+
+def _valid_share(source: str, severity: Severity = W) -> Check:
+    return Check(
+        "valid_share", Kind.rows_query, Category.domain, severity,
         "landed lines that could not be loaded (bad JSON, wrong type, missing field) stay under the valid-rows target",
         target="valid_events", threshold=0.999,
         query="SELECT rejected, loaded FROM (SELECT (SELECT COUNT(*) FROM rejects WHERE source = '" + source + "' "
@@ -98,24 +113,205 @@ def _finite(column: str, where: str = "1 = 1", severity: Severity = C) -> Check:
     )
 
 
+# --- the runbooks' monitoring lines: consumer lag, expense anomalies, license counts, growth,
+# --- statuses, and the executive/investor report's completeness, totals and ranges ----------
+
+#: An hourly click-event file committed this long after its hour closed was replayed or copied
+#: in by hand (a backfill), not committed by the live consumer, so it says nothing about lag.
+#: A consumer really that far behind has already failed the run that came before the file:
+#: its hours were missing then (`every_hour_present`, a Kafka outage).
+REPLAYED_AFTER_SECONDS = 6 * 3600
+
+
+def _consumer_lag() -> Check:
+    lag = "{seconds_between:written_at,partition_date} - 3600.0 * (CAST(partition_key AS INTEGER) + 1)"
+    return Check(
+        "consumer_lag_under_threshold", Kind.rows_query, Category.stale, W,
+        "the day's latest hourly file was committed within the consumer-lag target after its hour closed (files "
+        f"committed over {REPLAYED_AFTER_SECONDS // 3600} h after their hour are replays or backfills, not lag)",
+        target="consumer_lag_max_seconds", threshold=300.0, mode="consumer_lag",
+        query="WITH hourly AS (SELECT CAST(partition_key AS INTEGER) AS hour, written_at, " + lag + " AS lag_seconds "
+              "FROM landing_partitions WHERE source = 'click_events' AND present AND written_at IS NOT NULL "
+              "AND partition_date >= {start} AND partition_date < {end}), "
+              "live AS (SELECT hour, written_at, lag_seconds FROM hourly WHERE lag_seconds <= "
+              + str(REPLAYED_AFTER_SECONDS) + ") "
+              "SELECT hour, written_at, lag_seconds FROM live WHERE hour = (SELECT MAX(hour) FROM live) "
+              "AND lag_seconds > {threshold}",
+    )
+
+
+def _licenses(alias: str, first: str, end: str) -> str:
+    return (f"(SELECT MAX(r.user_licenses) FROM stg_revenue r WHERE r.account_id = {alias}.account_id "
+            f"AND r.partition_date >= {first} AND r.partition_date < {end})")
+
+
+# Costs grow with an account's licenses, so a month's cost is compared with the previous month's
+# scaled by the license growth billed in between; a shrinking account is not given more room.
+EXPENSE_SPIKE = Check(
+    "no_expense_spike", Kind.rows_query, Category.domain, W,
+    "no account's monthly cost in a category exceeds the threshold times its previous month's, per billed license "
+    "(a spike in amounts, even with the same row count)",
+    target="expense_spike_factor", threshold=4.0, mode="expense_spike",
+    query="SELECT c.account_id, c.expense_category, c.cost, p.cost AS previous_cost, c.licenses, "
+          "p.licenses AS previous_licenses FROM "
+          "(SELECT x.account_id, x.expense_category, x.cost, " + _licenses("x", "{start}", "{end}") + " AS licenses "
+          "FROM (SELECT account_id, expense_category, SUM(monthly_cost) AS cost FROM {rows} AS b "
+          "GROUP BY account_id, expense_category) AS x) AS c, "
+          "(SELECT y.account_id, y.expense_category, y.cost, " + _licenses("y", "{previous_start}", "{start}")
+          + " AS licenses FROM (SELECT account_id, expense_category, SUM(monthly_cost) AS cost FROM stg_expenses "
+          "WHERE partition_date >= {previous_start} AND partition_date < {start} "
+          "GROUP BY account_id, expense_category) AS y) AS p "
+          "WHERE p.account_id = c.account_id AND p.expense_category = c.expense_category AND p.cost > 0 AND c.cost > {threshold} * p.cost * (CASE WHEN c.licenses > p.licenses "
+          "AND p.licenses > 0 THEN 1.0 * c.licenses / p.licenses ELSE 1.0 END)",
+)
+
+# The account's last known count: its previous landed change, else what it was billed for in the
+# latest month before this one (a billed count of 0 is the zero-subscribers fault's, not a count).
+LICENSE_COUNTS_CONTINUOUS = Check(
+    "license_counts_continuous", Kind.rows_query, Category.domain, C,
+    "each license change starts from the account's last known license count (its previous change, else its "
+    "billed user_licenses of the previous month)",
+    mode="license_mismatch",
+    query="SELECT account_id, change_date, previous_licenses, new_licenses, last_known FROM ("
+          "SELECT b.account_id, b.change_date, b.previous_licenses, b.new_licenses, COALESCE("
+          "(SELECT p.new_licenses FROM stg_license_changes p WHERE p.account_id = b.account_id "
+          "AND p.change_date < b.change_date ORDER BY p.change_date DESC LIMIT 1), "
+          "(SELECT NULLIF(r.user_licenses, 0) FROM stg_revenue r WHERE r.account_id = b.account_id "
+          "AND r.partition_date < {month_start} ORDER BY r.partition_date DESC LIMIT 1)) AS last_known "
+          "FROM {rows} AS b) AS t WHERE last_known IS NOT NULL AND previous_licenses <> last_known",
+)
+
+# Net paying accounts won in the week (trials converted minus churned) rather than the change in
+# active accounts: flows are exact per day, while a stock is only as complete as the status history.
+GROWTH_ABOVE_THRESHOLD = Check(
+    "net_account_growth_above_threshold", Kind.rows_query, Category.domain, W,
+    "the week's net paying accounts (trials converted minus accounts churned) is not below the expected threshold",
+    target="weekly_net_accounts_min", threshold=-4.0, mode="growth_below_threshold",
+    query="SELECT week_start, days, converted, churned, converted - churned AS net_accounts FROM {rows} AS b "
+          "WHERE converted - churned < {threshold}",
+)
+
+# Accounts already billed in the month the warehouse's status history starts may predate that
+# history: their status is unknown here, not missing at the source, so they are not counted.
+EVERY_BILLED_ACCOUNT_HAS_STATUS = Check(
+    "every_billed_account_has_status", Kind.rows_query, Category.missing, C,
+    "every account billed in the month has a status in the account system by the month's end",
+    mode="missing_status",
+    query="SELECT DISTINCT r.account_id FROM stg_revenue r WHERE r.partition_date >= {start} "
+          "AND r.partition_date < {end} AND NOT EXISTS (SELECT 1 FROM stg_account_status_changes c "
+          "WHERE c.account_id = r.account_id AND c.change_date < {end}) "
+          "AND NOT EXISTS (SELECT 1 FROM stg_revenue o WHERE o.account_id = r.account_id AND o.partition_date <= "
+          "(SELECT MIN(partition_date) FROM landing_partitions WHERE source = 'account_status_changes' AND present))",
+)
+
+
+def _differs(value: str, expected: str, tolerance: str = "0.005") -> str:
+    """A float differing beyond rounding (sums are added up in another order than the transform's)."""
+    return f"ABS(({value}) - ({expected})) > {tolerance} + 1e-9 * ABS({expected})"
+
+
+def _nullable_differs(value: str, expected: str) -> str:
+    return f"(({value}) IS NULL) <> (({expected}) IS NULL) OR {_differs(value, expected)}"
+
+
+def _report_checks(column: str, engagement: str, monthly: bool) -> tuple[Check, ...]:
+    """Completeness, totals re-computed from the outputs they came from, and ranges, for the
+    executive (weekly) and investor (monthly) report; `engagement` is the period's engagement table."""
+    period = "{start}", "{end}"
+    profit = ("(SELECT COALESCE(SUM(revenue), 0) AS revenue, COALESCE(SUM(profit), 0) AS profit, "
+              "COUNT(DISTINCT date) AS days FROM profit_daily_account WHERE date >= %s AND date < %s) AS p" % period)
+    growth = ("(SELECT COALESCE(SUM(new_accounts), 0) AS new_accounts, COALESCE(SUM(converted), 0) AS converted, "
+              "COALESCE(SUM(churned), 0) AS churned, COALESCE(SUM(license_growth), 0) AS license_growth, "
+              "COUNT(*) AS days, COALESCE((SELECT l.active_accounts FROM growth_daily l WHERE l.date >= %s "
+              "AND l.date < %s ORDER BY l.date DESC LIMIT 1), 0) AS active_accounts "
+              "FROM growth_daily WHERE date >= %s AND date < %s) AS g" % (period + period))
+    # One-row aggregates (no GROUP BY), so the comma joins below never drop or repeat the report's row.
+    # No JOIN keyword: GX then stops aliasing the batch, which PostgreSQL requires.
+    engaged = ("(SELECT MAX(days) AS days, MAX(active_users) AS active_users, MAX(avg_daily_active_users) "
+               "AS avg_daily_active_users, MAX(session_minutes) AS session_minutes FROM " + engagement
+               + f" WHERE {column} >= {{start}} AND {column} < {{end}}) AS e")
+    # Investors get the month's billed figures (profit_monthly) once the month has them.
+    revenue, profit_total = ("COALESCE(pm.revenue, p.revenue)", "COALESCE(pm.profit, p.profit)") if monthly \
+        else ("p.revenue", "p.profit")
+    billed = (", (SELECT MAX(revenue) AS revenue, MAX(profit) AS profit, MAX(unit_profit) AS unit_profit, "
+              "MAX(revenue_vs_ledger) AS revenue_vs_ledger FROM profit_monthly WHERE month >= {start} "
+              "AND month < {end}) AS pm") if monthly else ""
+    mismatches = [
+        _differs("b.revenue", revenue), _differs("b.profit", profit_total),
+        "(b.revenue = 0) <> (b.profit_margin IS NULL)",
+        "(b.revenue <> 0 AND " + _differs("b.profit_margin * b.revenue", "b.profit") + ")",
+        "b.new_accounts <> g.new_accounts", "b.converted <> g.converted", "b.churned <> g.churned",
+        "b.license_growth <> g.license_growth", "b.active_accounts <> g.active_accounts",
+        "b.profit_days <> p.days", "b.growth_days <> g.days", "b.engagement_days <> COALESCE(e.days, 0)",
+        "b.active_users <> COALESCE(e.active_users, 0)",
+        _differs("b.avg_daily_active_users", "COALESCE(e.avg_daily_active_users, 0)", "1e-6"),
+        _differs("b.session_minutes", "COALESCE(e.session_minutes, 0)"),
+    ]
+    if monthly:
+        mismatches += [_nullable_differs("b.unit_profit", "pm.unit_profit"),
+                       _nullable_differs("b.revenue_vs_ledger", "pm.revenue_vs_ledger")]
+    recomputed = Check(
+        "totals_match_inputs", Kind.rows_query, Category.domain, C,
+        "revenue, profit, growth counts and engagement re-computed from the profit, growth and engagement outputs "
+        "of the period equal the report's",
+        mode="wrong_aggregates",
+        query=f"SELECT b.{column}, b.revenue, {revenue} AS inputs_revenue, b.profit, {profit_total} AS inputs_profit, "
+              "b.active_accounts, g.active_accounts AS inputs_active_accounts, b.active_users, "
+              "e.active_users AS inputs_active_users FROM {rows} AS b, " + profit + ", " + growth + ", " + engaged
+              + billed + " WHERE " + " OR ".join(f"({m})" for m in mismatches),
+    )
+    in_range = Check(
+        "metrics_in_range", Kind.rows_query, Category.domain, C,
+        "revenue and counts are not negative, profit does not exceed revenue (margin at most 1), average daily "
+        "active users do not exceed active users, and no source covers more days than the period has",
+        mode="wrong_aggregates",
+        query="SELECT b.*, d.period_days FROM {rows} AS b, (SELECT {days_between:q.period_end,q.period_start} "
+              "AS period_days FROM (SELECT {end} AS period_end, {start} AS period_start) AS q) AS d WHERE "
+              "b.revenue < 0 OR b.profit > b.revenue OR b.profit_margin > 1 OR b.new_accounts < 0 OR b.converted < 0 "
+              "OR b.churned < 0 OR b.active_accounts < 0 OR b.active_users < 0 OR b.avg_daily_active_users < 0 "
+              "OR b.avg_daily_active_users > b.active_users OR b.session_minutes < 0 OR b.profit_days < 0 "
+              "OR b.growth_days < 0 OR b.engagement_days < 0 OR b.profit_days > d.period_days "
+              "OR b.growth_days > d.period_days OR b.engagement_days > d.period_days",
+    )
+    complete = Check(
+        "covers_every_day_so_far", Kind.rows_query, Category.missing, C,
+        "profit, growth and engagement each cover the completeness target's share of the period's days so far "
+        "(from the first to the latest day any of them published in the period; a period that started before the "
+        "pipelines did is judged complete or not by its snapshot, see `techflow-ops reports status`)",
+        target="completeness", threshold=1.0, mode="incomplete_report",
+        query=f"SELECT b.{column}, b.profit_days, b.growth_days, b.engagement_days, t.days_so_far FROM {{rows}} AS b "
+              ", (SELECT {days_between:u.latest,u.first_day} + 1 AS days_so_far FROM "
+              "(SELECT MAX(d) AS latest, MIN(f) AS first_day FROM ("
+              "SELECT MIN(date) AS f, MAX(date) AS d FROM profit_daily_account WHERE date >= {start} AND date < {end} "
+              "UNION ALL SELECT MIN(date), MAX(date) FROM growth_daily WHERE date >= {start} AND date < {end} "
+              "UNION ALL SELECT MIN(date), MAX(date) FROM engagement_daily WHERE date >= {start} AND date < {end}) "
+              "AS x) AS u) AS t "
+              "WHERE t.days_so_far IS NOT NULL AND (b.profit_days < {threshold} * t.days_so_far "
+              "OR b.growth_days < {threshold} * t.days_so_far OR b.engagement_days < {threshold} * t.days_so_far)",
+    )
+    return complete, recomputed, in_range
+
+
 CLICK_EVENTS = DatasetSuite(
     "stg_click_events", "engagement", "partition_date", Grain.daily, (
-        *_not_null("event_id", "user_id", "account_id", "event_ts"),
+        *_not_null("event_key", "user_id", "account_id", "event_ts"),
         *_rows(mode="kafka_outage"),
-        _rejected_keys("click_events"), _valid_share("click_events"),
+        # Brief: 99.9 % valid events; below that a breach, above it bad rows are counted, not fatal.
+        _rejected_lines("click_events"), _valid_share("click_events", severity=C),
         Check("every_hour_present", Kind.rows_query, Category.missing, C,
               "each of the 24 hourly Kafka partitions of the day landed", mode="kafka_outage",
               query="WITH hours(hour) AS (VALUES " + ", ".join(f"({h})" for h in range(24)) + ") "
                     "SELECT hour AS missing_hour FROM hours WHERE hour NOT IN (SELECT CAST(partition_key AS INTEGER) "
                     "FROM landing_partitions WHERE source = 'click_events' AND present "
                     "AND partition_date >= {start} AND partition_date < {end})"),
-        _unique("event_id_unique", "event_id"),
+        _unique("event_unique", "event_key"),
         _fresh("event_ts"),
         Check("late_events_under_threshold", Kind.rows_query, Category.domain, W,
               "events arriving > 48 h after they happened stay under the late-events target",
               target="late_events_max", threshold=0.001, mode="late_events",
               query="SELECT late_events, all_events FROM (SELECT SUM(CASE WHEN is_late THEN 1 ELSE 0 END) AS late_events, "
                     "COUNT(*) AS all_events FROM {rows} AS b) AS t WHERE late_events > {threshold} * all_events"),
+        _consumer_lag(),
     ), min_row_ratio=0.2, max_row_ratio=5.0,
     category_modes=((Category.missing, "invalid_events"), (Category.duplicate, "duplicate_events"),
                     (Category.domain, "invalid_events")),
@@ -123,15 +319,15 @@ CLICK_EVENTS = DatasetSuite(
 
 USAGE_SESSIONS = DatasetSuite(
     "stg_usage_sessions", "engagement", "partition_date", Grain.daily, (
-        *_not_null("session_id", "user_id", "account_id"), *_rows(), _rejected_keys("usage_sessions"), _landed("usage_sessions"), _valid_share("usage_sessions"),
-        _unique("session_id_unique", "session_id"), _fresh("session_end"),
+        *_not_null("session_key", "user_id", "account_id"), *_rows(), _rejected_keys("usage_sessions"), _landed("usage_sessions"), _valid_share("usage_sessions"),
+        _unique("session_unique", "session_key"), _fresh("session_end"),
     ), min_row_ratio=0.2, max_row_ratio=5.0,
 )
 
 TEAM_ACTIVITY = DatasetSuite(
     "stg_team_activity", "engagement", "partition_date", Grain.daily, (
-        *_not_null("account_id", "activity_date"), *_rows(), _rejected_keys("team_activity"), _landed("team_activity"), _valid_share("team_activity"),
-        _unique("account_day_unique", "account_id", "activity_date"),
+        *_not_null("account_id", "team_id", "activity_date"), *_rows(), _rejected_keys("team_activity"), _landed("team_activity"), _valid_share("team_activity"),
+        _unique("account_team_day_unique", "account_id", "team_id", "activity_date"),
     ), min_row_ratio=0.2, max_row_ratio=5.0,
 )
 
@@ -177,8 +373,9 @@ LEDGER = DatasetSuite(
 
 EXPENSES = DatasetSuite(
     "stg_expenses", "profit", "partition_date", Grain.monthly, (
-        *_not_null("expense_id", "monthly_cost"), *_rows(), _rejected_keys("expenses"), _landed("expenses"), _valid_share("expenses"),
-        _unique("expense_id_unique", "expense_id"),
+        *_not_null("account_id", "monthly_cost"), *_rows(), _rejected_keys("expenses"), _landed("expenses"), _valid_share("expenses"),
+        _unique("account_category_month_unique", "account_id", "expense_category", "expense_date"),
+        EXPENSE_SPIKE,
     ), category_modes=((Category.missing, "missing_expenses"),),
 )
 
@@ -211,7 +408,7 @@ ACCOUNT_STATUS_CHANGES = DatasetSuite(
 LICENSE_CHANGES = DatasetSuite(
     "stg_license_changes", "growth", "partition_date", Grain.daily, (
         *_not_null("account_id"), _sparse_fresh("license_changes"), _rejected_keys("license_changes"), _landed("license_changes"), _valid_share("license_changes"),
-        _unique("account_day_unique", "account_id", "change_date"),
+        _unique("account_day_unique", "account_id", "change_date"), LICENSE_COUNTS_CONTINUOUS,
     ),
 )
 
@@ -256,6 +453,7 @@ INVESTOR_MONTHLY = DatasetSuite(
     "investor_monthly", "executive_investor", "month", Grain.monthly, (
         *_rows(), _unique("month_unique", "month"),
         _finite("profit_margin", where="revenue <> 0"), _finite("avg_daily_active_users"),
+        *_report_checks("month", "engagement_monthly", monthly=True),
     ), role="output", category_modes=((Category.duplicate, "wrong_aggregates"), (Category.domain, "wrong_aggregates")),
 )
 
@@ -273,14 +471,15 @@ def _period_output(table: str, pipeline_id: str, column: str, grain: Grain, *ext
                         role="output", category_modes=category_modes)
 
 
-GROWTH_WEEKLY = _period_output("growth_weekly", "growth", "week_start", Grain.weekly)
-GROWTH_MONTHLY = _period_output("growth_monthly", "growth", "month", Grain.monthly)
+GROWTH_WEEKLY = _period_output("growth_weekly", "growth", "week_start", Grain.weekly, GROWTH_ABOVE_THRESHOLD)
+GROWTH_MONTHLY = _period_output("growth_monthly", "growth", "month", Grain.monthly, EVERY_BILLED_ACCOUNT_HAS_STATUS)
 ENGAGEMENT_WEEKLY = _period_output("engagement_weekly", "engagement", "week_start", Grain.weekly,
                                    _finite("avg_session_minutes", where="session_minutes > 0"))
 ENGAGEMENT_MONTHLY = _period_output("engagement_monthly", "engagement", "month", Grain.monthly,
                                     _finite("avg_session_minutes", where="session_minutes > 0"))
 EXECUTIVE_WEEKLY = _period_output("executive_weekly", "executive_investor", "week_start", Grain.weekly,
                                   _finite("profit_margin", where="revenue <> 0"), _finite("avg_daily_active_users"),
+                                  *_report_checks("week_start", "engagement_weekly", monthly=False),
                                   category_modes=((Category.duplicate, "wrong_aggregates"),))
 
 SUITES: dict[str, DatasetSuite] = {

@@ -41,7 +41,9 @@ from .suites import SUITES, failure_mode
 SITE_NAME = "techflow_quality"
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 SAMPLE_ROWS = 5
-_PLACEHOLDER = re.compile(r"\{(\w+)(?::([\w.]+))?\}")
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::([\w.,]+))?\}")
+#: Dialect methods usable as placeholders over two columns: `{days_between:later,earlier}`.
+_TWO_COLUMNS = ("days_between", "seconds_between")
 
 
 
@@ -91,6 +93,7 @@ class QualityRunner:
             "start": self.dialect.literal(partition.start.isoformat()),
             "end": self.dialect.literal(partition.end.isoformat()),
             "previous_start": self.dialect.literal(partition.previous().start.isoformat()),
+            "month_start": self.dialect.literal(partition.start.replace(day=1).isoformat()),
             "threshold": repr(float(threshold)) if threshold is not None else "NULL",
         }
 
@@ -98,6 +101,8 @@ class QualityRunner:
             name, argument = match.group(1), match.group(2)
             if name == "not_finite":
                 return self.dialect.not_finite(argument)
+            if name in _TWO_COLUMNS and argument and argument.count(",") == 1:
+                return getattr(self.dialect, name)(*argument.split(","))
             if name not in values:
                 raise ValueError(f"suite {suite.name}, check {check.name}: unknown placeholder {{{name}}} in its query")
             return values[name]

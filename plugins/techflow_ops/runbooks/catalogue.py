@@ -22,7 +22,7 @@ class RequiredSection:
 
 REQUIRED_SECTIONS: tuple[RequiredSection, ...] = (
     RequiredSection("pipeline-details", "Pipeline details", "details"),
-    RequiredSection("data", "Data", None),
+    RequiredSection("data", "Data", "contracts"),
     RequiredSection("sla", "SLA", "sla"),
     RequiredSection("monitoring-and-alerting", "Monitoring and alerting", "monitoring"),
     RequiredSection("common-issues", "Common issues", None),
@@ -63,6 +63,7 @@ BRIEF_FAILURE_MODES: dict[str, tuple[FailureMode, ...]] = {
         FailureMode("missing-status-step", "Missing status step"),
         FailureMode("time-series-gaps", "Time-series gaps"),
         FailureMode("license-mismatch", "License mismatch"),
+        FailureMode("growth-below-threshold", "Growth below threshold"),  # the runbook's monitoring line
     ),
     "engagement": (
         FailureMode("late-events", "Late events"),
@@ -71,7 +72,8 @@ BRIEF_FAILURE_MODES: dict[str, tuple[FailureMode, ...]] = {
         FailureMode("invalid-events", "Invalid events"),
         FailureMode("consumer-lag", "Consumer lag"),
     ),
-    "executive_investor": _AGGREGATE_MODES,
+    # "investor-report completeness 100 %" (SLA, success metrics)
+    "executive_investor": (*_AGGREGATE_MODES, FailureMode("incomplete-report", "Incomplete report")),
     "experiment_team": _AGGREGATE_MODES,
 }
 
@@ -90,7 +92,8 @@ CHECK_SECTIONS: dict[tuple[str, str], str] = {
     ("stg_expenses", "partition_landed"): "missing-expenses",
     ("stg_expenses", "has_rows"): "missing-expenses",
     ("stg_expenses", "row_count_vs_history"): "expense-spike",
-    ("stg_expenses", "expense_id_unique"): "expense-spike",
+    ("stg_expenses", "account_category_month_unique"): "expense-spike",
+    ("stg_expenses", "no_expense_spike"): "expense-spike",
     ("stg_salaries", "team_month_unique"): "salary-duplicates",
     ("stg_account_status_changes", "no_skipped_status_step"): "missing-status-step",
     ("stg_account_status_changes", "account_id_not_null"): "missing-account-status",
@@ -101,13 +104,17 @@ CHECK_SECTIONS: dict[tuple[str, str], str] = {
     ("growth_daily", "has_rows"): "time-series-gaps",
     ("growth_daily", "row_count_vs_history"): "time-series-gaps",
     ("stg_license_changes", "account_day_unique"): "license-mismatch",
+    ("stg_license_changes", "license_counts_continuous"): "license-mismatch",
+    ("growth_weekly", "net_account_growth_above_threshold"): "growth-below-threshold",
+    ("growth_monthly", "every_billed_account_has_status"): "missing-account-status",
     ("stg_license_changes", "partition_landed"): "time-series-gaps",
     ("stg_click_events", "every_hour_present"): "kafka-outage",
     ("stg_click_events", "has_rows"): "kafka-outage",
-    ("stg_click_events", "event_id_unique"): "duplicate-events",
+    ("stg_click_events", "event_unique"): "duplicate-events",
     ("stg_click_events", "late_events_under_threshold"): "late-events",
     ("stg_click_events", "valid_share"): "invalid-events",
-    ("stg_click_events", "no_rejected_keys"): "invalid-events",
+    ("stg_click_events", "no_rejected_lines"): "invalid-events",
+    ("stg_click_events", "consumer_lag_under_threshold"): "consumer-lag",
     ("stg_click_events", "user_id_not_null"): "invalid-events",
     ("stg_click_events", "event_ts_not_null"): "invalid-events",
     ("stg_click_events", "event_ts_fresh"): "consumer-lag",
@@ -115,6 +122,9 @@ CHECK_SECTIONS: dict[tuple[str, str], str] = {
     ("investor_monthly", "profit_margin_finite"): "divide-by-zero-and-missing-values",
     ("investor_monthly", "avg_daily_active_users_finite"): "divide-by-zero-and-missing-values",
     ("investor_monthly", "month_unique"): "wrong-aggregates",
+    **{(table, check): section for table in ("executive_weekly", "investor_monthly") for check, section in (
+        ("totals_match_inputs", "wrong-aggregates"), ("metrics_in_range", "wrong-aggregates"),
+        ("covers_every_day_so_far", "incomplete-report"))},
     ("experiment_daily_unit", "unit_profit_finite"): "divide-by-zero-and-missing-values",
     ("experiment_daily_unit", "account_id_not_null"): "divide-by-zero-and-missing-values",
     ("experiment_daily_unit", "account_day_unique"): "wrong-aggregates",
