@@ -21,10 +21,11 @@ from .oncall import cli as oncall_cli
 from .opsdb import cli as opsdb_cli
 from .pipelines import cli as pipelines_cli
 from .quality import cli as quality_cli
+from .reports import cli as reports_cli
 from .runbooks import cli as runbooks_cli
 
 AREA_CLIS = (config_check, pipelines_cli, oncall_cli, escalation_cli, opsdb_cli, drills_cli, quality_cli, runbooks_cli,
-             inbox_cli)
+             inbox_cli, reports_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
 from ..registry import get_registry
+from ..reports.snapshots import freeze_due
 from . import warehouse as wh
 from .ingest import load_partition
 from .synthetic import Source
@@ -65,8 +66,9 @@ def transform(engine: Engine, pipeline_id: str, day: date, run_id: str) -> dict[
         return TRANSFORMS[pipeline_id](conn, day, run_id)
 
 
-def publish(engine: Engine, summary: RunSummary) -> None:
-    """Record the published run; aggregated pipelines and the UI read `pipeline_runs`."""
+def publish(engine: Engine, summary: RunSummary) -> list[dict]:
+    """Record the published run (aggregated pipelines and the UI read `pipeline_runs`); at a
+    report period's end, freeze what investors and executives get. The snapshots frozen."""
     runs = wh.pipeline_runs
     with engine.begin() as conn:
         conn.execute(delete(runs).where(runs.c.pipeline_id == summary.pipeline_id, runs.c.date == summary.date))
@@ -75,6 +77,7 @@ def publish(engine: Engine, summary: RunSummary) -> None:
             rows_written=summary.rows_written, rows_rejected=summary.rows_rejected,
             summary=json.dumps(summary.as_dict()), finished_at=datetime.now(timezone.utc).replace(tzinfo=None),
         ))
+    return freeze_due(engine, summary.pipeline_id, summary.date, summary.run_id)
 
 
 def run_pipeline(engine: Engine, pipeline_id: str, day: date, run_id: str | None = None,

@@ -19,8 +19,10 @@ from ..failures import FailureClass
 from ..oncall import get_schedule_service
 from ..oncall.fairness import METRICS, fairness_report
 from ..oncall.timeline import holiday_names
+from ..pipelines import warehouse
 from ..quality.results import latest_results
 from ..registry import Person, Registry, format_duration, get_registry
+from ..reports import snapshots
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +115,20 @@ def oncall_now(at: datetime | None = None) -> dict:
         "next_handoff": jsonable(now.next_handoff),
         "gaps": list(now.gaps),
         "sources": dict(now.sources),
+        "report_readiness": report_readiness(at.astimezone(timezone.utc).date()),
     }
+
+
+def report_readiness(today: date) -> dict:
+    """Investor (monthly) and executive (weekly) snapshots of the current and previous period:
+    frozen, complete, validated, signed off."""
+    try:
+        return {"periods": snapshots.readiness(warehouse.get_engine(), today), "error": None}
+    except Exception as exc:
+        # The on-call page is what the engineer opens during an incident; an unreachable
+        # warehouse must cost this section, not the page.
+        log.exception("report readiness: could not read the warehouse")
+        return {"periods": [], "error": f"could not read the warehouse: {type(exc).__name__}"}
 
 
 def calendar(start: date, weeks: int) -> dict:
