@@ -62,6 +62,6 @@ def test_drill_pages_the_person_on_call_with_the_runbook_section(drill, pipeline
     assert result["runbook_section"].endswith(f"/runbooks/{pipeline}#{anchor}")
     assert page.subject.startswith("[DRILL]") and f"/runbooks/{pipeline}#{anchor}" in page.text
     if failure_class == "data_quality":
-        assert "event_unique" in page.text  # the failed check and its observed value are in the page
+        assert "duplicate_share_under_threshold" in page.text  # the failed check and its observed value are in the page
     if failure_class == "out_of_memory":
         assert "java.lang.OutOfMemoryError" in page.text

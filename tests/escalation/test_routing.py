@@ -281,6 +281,26 @@ def test_a_warning_tells_the_business_team_and_owners_once_a_day_and_never_pages
     assert len(escalation.list_incidents()) == 2  # the next day is another notice
 
 
+def test_a_warning_also_tells_the_team_its_mode_routes_to(escalation, smtp_server):
+    """An expense spike is a warning (it can be a real cost) that the Ops team lead, who owns the
+    expense feeds, must see; a second failed warning's route is told in the same notice."""
+    from techflow_ops.quality.results import CheckOutcome, QualityResult
+    from techflow_ops.quality.tasks import notify_warnings
+
+    from .conftest import T0
+
+    spike = CheckOutcome("no_expense_spike", "warning", "domain", "expense spike", False, {})
+    rows = CheckOutcome("row_count_vs_history", "warning", "missing", "row count", False, {})
+    notify_warnings("profit", [QualityResult("profit", "stg_expenses", "2026-11", "r1", T0, (spike, rows))],
+                    {"run_id": "r1"})
+    [notice] = escalation.list_incidents()
+    assert notice.failure_mode == "expense_spike"
+    told = {r for m in smtp_server.messages for r in m.recipients}
+    assert "ops-lead@techflow.example.com" in told  # routes.expense_spike -> the operations team's contact
+    assert {FINANCE, "priya.raman@techflow.example.com", "marcus.chen@techflow.example.com"} <= told
+    assert notice.severity == "notice" and notice.next_step_at is None
+
+
 def test_outside_the_rotations_covered_hours_no_engineer_is_paged(config_copy, ops_db_url, connections, smtp_server):
     from techflow_ops.escalation.orchestrator import Escalation
     from techflow_ops.oncall import get_schedule_service

@@ -244,3 +244,56 @@ def test_check_records_exits_0_on_a_clean_export_and_2_on_a_missing_file(tmp_pat
     assert clean.returncode == 0 and "1 loaded, 0 rejected" in clean.stdout
     missing = _cli("check-records", "renewals", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 2 and "nope.jsonl" in missing.stderr
+
+
+def _click_line(**changes) -> bytes:
+    return json.dumps({**brief_record("click_events"), **changes}).encode()
+
+
+@pytest.mark.parametrize(("line", "field", "reason"), [
+    (_click_line(user_agent="Mozilla").replace(b"Mozilla", b"Mozi\xe9lla"), None, "unparsable JSON"),
+    (_click_line(page_url="/a\u0000b"), "page_url", "invalid value"),
+    (_click_line()[:-1] + b', "score": NaN}', "score", "invalid value"),
+    (_click_line(timestamp="0001-01-01T00:00:00+01:00"), "timestamp", "invalid value"),
+    (_click_line(user_id=None), "user_id", "missing required field"),
+], ids=["not-utf8", "nul", "nan-extra", "overflowing-offset", "null"])
+def test_what_a_backend_cannot_store_is_the_lines_reject_not_the_partitions(line, field, reason):
+    with pytest.raises(RecordRejected) as caught:
+        contract_for("click_events").staging_row(line)
+    assert (caught.value.kind, caught.value.field) == (reason, field)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_one_bad_line_never_fails_the_whole_partition(tmp_path, backend):
+    """Long text, a byte that is not UTF-8, a NUL, a NaN and a BOM: each line on its own."""
+    lines = [b"\xef\xbb\xbf" + _click_line(),                                     # BOM: loads
+             _click_line(user_agent="Mozilla/5.0 " + "x" * 5000, page_url="/p" * 300),  # loads, long text
+             _click_line(session_id="S2").replace(b"Mozilla", b"Mozi\xe9lla"),        # not UTF-8
+             _click_line(session_id="S3", page_url="/a\u0000b"),                     # NUL
+             _click_line(session_id="S4")[:-1] + b', "score": NaN}',                # NaN in an extra field
+             _click_line(session_id="S5", channel="email")]                         # extra field: kept, loads
+    target = tmp_path / "landing" / "click_events" / "dt=2024-01-15" / "hour=10.jsonl"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"\n".join(lines) + b"\n")
+    with throwaway_postgres_databases("techflow_wh_bad_lines") if backend == "postgres" else _sqlite(tmp_path) as make:
+        engine = wh.get_engine(make())
+        result = load_partition(engine, "click_events", date(2024, 1, 15), "bad", tmp_path)
+        with engine.connect() as conn:
+            rejects = conn.execute(select(wh.rejects.c.location, wh.rejects.c.raw)).all()
+            raws = conn.execute(select(wh.stg_click_events.c.raw).order_by(wh.stg_click_events.c.session_id)).scalars().all()
+            no_extra = conn.execute(select(func.count()).select_from(wh.stg_click_events)
+                                    .where(wh.stg_click_events.c.raw.is_(None))).scalar_one()
+    assert (result.rows_loaded, result.rows_rejected) == (3, 3)
+    assert sorted(location.rsplit(":", 1)[1] for location, _ in rejects) == ["3", "4", "5"]
+    assert {"channel": "email"} in raws and no_extra == 2  # no extra fields is SQL NULL, not JSON null
+
+
+class _sqlite:
+    def __init__(self, tmp_path):
+        self.url = f"sqlite:///{tmp_path / 'wh.db'}"
+
+    def __enter__(self):
+        return lambda: self.url
+
+    def __exit__(self, *exc):
+        return False

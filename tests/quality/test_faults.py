@@ -17,7 +17,8 @@ from techflow_ops.quality.validation import enforce
 FAULT_TABLE = [
     ("click_events:2026-11-02:missing_partition", "stg_click_events", date(2026, 11, 2), "every_hour_present", "critical"),
     ("team_activity:2026-11-02:missing_partition", "stg_team_activity", date(2026, 11, 2), "partition_landed", "critical"),
-    ("click_events:2026-11-03:duplicate_events", "stg_click_events", date(2026, 11, 3), "event_unique", "critical"),
+    ("click_events:2026-11-03:duplicate_events", "stg_click_events", date(2026, 11, 3), "duplicate_share_under_threshold",
+     "critical"),
     ("salaries:2026-10-01:duplicate_events", "stg_salaries", date(2026, 10, 1), "team_month_unique", "critical"),
     ("click_events:2026-11-04:late_events", "stg_click_events", date(2026, 11, 4), "late_events_under_threshold", "warning"),
     # Click events tolerate 0.1 % invalid lines (brief): 2 null user ids in 2,000 events sit right at
@@ -34,7 +35,7 @@ FAULT_TABLE = [
 # Other critical checks the same fault rightly fails too (nothing else may fail critically).
 ALSO_CRITICAL = {
     # one malformed line lacks its key
-    "usage_sessions:2026-11-03:malformed_rows": {"no_rejected_keys"},
+    "usage_sessions:2026-11-03:malformed_rows": {"no_rejected_records"},
     # no rows at all
     "team_activity:2026-11-02:missing_partition": {"has_rows"},
     "click_events:2026-11-06:stale": {"has_rows"},

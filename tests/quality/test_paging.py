@@ -22,8 +22,8 @@ def test_duplicate_events_fail_the_engagement_run_and_open_a_data_quality_incide
     incidents = [i for i in escalation.list_incidents(pipeline_id="engagement") if i.run_id == run.run_id]
     assert [(i.task_id, i.failure_class) for i in incidents] == [("validate_sources", "data_quality")]
     error = incidents[0].error
-    assert "stg_click_events" in error and "event_unique" in error and '"observed_value": ' in error
+    assert "stg_click_events" in error and "duplicate_share_under_threshold" in error and '"observed_value": ' in error
     listed = incidents[0].details["failed_expectations"]
-    assert {(f["dataset"], f["check"]) for f in listed} == {("stg_click_events", "event_unique")}
+    assert {(f["dataset"], f["check"]) for f in listed} == {("stg_click_events", "duplicate_share_under_threshold")}
     incident = escalation.get_incident(incidents[0].id)
     assert incident.notifications, "the on-call engineer is paged"

@@ -28,6 +28,9 @@ CHECK_FAULTS = [
      "warning"),
     ("click_events:2026-11-05:consumer_lag", "stg_click_events", date(2026, 11, 5), "consumer_lag_under_threshold",
      "warning"),
+    # One event landed twice in 2,000 (0.05 %): counted and warned about, under the unusual-rate target.
+    ("click_events:2026-11-06:duplicate_events=0.0005", "stg_click_events", date(2026, 11, 6), "event_unique",
+     "warning"),
     ("expenses:2026-11-01:expense_spike", "stg_expenses", date(2026, 11, 1), "no_expense_spike", "warning"),
     ("license_changes:2026-11-03:license_mismatch", "stg_license_changes", date(2026, 11, 3),
      "license_counts_continuous", "critical"),
@@ -151,7 +154,7 @@ def test_invalid_events_tolerance_is_the_brief_s(worlds):
     counted = next(o for o in within.outcomes if o.check == "no_rejected_lines")
     assert counted.observed["observed_value"] == 1 and "valid_share" not in {o.check for o in within.failed}
     # Other sources keep "any rejected key is critical".
-    assert SUITES["stg_usage_sessions"].check("no_rejected_keys").severity.value == "critical"
+    assert SUITES["stg_usage_sessions"].check("no_rejected_records").severity.value == "critical"
 
 
 def test_three_malformed_lines_in_5000_events_pass_with_a_warning(tmp_path):

@@ -181,9 +181,11 @@ class Escalation:
 
     def report_warning(self, *, pipeline_id: str, dataset: str, partition: str, failure_mode: str, summary: str,
                        dag_id: str | None = None, run_id: str | None = None, at: datetime | None = None,
-                       deliver: bool = True) -> int:
+                       deliver: bool = True, other_modes: tuple[str, ...] = ()) -> int:
         """A failed warning check: one notice per dataset and day (UTC) to the pipeline's business
-        team and owners, by email and Slack, never paged or escalated; return its incident id."""
+        team and owners, and to the team `routes` names for each failed check's mode (an expense
+        spike is the Operations team's to look at, consumer lag Infrastructure's), by email and
+        Slack, never paged or escalated; return its incident id."""
         at = _aware(at)
         registry, policy = self.registry, self.policy
         pipeline = registry.pipeline(pipeline_id)
@@ -195,7 +197,10 @@ class Escalation:
             "error": summary, "details": json.dumps({"dataset": dataset, "partition": partition}), "log_url": None,
         }
         oncall = read_oncall(self.schedule, at)
-        told = Step(level=1, notify=["business_owner_team", "pipeline_owners"], wait=timedelta(minutes=1))
+        routed = [f"team:{policy.routes[mode].team}" for mode in dict.fromkeys((failure_mode, *other_modes))
+                  if mode in policy.routes]
+        told = Step(level=1, notify=["business_owner_team", "pipeline_owners", *dict.fromkeys(routed)],
+                    wait=timedelta(minutes=1))
         with self.engine.begin() as connection:
             incident_id, opened = store.open_or_touch(connection, values, at)
             if not opened:

@@ -73,13 +73,10 @@ def _check_records(args) -> int:
 
     path = Path(args.file)
     if not path.is_file():
-        print(f"error: FILE {args.file!r}: no such file", file=sys.stderr)
+        why = "is a directory, not a file" if path.is_dir() else "no such file"
+        print(f"error: FILE {args.file!r}: {why}", file=sys.stderr)
         return 2
-    try:
-        result = check_file(args.source, path)
-    except UnicodeDecodeError as exc:
-        print(f"error: FILE {args.file!r}: not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
-        return 2
+    result = check_file(args.source, path)
     if args.format == "json":
         print(json.dumps(result.as_dict(), indent=2, default=str))
     else:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -57,7 +58,8 @@ def _duration_months(value: Any) -> int:
 
 Month = Annotated[date, PlainValidator(_month), WithJsonSchema({"type": "string", "pattern": r"^\d{4}-\d{2}$"})]
 DurationMonths = Annotated[
-    int, PlainValidator(_duration_months), WithJsonSchema({"type": "string", "pattern": r"^\d+ months?$"}),
+    int, PlainValidator(_duration_months),
+    WithJsonSchema({"type": "string", "pattern": r"^\s*\d+\s+[Mm][Oo][Nn][Tt][Hh][Ss]?\s*$"}),
 ]
 Text = Annotated[str, Field(min_length=1)]
 Money = Annotated[float, Field(allow_inf_nan=False)]
@@ -177,11 +179,14 @@ class TeamActivityRecord(TypedDict):
     reports_generated: Count
 
 
-def _utc_naive(value: datetime) -> datetime:
+def _utc_naive(value: datetime, field: str) -> datetime:
     """Timestamps are stored as naive UTC: both backends then compare them the same way."""
-    if value.tzinfo is not None:
+    if value.tzinfo is None:
+        return value
+    try:
         return value.astimezone(timezone.utc).replace(tzinfo=None)
-    return value
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+        raise RecordRejected("invalid value", field, value.isoformat(), "outside the years 1-9999 in UTC") from None
 
 
 def _event_key(row: dict) -> str:
@@ -193,13 +198,13 @@ def _event_key(row: dict) -> str:
 
 
 def _click_event(row: dict) -> None:
-    row["event_ts"] = _utc_naive(row["event_ts"])
+    row["event_ts"] = _utc_naive(row["event_ts"], "timestamp")
     row["event_key"] = _event_key(row)
 
 
 def _usage_session(row: dict) -> None:
-    row["session_start"] = _utc_naive(row["session_start"])
-    row["session_end"] = _utc_naive(row["session_end"])
+    row["session_start"] = _utc_naive(row["session_start"], "session_start")
+    row["session_end"] = _utc_naive(row["session_end"], "session_end")
     if row["session_end"] < row["session_start"]:
         raise RecordRejected("invalid value", "session_end", row["session_end"].isoformat(),
                              "session_end is before session_start")
@@ -249,13 +254,45 @@ class Contract:
             record = self.adapter.validate_json(line)
         except ValidationError as exc:
             raise RecordRejected.from_validation(exc) from None
+        if (b"\\u0000" if isinstance(line, bytes) else "\\u0000") in line:
+            # PostgreSQL text and JSONB cannot hold a NUL character; SQLite would, and the two must agree.
+            raise RecordRejected("invalid value", _field_holding(record, "\x00"), "\\u0000",
+                                 "a NUL character cannot be stored")
         known = self.record.__annotations__
         extra = {name: record.pop(name) for name in [n for n in record if n not in known]}
+        for name, value in extra.items():
+            if not _json_storable(value):
+                raise RecordRejected("invalid value", name, value, "NaN or infinity cannot be stored as JSON")
         row = {self.columns.get(name, name): record.get(name) for name in known}
         row["raw"] = extra or None
         if self.derive is not None:
             self.derive(row)
         return row
+
+
+def _json_storable(value) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_json_storable(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_json_storable(v) for v in value)
+    return True
+
+
+def _holds(value, text: str) -> bool:
+    if isinstance(value, str):
+        return text in value
+    if isinstance(value, dict):
+        return any(_holds(k, text) or _holds(v, text) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds(v, text) for v in value)
+    return False
+
+
+def _field_holding(record: dict, text: str) -> str | None:
+    """The first field whose text (or nested text) contains `text`."""
+    return next((name for name, value in record.items() if _holds(name, text) or _holds(value, text)), None)
 
 
 class RecordRejected(Exception):
@@ -268,14 +305,17 @@ class RecordRejected(Exception):
     @property
     def reason(self) -> str:
         if self.kind == "missing required field":
-            return f"missing required field {self.field}"
+            return f"missing required field {self.field}" + (" (null)" if self.detail == "null" else "")
         if self.kind == "unparsable JSON":
             return f"unparsable JSON: {self.detail}"
         where = f" for {self.field}" if self.field else ""
         return f"{self.kind}{where}: {self.detail}, got {self.value!r}"
 
     def as_dict(self) -> dict:
-        return {"reason": self.kind, "field": self.field, "value": self.value, "message": self.reason}
+        value = self.value
+        if isinstance(value, float) and not math.isfinite(value):
+            value = str(value)  # JSON has no NaN or infinity
+        return {"reason": self.kind, "field": self.field, "value": value, "message": self.reason}
 
     @classmethod
     def from_validation(cls, exc: ValidationError) -> "RecordRejected":
@@ -285,8 +325,10 @@ class RecordRejected(Exception):
         kind = error["type"]
         if kind == "json_invalid":
             return cls("unparsable JSON", None, None, error.get("ctx", {}).get("error", error["msg"]))
-        if kind == "missing" or (value is None and field is not None and "." not in field):
+        if kind == "missing":
             return cls("missing required field", field, None)
+        if value is None and field is not None and "." not in field:
+            return cls("missing required field", field, None, "null")
         if kind in ("model_type", "dict_type") and field is None:
             return cls("wrong type", None, value, "expected a JSON object")
         if kind == "value_error" or kind.endswith(("_parsing", "_too_short", "_greater_than_equal", "finite_number")):
@@ -363,12 +405,20 @@ class FileCheck:
                 "rejected": self.rejected, "rejected_by_reason": self.by_reason(), "rejects": self.rejects}
 
 
+def landed_line(line: bytes, line_number: int) -> bytes:
+    """One line of a landing file as the contract reads it: without its newline and, on the
+    first line, without a UTF-8 byte-order mark (spreadsheet exports write one)."""
+    line = line.rstrip(b"\r\n")
+    return line.removeprefix(b"\xef\xbb\xbf") if line_number == 1 else line
+
+
 def check_file(source: Source | str, path: Path) -> FileCheck:
     """Type every line of `path` against `source`'s contract, as the ingest would."""
     contract = contract_for(source)
     result = FileCheck(contract.source.value, str(path))
-    with path.open(encoding="utf-8") as handle:
+    with path.open("rb") as handle:
         for line_number, line in enumerate(handle, start=1):
+            line = landed_line(line, line_number)
             if not line.strip():
                 continue
             try:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from ..failures import KafkaOutage
 from . import warehouse as wh
-from .contracts import RecordRejected, contract_for
+from .contracts import RecordRejected, contract_for, landed_line
 from .synthetic import LATE_AFTER, MONTHLY_SOURCES, Source, landing_dir
 
 #: The newest-record column per source, recorded in `landing_partitions.newest_record`.
@@ -70,16 +70,18 @@ def _read_file(source: Source, path: Path, partition: date, key: str, run_id: st
         arrival = datetime(partition.year, partition.month, partition.day) + timedelta(hours=int(key) + 1)
     newest_column = NEWEST[source]
     contract = contract_for(source)
-    with path.open(encoding="utf-8") as handle:
+    # Bytes, line by line: one line that is not UTF-8 is that line's reject, not the file's.
+    with path.open("rb") as handle:
         for line_number, line in enumerate(handle, start=1):
-            raw = line.rstrip("\n")
+            raw = landed_line(line, line_number)
             if not raw.strip():
                 continue
             try:
                 row = contract.staging_row(raw)
             except RecordRejected as exc:
+                text = raw.decode("utf-8", errors="replace").replace("\x00", "\\u0000")  # PostgreSQL text holds no NUL
                 rejected.append({"source": source.value, "partition_date": partition,
-                                 "location": f"{path}:{line_number}", "reason": exc.reason, "raw": raw,
+                                 "location": f"{path}:{line_number}", "reason": exc.reason, "raw": text,
                                  "run_id": run_id, "rejected_at": now})
                 continue
             row.update(extra)

@@ -65,7 +65,7 @@ class Fault(str, Enum):
 #: (`click_events:DAY:invalid_events=0.0005`): twice the 0.1 % the brief tolerates.
 INVALID_EVENTS_SHARE = 0.002
 #: Faults whose spec may name the share of records they affect.
-SHARED_FAULTS = frozenset({Fault.invalid_events})
+SHARED_FAULTS = frozenset({Fault.invalid_events, Fault.duplicate_events})
 #: The Kafka sink commits an hour's file this many seconds after the hour closed (a healthy consumer) ...
 COMMIT_DELAY_SECONDS = (30, 90)
 #: ... and, under `consumer_lag`, this many seconds late for the day's last LAGGING_HOURS hours.
@@ -89,7 +89,8 @@ FAULTS: dict[Fault, FaultInfo] = {
                   "the partition is not landed at all (click events: hour 13 of the day is missing)",
                   _ALL, "landing_partitions.present = false for the source and date"),
         FaultInfo(Fault.duplicate_events,
-                  "about 2 % of the partition's records (at least one) are landed twice, the same record again",
+                  "about 2 % of the partition's records (at least one) are landed twice, the same record again "
+                  "(click events: `duplicate_events=SHARE` lands that share of the day's events twice, in hour 14)",
                   _ALL, "duplicate keys in the staging table (event_key; account+month; team+salary_month; ...)"),
         FaultInfo(Fault.late_events,
                   "about 1 % extra click events (at least one) that happened 72 h before the partition",
@@ -372,7 +373,11 @@ class _Writer:
             for index in rng.sample(range(len(records)), max(1, len(records) // 50)):
                 records[index] = {**records[index], key: None}
         if Fault.duplicate_events in faults and records:
-            copies = [records[i] for i in rng.sample(range(len(records)), max(1, len(records) // 50))]
+            share = self.config.share_of(source, day, Fault.duplicate_events, None) if hour is not None else None
+            if share is None:
+                copies = [records[i] for i in rng.sample(range(len(records)), max(1, len(records) // 50))]
+            else:  # a chosen share of the day: the copies all land in one busy hour's file
+                copies = records[: round(share * self.config.events_per_day)] if hour == 14 else []
             records = records + copies
         if Fault.expense_spike in faults and records:
             records = [*records]

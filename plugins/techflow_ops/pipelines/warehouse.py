@@ -69,7 +69,7 @@ def _partition() -> Column:
 #: Nested values (lists of features, the cost breakdown) as JSON both backends can query:
 #: `table.c.cost_breakdown["cloud_services"].as_float()` is json_extract on SQLite and
 #: ->> on PostgreSQL. JSONB there, because DISTINCT and GROUP BY need equality on the column.
-JSONColumn = JSON().with_variant(JSONB(), "postgresql")
+JSONColumn = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 def _raw() -> Column:
@@ -78,37 +78,39 @@ def _raw() -> Column:
 
 
 # --- staging: one table per landed source -------------------------------------------------
+# Text columns are unbounded: a contract accepts text of any length, and PostgreSQL would
+# refuse the whole partition over one long user agent where SQLite stores it.
 
 stg_revenue = Table(
     "stg_revenue", metadata,
     _partition(),
-    Column("account_id", String(32), nullable=False),
-    Column("subscription_tier", String(32), nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("subscription_tier", Text, nullable=False),
     Column("monthly_revenue", Float, nullable=False),
     Column("user_licenses", Integer, nullable=False),
     Column("additional_features", JSONColumn, nullable=False),
     Column("feature_revenue", Float, nullable=False),
     Column("total_monthly_revenue", Float, nullable=False),
     Column("billing_date", Date, nullable=False),
-    Column("payment_status", String(32), nullable=False),
+    Column("payment_status", Text, nullable=False),
     _raw(), _run_id(),
 )
 
 stg_ledger = Table(
     "stg_ledger", metadata,
     _partition(),
-    Column("account_id", String(32), nullable=False),
+    Column("account_id", Text, nullable=False),
     Column("ledger_month", Date, nullable=False),
     Column("recognized_revenue", Float, nullable=False),
-    Column("entry_id", String(64), nullable=False),
+    Column("entry_id", Text, nullable=False),
     _raw(), _run_id(),
 )
 
 stg_expenses = Table(
     "stg_expenses", metadata,
     _partition(),
-    Column("account_id", String(32), nullable=False),
-    Column("expense_category", String(64), nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("expense_category", Text, nullable=False),
     Column("monthly_cost", Float, nullable=False),
     Column("cost_breakdown", JSONColumn, nullable=False),  # {"cloud_services": 5000.0, ...}
     Column("expense_date", Date, nullable=False),
@@ -118,8 +120,8 @@ stg_expenses = Table(
 stg_salaries = Table(
     "stg_salaries", metadata,
     _partition(),
-    Column("team_id", String(32), nullable=False),
-    Column("team_name", String(64), nullable=False),
+    Column("team_id", Text, nullable=False),
+    Column("team_name", Text, nullable=False),
     Column("monthly_salary_total", Float, nullable=False),
     Column("headcount", Integer, nullable=False),
     Column("cost_per_engineer", Float, nullable=False),
@@ -130,12 +132,12 @@ stg_salaries = Table(
 stg_account_status_changes = Table(
     "stg_account_status_changes", metadata,
     _partition(),
-    Column("account_id", String(32), nullable=False),
-    Column("previous_status", String(32)),  # NULL for a brand-new account
-    Column("new_status", String(32), nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("previous_status", Text),  # NULL for a brand-new account
+    Column("new_status", Text, nullable=False),
     Column("change_date", Date, nullable=False),
-    Column("change_reason", String(128), nullable=False),
-    Column("sales_rep", String(64)),
+    Column("change_reason", Text, nullable=False),
+    Column("sales_rep", Text),
     Column("contract_value", Float, nullable=False),
     _raw(), _run_id(),
 )
@@ -143,11 +145,11 @@ stg_account_status_changes = Table(
 stg_license_changes = Table(
     "stg_license_changes", metadata,
     _partition(),
-    Column("account_id", String(32), nullable=False),
+    Column("account_id", Text, nullable=False),
     Column("previous_licenses", Integer, nullable=False),
     Column("new_licenses", Integer, nullable=False),
     Column("change_date", Date, nullable=False),
-    Column("change_type", String(16), nullable=False),
+    Column("change_type", Text, nullable=False),
     Column("additional_revenue", Float, nullable=False),
     Column("effective_date", Date, nullable=False),
     _raw(), _run_id(),
@@ -156,11 +158,11 @@ stg_license_changes = Table(
 stg_renewals = Table(
     "stg_renewals", metadata,
     _partition(),
-    Column("account_id", String(32), nullable=False),
+    Column("account_id", Text, nullable=False),
     Column("renewal_date", Date, nullable=False),
     Column("previous_contract_value", Float, nullable=False),
     Column("new_contract_value", Float, nullable=False),
-    Column("renewal_type", String(32), nullable=False),
+    Column("renewal_type", Text, nullable=False),
     Column("contract_duration_months", Integer, nullable=False),  # the export's "12 months"
     _raw(), _run_id(),
 )
@@ -171,40 +173,40 @@ stg_click_events = Table(
     Column("partition_hour", Integer, nullable=False),
     # The export has no event id: the same (user, session, timestamp, type, feature, page)
     # twice is one event landed twice (contracts._event_key).
-    Column("event_key", String(32), nullable=False),
-    Column("user_id", String(32), nullable=False),
-    Column("account_id", String(32), nullable=False),
-    Column("event_type", String(32), nullable=False),
-    Column("feature_name", String(64)),
+    Column("event_key", Text, nullable=False),
+    Column("user_id", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("feature_name", Text),
     Column("event_ts", DateTime, nullable=False),
     Column("event_date", Date, nullable=False),
     Column("is_late", Boolean, nullable=False),  # arrived more than 48 h after it happened
-    Column("session_id", String(64)),
-    Column("page_url", String(256)),
-    Column("user_agent", String(256)),
-    Column("ip_address", String(64)),
+    Column("session_id", Text),
+    Column("page_url", Text),
+    Column("user_agent", Text),
+    Column("ip_address", Text),
     _raw(), _run_id(),
 )
 
 stg_usage_sessions = Table(
     "stg_usage_sessions", metadata,
     _partition(),
-    Column("session_key", String(96), nullable=False),  # user and session start: the export has no id
-    Column("user_id", String(32), nullable=False),
-    Column("account_id", String(32), nullable=False),
+    Column("session_key", Text, nullable=False),  # user and session start: the export has no id
+    Column("user_id", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
     Column("session_start", DateTime, nullable=False),
     Column("session_end", DateTime, nullable=False),
     Column("total_active_time_minutes", Float, nullable=False),
     Column("features_used", JSONColumn, nullable=False),
-    Column("device_type", String(32), nullable=False),
+    Column("device_type", Text, nullable=False),
     _raw(), _run_id(),
 )
 
 stg_team_activity = Table(
     "stg_team_activity", metadata,
     _partition(),
-    Column("account_id", String(32), nullable=False),
-    Column("team_id", String(32), nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("team_id", Text, nullable=False),
     Column("activity_date", Date, nullable=False),  # the export's `date`
     Column("active_users", Integer, nullable=False),
     Column("total_session_time_hours", Float, nullable=False),
