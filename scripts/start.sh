@@ -108,6 +108,17 @@ if [[ -z "${AIRFLOW_CONN_TECHFLOW_WAREHOUSE:-}" ]]; then
   fi
   export AIRFLOW_CONN_TECHFLOW_WAREHOUSE
 fi
+# Lineage: Airflow's OpenLineage provider stays off while no transport is set. The embedded
+# default appends every event to one JSON-lines file under the data folder, through TechFlow's
+# transformer, which types the owners the provider sends bare (README "Lineage (OpenLineage)").
+if [[ -z "${AIRFLOW__OPENLINEAGE__TRANSPORT:-}" && -z "${OPENLINEAGE_URL:-}" && -z "${AIRFLOW__OPENLINEAGE__CONFIG_PATH:-}" ]]; then
+  mkdir -p "$TECHFLOW_DATA_DIR/lineage"
+  export AIRFLOW__OPENLINEAGE__TRANSPORT="{\"type\": \"transform\", \"transformer_class\": \"techflow_ops.lineage.transformer.TechflowEventTransformer\", \"transport\": {\"type\": \"file\", \"log_file_path\": \"$TECHFLOW_DATA_DIR/lineage/openlineage.jsonl\", \"append\": true}}"
+fi
+export AIRFLOW__OPENLINEAGE__NAMESPACE="${AIRFLOW__OPENLINEAGE__NAMESPACE:-techflow}"
+# A thread, not the provider's default fork per event: the task process keeps what the first
+# event loaded (schedule, policy), and no second task runner shares the supervisor's socket.
+export AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD="${AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD:-True}"
 mkdir -p "$AIRFLOW_HOME" "$TECHFLOW_DATA_DIR"
 
 if [[ ! -f "$TECHFLOW_DATA_DIR/landing/_generated.json" ]]; then

@@ -98,6 +98,7 @@ def test_every_json_command_prints_only_json_while_pagerduty_fails(failing_pager
         ("data", "faults", "--json"),
         ("demo", "--start", "2026-11-01", "--end", "2026-11-01", "--accounts", "5", "--events-per-day", "200", "--json"),
         ("reports", "status", "--at", "2026-11-02", "--format", "json"),  # after the demo froze the week ending 1 Nov
+        *(("ownership", "export", "--format", fmt, "--at", "2026-12-02T12:00:00Z") for fmt in ("json", "datahub", "openmetadata")),
     ]
     problems = []
     for argv in commands:

@@ -17,6 +17,7 @@ from . import config_check
 from .drills import cli as drills_cli
 from .escalation import cli as escalation_cli
 from .inbox import cli as inbox_cli
+from .lineage import cli as lineage_cli
 from .oncall import cli as oncall_cli
 from .opsdb import cli as opsdb_cli
 from .pipelines import cli as pipelines_cli
@@ -25,7 +26,7 @@ from .reports import cli as reports_cli
 from .runbooks import cli as runbooks_cli
 
 AREA_CLIS = (config_check, pipelines_cli, oncall_cli, escalation_cli, opsdb_cli, drills_cli, quality_cli, runbooks_cli,
-             inbox_cli, reports_cli)
+             inbox_cli, reports_cli, lineage_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,8 +24,9 @@ def drill_env(airflow_db, connections, monkeypatch, tmp_path):
     for key in DRILL_ENV:  # the drill sets these for its process; restore them afterwards
         if key in os.environ:
             monkeypatch.setenv(key, os.environ[key])
-        else:
-            monkeypatch.delenv(key, raising=False)
+        else:  # set, then delete: monkeypatch records an absent key only when it had set it
+            monkeypatch.setenv(key, "")
+            monkeypatch.delenv(key)
     yield tmp_path
     from techflow_ops.escalation import reset_service
     from techflow_ops.pipelines import warehouse

@@ -8,6 +8,7 @@ aware datetime) to act at another instant (tests drive a fake clock that way).
 
     list_incidents(status=None, pipeline_id=None, limit=100, offset=0) -> list[Incident]
     get_incident(incident_id) -> Incident            (with .timeline and .notifications)
+    incidents_of_run(dag_id, run_id, task_id=None)    the paging incidents a run (task) opened
     acknowledge(incident_id, user, note=None)         stops escalation
     escalate(incident_id, to, user, note=None)        pages team:<id> / person:<id> / a routed mode now
     reassign(incident_id, "person:<id>", user)        assigns and pages them
@@ -78,6 +79,16 @@ def get_incident(incident_id: int) -> Incident:
     return service().get_incident(incident_id)
 
 
+def incidents_of_run(dag_id: str, run_id: str, *, task_id: str | None = None) -> list[Incident]:
+    """The paging incidents of a DAG run (of one task of it), read straight from the store:
+    no policy or schedule is loaded, so lineage can ask from inside a task cheaply."""
+    from ..opsdb import get_engine
+    from . import store
+
+    with get_engine().connect() as connection:
+        return store.incidents_of_run(connection, dag_id, run_id, task_id=task_id)
+
+
 def acknowledge(incident_id: int, user: str, note: str | None = None, *, at=None) -> Incident:
     return service().acknowledge(incident_id, user, note, at=at)
 
@@ -116,6 +127,6 @@ def tick(at=None):
 
 __all__ = [
     "STATUSES", "ActionLinkUsed", "Incident", "IncidentNotFound", "IncidentStateError", "acknowledge", "act_by_link",
-    "action_link_used", "escalate", "get_incident",
+    "action_link_used", "escalate", "get_incident", "incidents_of_run",
     "list_incidents", "reassign", "report_failure", "report_warning", "reset_service", "resolve", "service", "tick",
 ]

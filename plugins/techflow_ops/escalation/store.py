@@ -223,6 +223,16 @@ def task_incidents_of_run(connection: Connection, dag_id: str, run_id: str | Non
     ).scalars())
 
 
+def incidents_of_run(connection: Connection, dag_id: str, run_id: str, *, task_id: str | None = None) -> list["Incident"]:
+    """The incidents a DAG run opened that page (warning notices never do), oldest first; of
+    one task of it when `task_id` is given. Lineage events name them."""
+    query = select(incidents).where(incidents.c.dag_id == dag_id, incidents.c.run_id == run_id,
+                                    incidents.c.kind != NOTICE_KIND).order_by(incidents.c.id)
+    if task_id is not None:
+        query = query.where(incidents.c.task_id == task_id)
+    return [Incident.from_row(row) for row in connection.execute(query)]
+
+
 def acknowledge(connection: Connection, incident_id: int, user: str, at: datetime) -> None:
     """Stop escalation of an open incident."""
     incident = load_incident(connection, incident_id)

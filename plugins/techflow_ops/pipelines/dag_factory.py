@@ -21,6 +21,9 @@ Hooks:
   (`quality_tasks`). `PipelineTasks` names the factory's tasks; `run_context.run_dates(context)`
   gives the dates a run covers.
 - RUNBOOKS (`runbooks.summary`): `_doc_md()` renders the DAG documentation.
+- LINEAGE (`lineage.facets`): every task is a `PipelineTaskOperator`, whose
+  `get_openlineage_facets_on_*` give Airflow's OpenLineage provider the task's datasets,
+  ownership and operations facets (called only while OpenLineage is enabled).
 """
 
 from __future__ import annotations
@@ -100,6 +103,29 @@ def _load_covers(load: dict, day: date) -> bool:
     return partition == day or (partition.day == 1 and (partition.year, partition.month) == (day.year, day.month))
 
 
+# --- lineage hook (the provider calls these in the task's process, only when it is enabled) ----
+
+class PipelineTaskOperator(PythonOperator):
+    """A PythonOperator that tells OpenLineage what its pipeline task reads and writes, who owns
+    it and how it is operated. Its own class name matters: the provider's PythonExtractor
+    claims tasks whose type is exactly `PythonOperator` and never asks them."""
+
+    def _lineage(self, state: str, task_instance=None):
+        from ..lineage.facets import task_lineage
+
+        return task_lineage(self.op_kwargs["pipeline_id"], self.task_id, state=state,
+                            dag_id=getattr(task_instance, "dag_id", None), run_id=getattr(task_instance, "run_id", None))
+
+    def get_openlineage_facets_on_start(self):
+        return self._lineage("start")
+
+    def get_openlineage_facets_on_complete(self, task_instance):
+        return self._lineage("complete", task_instance)
+
+    def get_openlineage_facets_on_failure(self, task_instance):
+        return self._lineage("fail", task_instance)
+
+
 # --- the DAG -------------------------------------------------------------------------------
 
 class SharedBlock(dict):
@@ -112,9 +138,9 @@ class SharedBlock(dict):
 
 @dataclass
 class PipelineTasks:
-    ingest: PythonOperator | None
-    transform: PythonOperator
-    publish: PythonOperator
+    ingest: PipelineTaskOperator | None
+    transform: PipelineTaskOperator
+    publish: PipelineTaskOperator
 
 
 def ownership_block(pipeline: Pipeline, registry: Registry) -> dict:
@@ -211,7 +237,7 @@ def _dag_kwargs(pipeline: Pipeline, registry: Registry) -> dict:
 
 
 def _wire(pipeline: Pipeline, tasks: PipelineTasks) -> None:
-    quality = quality_tasks(pipeline)
+    quality = quality_tasks(pipeline, operator_class=PipelineTaskOperator)
     if quality.circuit_breaker is not None:
         quality.circuit_breaker >> (tasks.ingest or tasks.transform)
     if tasks.ingest is not None:
@@ -255,11 +281,11 @@ def build_pipeline_dag(pipeline_id: str, registry: Registry | None = None) -> DA
     ) as dag:
         op_kwargs = {"pipeline_id": pipeline.id}
         tasks = PipelineTasks(
-            ingest=PythonOperator(task_id="ingest", python_callable=ingest_task, op_kwargs=op_kwargs)
+            ingest=PipelineTaskOperator(task_id="ingest", python_callable=ingest_task, op_kwargs=op_kwargs)
             if pipeline.sources else None,
-            transform=PythonOperator(task_id="transform", python_callable=transform_task, op_kwargs=op_kwargs),
-            publish=PythonOperator(task_id="publish", python_callable=publish_task, op_kwargs=op_kwargs,
-                                   outlets=[pipeline_asset(pipeline.id)]),
+            transform=PipelineTaskOperator(task_id="transform", python_callable=transform_task, op_kwargs=op_kwargs),
+            publish=PipelineTaskOperator(task_id="publish", python_callable=publish_task, op_kwargs=op_kwargs,
+                                         outlets=[pipeline_asset(pipeline.id)]),
         )
         _wire(pipeline, tasks)
     return dag

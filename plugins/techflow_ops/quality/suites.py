@@ -275,21 +275,32 @@ def _report_checks(column: str, engagement: str, monthly: bool) -> tuple[Check, 
               "OR b.growth_days < 0 OR b.engagement_days < 0 OR b.profit_days > d.period_days "
               "OR b.growth_days > d.period_days OR b.engagement_days > d.period_days",
     )
+    def upstream_days(table: str) -> str:
+        return (f"(SELECT COUNT(DISTINCT date) FROM {table} WHERE date >= u.first_day "
+                "AND date <= u.last_common_day)")
+
+    # Judged up to the last day all three upstreams reached: one that runs ahead of the others
+    # (growth published tomorrow before profit did) is not a gap, a day missing inside is.
     complete = Check(
         "covers_every_day_so_far", Kind.rows_query, Category.missing, C,
         "profit, growth and engagement each cover the completeness target's share of the period's days so far "
-        "(from the first to the latest day any of them published in the period; a period that started before the "
-        "pipelines did is judged complete or not by its snapshot, see `techflow-ops reports status`)",
+        "(from the first day any of them published in the period to the last day all of them reached; a period "
+        "that started before the pipelines did is judged complete or not by its snapshot, see "
+        "`techflow-ops reports status`)",
         target="completeness", threshold=1.0, mode="incomplete_report",
-        query=f"SELECT b.{column}, b.profit_days, b.growth_days, b.engagement_days, t.days_so_far FROM {{rows}} AS b "
-              ", (SELECT {days_between:u.latest,u.first_day} + 1 AS days_so_far FROM "
-              "(SELECT MAX(d) AS latest, MIN(f) AS first_day FROM ("
+        query=f"SELECT b.{column}, t.first_day, t.last_common_day, t.days_so_far, t.profit_days, t.growth_days, "
+              "t.engagement_days FROM {rows} AS b, (SELECT u.first_day, u.last_common_day, "
+              "{days_between:u.last_common_day,u.first_day} + 1 AS days_so_far, "
+              + upstream_days("profit_daily_account") + " AS profit_days, "
+              + upstream_days("growth_daily") + " AS growth_days, "
+              + upstream_days("engagement_daily") + " AS engagement_days FROM "
+              "(SELECT MIN(f) AS first_day, MIN(d) AS last_common_day FROM ("
               "SELECT MIN(date) AS f, MAX(date) AS d FROM profit_daily_account WHERE date >= {start} AND date < {end} "
               "UNION ALL SELECT MIN(date), MAX(date) FROM growth_daily WHERE date >= {start} AND date < {end} "
               "UNION ALL SELECT MIN(date), MAX(date) FROM engagement_daily WHERE date >= {start} AND date < {end}) "
               "AS x) AS u) AS t "
-              "WHERE t.days_so_far IS NOT NULL AND (b.profit_days < {threshold} * t.days_so_far "
-              "OR b.growth_days < {threshold} * t.days_so_far OR b.engagement_days < {threshold} * t.days_so_far)",
+              "WHERE t.days_so_far IS NOT NULL AND (t.profit_days < {threshold} * t.days_so_far "
+              "OR t.growth_days < {threshold} * t.days_so_far OR t.engagement_days < {threshold} * t.days_so_far)",
     )
     return complete, recomputed, in_range
 

@@ -31,8 +31,8 @@ def validate_task(pipeline_id: str, role: str, **context) -> list[dict]:
 
 
 def notify_warnings(pipeline_id: str, warned: list, context) -> None:
-    """One FYI per dataset and day to the pipeline's business team and owners for failed warning
-    checks (no paging). Never raises: the validation's own outcome stands."""
+    """One FYI per dataset and day to the pipeline's business team, owners and the teams the
+    failed checks' modes route to (no paging). Never raises: the validation's own outcome stands."""
     if not warned:
         return
     import logging
@@ -42,9 +42,9 @@ def notify_warnings(pipeline_id: str, warned: list, context) -> None:
 
     for result in warned:
         try:
-            failed = result.failed_warning
+            modes = [SUITES[result.dataset].mode_of(outcome.check) for outcome in result.failed_warning]
             report_warning(pipeline_id=pipeline_id, dataset=result.dataset, partition=result.partition_key,
-                           failure_mode=SUITES[result.dataset].mode_of(failed[0].check),
+                           failure_mode=modes[0], other_modes=tuple(modes[1:]),
                            summary=result.summary(), dag_id=(context.get("dag") and context["dag"].dag_id) or None,
                            run_id=context.get("run_id"))
         except Exception:
@@ -66,12 +66,14 @@ class QualityTasks:
     validate_outputs: object
 
 
-def quality_tasks(pipeline) -> QualityTasks:
-    """Create the quality operators of `pipeline` inside the current DAG context."""
-    from airflow.providers.standard.operators.python import PythonOperator
+def quality_tasks(pipeline, operator_class=None) -> QualityTasks:
+    """Create the quality operators of `pipeline` inside the current DAG context, as
+    `operator_class` (a PythonOperator subclass; the DAG factory passes its lineage-aware one)."""
+    if operator_class is None:
+        from airflow.providers.standard.operators.python import PythonOperator as operator_class
 
     def operator(task_id, callable_, **kwargs):
-        return PythonOperator(task_id=task_id, python_callable=callable_, op_kwargs={"pipeline_id": pipeline.id, **kwargs})
+        return operator_class(task_id=task_id, python_callable=callable_, op_kwargs={"pipeline_id": pipeline.id, **kwargs})
 
     return QualityTasks(
         circuit_breaker=operator("check_upstream_quality", circuit_breaker_task) if pipeline.upstream else None,

@@ -2,8 +2,8 @@
 
 A plugin app gets no authentication from Airflow, so every router here carries Airflow's
 own auth dependencies; only the iCal feeds (behind a per-feed token) and the acknowledge/resolve
-links from pages (behind a signed, single-use token, `escalation.action_links`) stand outside
-the login.
+links from pages (behind a signed, single-use token, `escalation.action_links`) and the lineage
+facet schemas (public documents) stand outside the login.
 """
 
 from __future__ import annotations
@@ -412,6 +412,21 @@ def action_link_do(incident_id: int, recipient: str, action: str,
     return _link_page(incident_id, recipient, action, t, perform=True)
 
 
+schemas = APIRouter(prefix="/schemas", include_in_schema=False)
+
+
+@schemas.get("/{name}.json")
+def facet_schema(name: str) -> FileResponse:
+    """The JSON Schemas of TechFlow's OpenLineage facets, public like any schema a `_schemaURL`
+    names: catalogs resolve it without an Airflow login."""
+    from ..lineage.facets import SCHEMAS_DIR
+
+    path = SCHEMAS_DIR / f"{name}.json"
+    if not re.fullmatch(r"[A-Za-z]+", name) or not path.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such schema")
+    return FileResponse(path, media_type="application/schema+json")
+
+
 async def _login_first(request: Request, exc: StarletteHTTPException) -> Response:
     """A browser opening a page without a login goes to Airflow's login page and comes back."""
     inner_path = request.url.path.removeprefix(links.PLUGIN_PREFIX)
@@ -441,6 +456,7 @@ def create_app() -> FastAPI:
     app.include_router(api)
     app.include_router(feeds)
     app.include_router(actions)
+    app.include_router(schemas)
 
     for error, code in ((views.NotFound, 404), (views.BadRequest, 400), (views.Conflict, 409)):
         app.add_exception_handler(error, _json_error(code))
