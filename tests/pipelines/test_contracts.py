@@ -297,3 +297,14 @@ class _sqlite:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_data_contracts_prints_each_source_s_json_schema():
+    result = _cli("contracts", "renewals", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    schema = json.loads(result.stdout)["sources"]["renewals"]
+    assert set(schema["required"]) == set(brief_record("renewals"))
+    assert schema["properties"]["contract_duration"]["type"] == "string"  # "12 months", as exported
+    assert schema["additionalProperties"] is True  # extra fields load, kept in raw
+    table = _cli("contracts", "salaries")
+    assert table.returncode == 0 and "salary_month" in table.stdout and "identity: (team_id, salary_month)" in table.stdout
