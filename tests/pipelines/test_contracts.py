@@ -244,6 +244,8 @@ def test_check_records_exits_0_on_a_clean_export_and_2_on_a_missing_file(tmp_pat
     assert clean.returncode == 0 and "1 loaded, 0 rejected" in clean.stdout
     missing = _cli("check-records", "renewals", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 2 and "nope.jsonl" in missing.stderr
+    folder = _cli("check-records", "renewals", str(tmp_path))
+    assert folder.returncode == 2 and "is a directory" in folder.stderr
 
 
 def _click_line(**changes) -> bytes:

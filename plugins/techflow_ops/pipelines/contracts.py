@@ -23,7 +23,6 @@ shape changes: staging tables are rebuilt from landing when their columns no lon
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -370,14 +369,6 @@ _ADAPTERS: dict[Source, TypeAdapter] = {source: TypeAdapter(c.record) for source
 def contract_for(source: Source | str) -> Contract:
     return CONTRACTS[Source(source)]
 
-
-def json_schemas() -> dict[str, dict]:
-    """Every contract as JSON Schema (for docs and `techflow-ops data contracts`)."""
-    return {source.value: contract.json_schema() for source, contract in CONTRACTS.items()}
-
-
-def raw_json(value: dict | None) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True)
 
 
 @dataclass
