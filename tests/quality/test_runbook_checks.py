@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from tests.pipelines.conftest import throwaway_postgres_databases
 from tests.quality.conftest import END, START, generate_world
 
@@ -28,6 +28,9 @@ CHECK_FAULTS = [
      "warning"),
     ("click_events:2026-11-05:consumer_lag", "stg_click_events", date(2026, 11, 5), "consumer_lag_under_threshold",
      "warning"),
+    # The lagging hours are the day's last: the consumer is behind now, which fails the run.
+    ("click_events:2026-11-05:consumer_lag", "stg_click_events", date(2026, 11, 5),
+     "latest_consumer_lag_under_threshold", "critical"),
     # One event landed twice in 2,000 (0.05 %): counted and warned about, under the unusual-rate target.
     ("click_events:2026-11-06:duplicate_events=0.0005", "stg_click_events", date(2026, 11, 6), "event_unique",
      "warning"),
@@ -45,6 +48,7 @@ CHECK_FAULTS = [
 # Other critical checks the same fault rightly fails too (nothing else may fail critically).
 ALSO_CRITICAL = {
     "click_events:2026-10-28:stale": set(),
+    "click_events:2026-11-05:consumer_lag": {"latest_consumer_lag_under_threshold"},
 }
 NEW_CHECKS = {check for *_, check, _ in CHECK_FAULTS} | {"totals_match_inputs", "metrics_in_range"}
 REPORT_DAYS = [("executive_weekly", date(2026, 10, 28)), ("executive_weekly", date(2026, 11, 4)),
@@ -176,32 +180,81 @@ def test_three_malformed_lines_in_5000_events_pass_with_a_warning(tmp_path):
 
 def test_consumer_lag_ignores_replayed_files(worlds):
     """A file committed long after its hour (copied in by hand, a replay) is a backfill, not lag:
-    the day's latest live hour is judged instead."""
+    the day's latest live hour is judged instead. The checks read the lag the ingest stored."""
     runner = worlds["clean"]
     day = date(2026, 11, 5)
     lp = warehouse.landing_partitions
     hours = (lp.c.source == "click_events", lp.c.partition_date == day)
 
-    def commit(hour: str, at: datetime | None) -> None:
+    def commit(hour: str, at: datetime, lag: float | None = None) -> None:
+        lag = ingest.consumer_lag_seconds(day, int(hour), at, None) if lag is None else lag
         with runner.engine.begin() as conn:
-            conn.execute(lp.update().where(*hours, lp.c.partition_key == hour).values(written_at=at))
+            conn.execute(lp.update().where(*hours, lp.c.partition_key == hour).values(written_at=at,
+                                                                                     consumer_lag_seconds=lag))
 
     with runner.engine.connect() as conn:
-        original = dict(conn.execute(text("SELECT partition_key, written_at FROM landing_partitions WHERE "
-                                          "source = 'click_events' AND partition_date = :day"), {"day": day}).all())
-    assert len(original) == 24 and all(original.values())
+        original = {key: (written, lag) for key, written, lag in conn.execute(text(
+            "SELECT partition_key, written_at, consumer_lag_seconds FROM landing_partitions WHERE "
+            "source = 'click_events' AND partition_date = :day"), {"day": day}).all()}
+    assert len(original) == 24 and all(written and lag is not None for written, lag in original.values())
     try:
         commit("23", datetime(2026, 11, 9, 8, 0))  # copied in by hand four days later
         result = runner.validate("stg_click_events", day, "replayed", record=False)
-        assert "consumer_lag_under_threshold" not in {o.check for o in result.failed}, result.summary()
+        assert not {"consumer_lag_under_threshold", "latest_consumer_lag_under_threshold"} & {
+            o.check for o in result.failed}, result.summary()
         commit("22", datetime(2026, 11, 5, 23, 12))  # hour 22 closed at 23:00: 12 minutes of lag
         lagging = runner.validate("stg_click_events", day, "lagging", record=False)
         failed = {o.check: o for o in lagging.failed}
         assert failed["consumer_lag_under_threshold"].observed["sample"][0]["hour"] == 22, lagging.summary()
+        # Hour 22 is now the latest live hour: the consumer is behind, which is critical.
+        assert failed["latest_consumer_lag_under_threshold"].severity == "critical", lagging.summary()
+        assert failed["latest_consumer_lag_under_threshold"].observed["sample"][0]["hour"] == 22
     finally:
         for hour in ("22", "23"):
-            value = original[hour]
-            commit(hour, value if isinstance(value, datetime) else datetime.fromisoformat(value))
+            written, lag = original[hour]
+            commit(hour, written if isinstance(written, datetime) else datetime.fromisoformat(written), lag)
+
+
+def test_lag_the_consumer_caught_up_on_only_warns(worlds):
+    """Lag on an early hour, the latest hour committed in time: a warning, nothing critical."""
+    runner = worlds["clean"]
+    day = date(2026, 11, 5)
+    lp = warehouse.landing_partitions
+    where = (lp.c.source == "click_events", lp.c.partition_date == day, lp.c.partition_key == "05")
+    with runner.engine.connect() as conn:
+        before = conn.execute(select(lp.c.consumer_lag_seconds).where(*where)).scalar_one()
+    try:
+        with runner.engine.begin() as conn:
+            conn.execute(lp.update().where(*where).values(consumer_lag_seconds=900.0))
+        result = runner.validate("stg_click_events", day, "caught_up", record=False)
+        failed = {o.check: o for o in result.failed}
+        assert failed["consumer_lag_under_threshold"].observed["sample"][0]["hour"] == 5, result.summary()
+        assert "latest_consumer_lag_under_threshold" not in failed, result.summary()
+        assert not result.failed_critical, result.summary()
+    finally:
+        with runner.engine.begin() as conn:
+            conn.execute(lp.update().where(*where).values(consumer_lag_seconds=before))
+
+
+def test_ingest_stores_the_consumer_lag_of_every_hour(worlds):
+    """Measured at ingest, per hourly partition: the faulty day's last three hours lag 20-40 min
+    (the generator's lagging sink), the clean day's every hour lags 30-90 s."""
+    lp = warehouse.landing_partitions
+    day = date(2026, 11, 5)
+
+    def lags(runner) -> dict[int, float]:
+        with runner.engine.connect() as conn:
+            return {int(key): lag for key, lag in conn.execute(select(lp.c.partition_key, lp.c.consumer_lag_seconds).where(
+                lp.c.source == "click_events", lp.c.partition_date == day))}
+
+    clean, faulty = lags(worlds["clean"]), lags(worlds["faulty"])
+    assert len(clean) == 24 and all(30 <= lag <= 90 for lag in clean.values()), clean
+    assert all(20 * 60 <= faulty[hour] <= 40 * 60 for hour in (21, 22, 23)), faulty
+    assert all(faulty[hour] <= 90 for hour in range(21)), faulty
+    # Other sources have no consumer: no lag recorded.
+    with worlds["clean"].engine.connect() as conn:
+        assert conn.execute(select(lp.c.consumer_lag_seconds).where(
+            lp.c.source == "usage_sessions", lp.c.consumer_lag_seconds.is_not(None))).first() is None
 
 
 @pytest.mark.parametrize(("table", "column", "day"), [("executive_weekly", "week_start", date(2026, 11, 4)),

@@ -15,8 +15,14 @@ authoring API, the registry, this module and the light hook modules below, never
 great_expectations, pandas or scipy (`benchmarks/bench_dag_parse.py` checks).
 
 Hooks:
-- ESCALATION (`escalation.callbacks`): task callbacks and retries in `_default_args()`
-  (`task_hooks`); DAG-level callbacks and the `deadline=` alert in `_dag_kwargs()` (`dag_hooks`).
+- ESCALATION (`escalation.callbacks`): task callbacks in `_default_args()` (`task_hooks`);
+  DAG-level callbacks and the `deadline=` alert in `_dag_kwargs()` (`dag_hooks`).
+- LIMITS (`registry` `limits`, `transient`): `_default_args()` sets every task's
+  `execution_timeout` and retries (exponential backoff, capped), `_dag_kwargs()` the DAG's
+  `dagrun_timeout`; the transform of a Spark pipeline gets the Spark job limit. Every task
+  callable is wrapped in `transient.fail_fast`: only transient failures (connections, a locked
+  SQLite file) use the retries; anything else fails at once. `on_failure_callback` runs only
+  after the last try (there is no `on_retry_callback`), so retries page nobody.
 - QUALITY (`quality.tasks`): validation tasks and the circuit breaker in `_wire()`
   (`quality_tasks`). `PipelineTasks` names the factory's tasks; `run_context.run_dates(context)`
   gives the dates a run covers.
@@ -28,6 +34,7 @@ Hooks:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
@@ -43,7 +50,11 @@ from ..registry.registry import PIPELINES_FILE
 from ..runbooks.summary import runbook_summary
 from .run_context import run_dates
 from .sources import Source
+from .transient import fail_fast
 
+#: Multiplier of the delay between tries (Airflow 3.3 reads `retry_exponential_backoff` as a
+#: float; `True` would be 1.0: a constant delay): 1 min, 2 min, 4 min, ... up to `max_retry_delay`.
+RETRY_BACKOFF = 2.0
 #: First logical date of the daily pipelines; runs start from the latest interval (no catchup).
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 OWNERSHIP_KEY = "techflow_ownership"
@@ -65,24 +76,34 @@ def _engine():
     return warehouse.get_engine(warehouse.warehouse_url_in_airflow())
 
 
+def _record_work(context, started: float) -> None:
+    """XCom `work_seconds`: the task's own work (its SQL), without process start, imports and
+    engine set-up; `benchmarks/bench_pipeline_day.py` reads it (validate tasks return theirs)."""
+    context["ti"].xcom_push(key="work_seconds", value=round(time.perf_counter() - started, 4))
+
+
 def ingest_task(pipeline_id: str, **context) -> list[dict]:
     from techflow_ops.pipelines import steps
 
-    engine, run_id = _engine(), context["run_id"]
-    return [load for day in run_dates(context) for load in steps.ingest(engine, pipeline_id, day, run_id)]
+    engine, run_id, started = _engine(), context["run_id"], time.perf_counter()
+    loads = [load for day in run_dates(context) for load in steps.ingest(engine, pipeline_id, day, run_id)]
+    _record_work(context, started)
+    return loads
 
 
 def transform_task(pipeline_id: str, **context) -> dict[str, dict[str, int]]:
     from techflow_ops.pipelines import steps
 
-    engine, run_id = _engine(), context["run_id"]
-    return {day.isoformat(): steps.transform(engine, pipeline_id, day, run_id) for day in run_dates(context)}
+    engine, run_id, started = _engine(), context["run_id"], time.perf_counter()
+    outputs = {day.isoformat(): steps.transform(engine, pipeline_id, day, run_id) for day in run_dates(context)}
+    _record_work(context, started)
+    return outputs
 
 
 def publish_task(pipeline_id: str, **context) -> list[dict]:
     from techflow_ops.pipelines import steps
 
-    ti, run_id, engine = context["ti"], context["run_id"], _engine()
+    ti, run_id, engine, started = context["ti"], context["run_id"], _engine(), time.perf_counter()
     loads = (ti.xcom_pull(task_ids="ingest") or []) if context["dag"].has_task("ingest") else []
     outputs = ti.xcom_pull(task_ids="transform") or {}
     published = []
@@ -95,6 +116,7 @@ def publish_task(pipeline_id: str, **context) -> list[dict]:
     context["outlet_events"][pipeline_asset(pipeline_id)].extra = {
         "date": published[-1]["date"], "dates": [p["date"] for p in published],
     }
+    _record_work(context, started)
     return published
 
 
@@ -224,20 +246,33 @@ def _doc_md(pipeline: Pipeline, registry: Registry) -> str:
 """
 
 
+def _limit_args(pipeline: Pipeline) -> dict:
+    """Task time limit and retries from the registry's `limits` (transient failures only retry)."""
+    limits = pipeline.limits
+    return {
+        "execution_timeout": limits.task,
+        "retries": limits.retries,
+        "retry_delay": limits.retry_delay,
+        "retry_exponential_backoff": RETRY_BACKOFF,
+        "max_retry_delay": limits.max_retry_delay,
+    }
+
+
 def _default_args(pipeline: Pipeline, registry: Registry) -> dict:
     return {
         "owner": pipeline.owners.primary,
         OWNERSHIP_KEY: SharedBlock(ownership_block(pipeline, registry)),
+        **_limit_args(pipeline),
         **task_hooks(pipeline.id),
     }
 
 
 def _dag_kwargs(pipeline: Pipeline, registry: Registry) -> dict:
-    return dag_hooks(pipeline)
+    return {"dagrun_timeout": pipeline.limits.run, **dag_hooks(pipeline)}
 
 
 def _wire(pipeline: Pipeline, tasks: PipelineTasks) -> None:
-    quality = quality_tasks(pipeline, operator_class=PipelineTaskOperator)
+    quality = quality_tasks(pipeline, operator_class=PipelineTaskOperator, wrap=fail_fast)
     if quality.circuit_breaker is not None:
         quality.circuit_breaker >> (tasks.ingest or tasks.transform)
     if tasks.ingest is not None:
@@ -281,10 +316,11 @@ def build_pipeline_dag(pipeline_id: str, registry: Registry | None = None) -> DA
     ) as dag:
         op_kwargs = {"pipeline_id": pipeline.id}
         tasks = PipelineTasks(
-            ingest=PipelineTaskOperator(task_id="ingest", python_callable=ingest_task, op_kwargs=op_kwargs)
+            ingest=PipelineTaskOperator(task_id="ingest", python_callable=fail_fast(ingest_task), op_kwargs=op_kwargs)
             if pipeline.sources else None,
-            transform=PipelineTaskOperator(task_id="transform", python_callable=transform_task, op_kwargs=op_kwargs),
-            publish=PipelineTaskOperator(task_id="publish", python_callable=publish_task, op_kwargs=op_kwargs,
+            transform=PipelineTaskOperator(task_id="transform", python_callable=fail_fast(transform_task),
+                                           op_kwargs=op_kwargs, execution_timeout=pipeline.task_limit("transform")),
+            publish=PipelineTaskOperator(task_id="publish", python_callable=fail_fast(publish_task), op_kwargs=op_kwargs,
                                          outlets=[pipeline_asset(pipeline.id)]),
         )
         _wire(pipeline, tasks)

@@ -60,6 +60,17 @@ def _partition_files(source: Source, partition: date, landing: Path) -> list[tup
     return [("", folder / "part-000.jsonl")]
 
 
+def consumer_lag_seconds(partition: date, hour: int, written_at: datetime, newest_event: datetime | None) -> float:
+    """The Kafka consumer's lag when it committed an hourly file: its commit time (`written_at`)
+    against the newest event it had read by then. The sink rolls an hour's file only once it has
+    read past the hour, so that is the later of the newest event in the file and the hour's
+    close: a quiet hour (a few events at night, or none) is not lag, while an event stamped
+    after the close (a producer's clock ahead) counts from itself."""
+    closed = datetime(partition.year, partition.month, partition.day) + timedelta(hours=hour + 1)
+    read_up_to = max(closed, newest_event) if newest_event is not None else closed
+    return (written_at - read_up_to).total_seconds()
+
+
 def _read_file(source: Source, path: Path, partition: date, key: str, run_id: str, now: datetime, result: LoadResult):
     """Parse one landing file into staging rows and rejects; return them with the newest record."""
     rows, rejected, newest = [], [], None
@@ -121,8 +132,8 @@ def load_partition(engine: Engine, source: Source | str, day: date, run_id: str,
         for key, path in _partition_files(source, partition, landing):
             label = f"{source.value}/{partition.isoformat()}" + (f"/hour={key}" if key else "")
             record = {"source": source.value, "partition_date": partition, "partition_key": key, "present": False,
-                      "rows_loaded": 0, "rows_rejected": 0, "newest_record": None, "written_at": None, "loaded_at": now,
-                      "run_id": run_id}
+                      "rows_loaded": 0, "rows_rejected": 0, "newest_record": None, "written_at": None,
+                      "consumer_lag_seconds": None, "loaded_at": now, "run_id": run_id}
             if not path.is_file():
                 result.partitions_missing.append(label)
                 partition_records.append(record)
@@ -136,9 +147,10 @@ def load_partition(engine: Engine, source: Source | str, day: date, run_id: str,
                 conn.execute(insert(wh.rejects), rejected)
             result.rows_loaded += len(rows)
             result.rows_rejected += len(rejected)
+            lag = consumer_lag_seconds(partition, int(key), written_at, newest) if source is Source.click_events else None
             partition_records.append({**record, "present": True, "rows_loaded": len(rows),
                                       "rows_rejected": len(rejected), "newest_record": newest,
-                                      "written_at": written_at})
+                                      "written_at": written_at, "consumer_lag_seconds": lag})
         conn.execute(insert(wh.landing_partitions), partition_records)
     if source is Source.click_events and result.rows_loaded == 0:
         raise KafkaOutage(

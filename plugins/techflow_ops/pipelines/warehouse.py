@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from datetime import timedelta
 
 from sqlalchemy import (
     JSON,
@@ -431,6 +432,9 @@ landing_partitions = Table(
     # When the landing file was written (its mtime, UTC): for the Kafka sink's hourly files,
     # the consumer's commit of that hour, so written_at - the hour's close is the consumer lag.
     Column("written_at", DateTime),
+    # Click events: the Kafka consumer's lag when it committed the hour's file, measured at ingest
+    # and kept per hourly partition (`ingest.consumer_lag_seconds`); NULL for other sources.
+    Column("consumer_lag_seconds", Float),
     Column("loaded_at", DateTime, nullable=False),
     _run_id(),
 )
@@ -572,15 +576,109 @@ def _align_existing_tables(engine: Engine) -> None:
                            f"{sorted(wanted)}: migrate or drop it (outputs are rebuilt by re-running the pipeline)")
 
 
+# --- the warehouse query limit -------------------------------------------------------------
+# Every statement gets the brief's "warehouse queries under 30 seconds" as a hard limit: on
+# PostgreSQL the server's `statement_timeout` (set on every connection), on SQLite a progress
+# handler that interrupts a statement running past it. Either way the statement fails with
+# `WarehouseQueryTimeout` (a TimeoutError: failure class `timeout`, never retried).
+
+QUERY_LIMIT_ENV = "TECHFLOW_WAREHOUSE_QUERY_LIMIT"
+#: SQLite VM instructions between two looks at the clock (a few hundred microseconds).
+PROGRESS_EVERY = 10_000
+_STARTED, _TIMED_OUT = "techflow_statement_started", "techflow_statement_timed_out"
+
+
+def query_limit() -> timedelta:
+    """The statement limit of the warehouse engines: `TECHFLOW_WAREHOUSE_QUERY_LIMIT` (a duration)
+    when set, else the registry's (`Registry.warehouse_query_limit`: the longest `limits.query`);
+    the brief's 30 s, logged, when the registry cannot be read (the warehouse must stay usable)."""
+    value = os.environ.get(QUERY_LIMIT_ENV, "").strip()
+    if value:
+        from ..registry import parse_duration
+
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise ValueError(f"{QUERY_LIMIT_ENV}={value!r}: {exc}") from None
+    from ..registry import Limits, get_registry
+
+    try:
+        return get_registry().warehouse_query_limit()
+    except Exception as exc:  # noqa: BLE001 - a broken registry is reported elsewhere; keep the guard on
+        default = Limits().query
+        _log.warning("warehouse query limit: the registry could not be read (%s); using %ss", exc,
+                     default.total_seconds())
+        return default
+
+
+def _limit_text(seconds: float) -> str:
+    from ..registry import format_duration
+
+    return format_duration(timedelta(seconds=seconds)) if seconds >= 1 else f"{seconds:g}s"
+
+
+def _guard_statements(engine: Engine, limit_seconds: float, *, sqlite: bool) -> None:
+    """Install the statement limit on `engine` and turn a cancelled statement into WarehouseQueryTimeout."""
+    from .transient import QUERY_CANCELED, WarehouseQueryTimeout
+
+    if sqlite:
+        def on_connect(dbapi_connection, record) -> None:
+            state = record.info
+
+            def over_limit() -> int:
+                started = state.get(_STARTED)
+                if started is not None and time.monotonic() - started > limit_seconds:
+                    state[_TIMED_OUT] = True
+                    return 1  # SQLite interrupts the statement ("interrupted")
+                return 0
+
+            dbapi_connection.set_progress_handler(over_limit, PROGRESS_EVERY)
+
+        def before(conn, cursor, statement, parameters, context, executemany) -> None:
+            conn.info[_STARTED] = time.monotonic()
+            conn.info.pop(_TIMED_OUT, None)
+
+        def after(conn, cursor, statement, parameters, context, executemany) -> None:
+            conn.info.pop(_STARTED, None)
+
+        event.listen(engine, "connect", on_connect)
+        event.listen(engine, "before_cursor_execute", before)
+        event.listen(engine, "after_cursor_execute", after)
+
+    def on_error(context) -> None:
+        info = context.connection.info if context.connection is not None else {}
+        info.pop(_STARTED, None)
+        original = context.original_exception
+        cancelled = info.pop(_TIMED_OUT, False) if sqlite else (
+            getattr(original, "pgcode", None) == QUERY_CANCELED and "statement timeout" in str(original))
+        if not cancelled:
+            return
+        statement = " ".join((context.statement or "").split())
+        guard = "SQLite progress-handler guard" if sqlite else "PostgreSQL statement_timeout"
+        raise WarehouseQueryTimeout(
+            f"the query exceeded the warehouse query limit of {_limit_text(limit_seconds)} and was cancelled "
+            f"({guard}): {statement[:300]}",
+            limit_seconds=limit_seconds, statement=context.statement,
+        ) from original
+
+    event.listen(engine, "handle_error", on_error)
+
+
 def _make_engine(url: str) -> Engine:
     parsed = make_url(url)
+    limit_seconds = query_limit().total_seconds()
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        _guard_statements(engine, limit_seconds, sqlite=True)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        connect_args = {}
+        if parsed.get_backend_name() == "postgresql":
+            connect_args["options"] = f"-c statement_timeout={max(1, round(limit_seconds * 1000))}"
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        _guard_statements(engine, limit_seconds, sqlite=False)
     _create_tables(engine)
     return engine
 

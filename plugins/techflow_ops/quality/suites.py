@@ -127,18 +127,35 @@ REPLAYED_AFTER_SECONDS = 6 * 3600
 
 
 def _consumer_lag() -> Check:
-    lag = "{seconds_between:written_at,partition_date} - 3600.0 * (CAST(partition_key AS INTEGER) + 1)"
+    """Reads the lag the ingest stored per hourly partition (`landing_partitions.consumer_lag_seconds`)."""
     return Check(
         "consumer_lag_under_threshold", Kind.rows_query, Category.stale, W,
-        "every hourly file of the day was committed within the consumer-lag target after its hour closed (files "
-        f"committed over {REPLAYED_AFTER_SECONDS // 3600} h after their hour are replays or backfills, not lag)",
+        "every hourly file of the day was committed within the consumer-lag target (the lag the ingest measured "
+        f"and stored per partition; files committed over {REPLAYED_AFTER_SECONDS // 3600} h after their hour are "
+        "replays or backfills, not lag)",
         target="consumer_lag_max_seconds", threshold=300.0, mode="consumer_lag",
-        query="WITH hourly AS (SELECT CAST(partition_key AS INTEGER) AS hour, written_at, " + lag + " AS lag_seconds "
-              "FROM landing_partitions WHERE source = 'click_events' AND present AND written_at IS NOT NULL "
-              "AND partition_date >= {start} AND partition_date < {end}), "
-              "live AS (SELECT hour, written_at, lag_seconds FROM hourly WHERE lag_seconds <= "
-              + str(REPLAYED_AFTER_SECONDS) + ") "
+        query="WITH live AS (SELECT CAST(partition_key AS INTEGER) AS hour, written_at, consumer_lag_seconds AS "
+              "lag_seconds FROM landing_partitions WHERE source = 'click_events' AND present "
+              "AND consumer_lag_seconds IS NOT NULL AND consumer_lag_seconds <= " + str(REPLAYED_AFTER_SECONDS) + " "
+              "AND partition_date >= {start} AND partition_date < {end}) "
               "SELECT hour, written_at, lag_seconds FROM live WHERE lag_seconds > {threshold}",
+    )
+
+
+def _latest_consumer_lag() -> Check:
+    """Lag on some hours that the consumer caught up on is a warning; lag on the day's latest
+    live hour means it is behind now: critical, mode `consumer_lag` (routed to Infrastructure)."""
+    return Check(
+        "latest_consumer_lag_under_threshold", Kind.rows_query, Category.stale, C,
+        "the day's latest live hourly file was committed within the consumer-lag target: the consumer is not "
+        "behind now",
+        target="consumer_lag_max_seconds", threshold=300.0, mode="consumer_lag",
+        query="WITH live AS (SELECT CAST(partition_key AS INTEGER) AS hour, written_at, consumer_lag_seconds AS "
+              "lag_seconds FROM landing_partitions WHERE source = 'click_events' AND present "
+              "AND consumer_lag_seconds IS NOT NULL AND consumer_lag_seconds <= " + str(REPLAYED_AFTER_SECONDS) + " "
+              "AND partition_date >= {start} AND partition_date < {end}) "
+              "SELECT hour, written_at, lag_seconds FROM live WHERE hour = (SELECT MAX(hour) FROM live) "
+              "AND lag_seconds > {threshold}",
     )
 
 
@@ -331,7 +348,7 @@ CLICK_EVENTS = DatasetSuite(
               target="late_events_max", threshold=0.001, mode="late_events",
               query="SELECT late_events, all_events FROM (SELECT SUM(CASE WHEN is_late THEN 1 ELSE 0 END) AS late_events, "
                     "COUNT(*) AS all_events FROM {rows} AS b) AS t WHERE late_events > {threshold} * all_events"),
-        _consumer_lag(),
+        _consumer_lag(), _latest_consumer_lag(),
     ), min_row_ratio=0.2, max_row_ratio=5.0,
     category_modes=((Category.missing, "invalid_events"), (Category.duplicate, "duplicate_events"),
                     (Category.domain, "invalid_events")),

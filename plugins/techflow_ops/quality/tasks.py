@@ -66,14 +66,19 @@ class QualityTasks:
     validate_outputs: object
 
 
-def quality_tasks(pipeline, operator_class=None) -> QualityTasks:
+def quality_tasks(pipeline, operator_class=None, wrap=None) -> QualityTasks:
     """Create the quality operators of `pipeline` inside the current DAG context, as
-    `operator_class` (a PythonOperator subclass; the DAG factory passes its lineage-aware one)."""
+    `operator_class` (a PythonOperator subclass; the DAG factory passes its lineage-aware one).
+    `wrap` wraps each callable (default `pipelines.transient.fail_fast`: a failed check or a
+    broken circuit is not retried; a lost warehouse connection is)."""
     if operator_class is None:
         from airflow.providers.standard.operators.python import PythonOperator as operator_class
+    if wrap is None:
+        from ..pipelines.transient import fail_fast as wrap
 
     def operator(task_id, callable_, **kwargs):
-        return operator_class(task_id=task_id, python_callable=callable_, op_kwargs={"pipeline_id": pipeline.id, **kwargs})
+        return operator_class(task_id=task_id, python_callable=wrap(callable_),
+                              op_kwargs={"pipeline_id": pipeline.id, **kwargs})
 
     return QualityTasks(
         circuit_breaker=operator("check_upstream_quality", circuit_breaker_task) if pipeline.upstream else None,

@@ -12,7 +12,17 @@ from enum import Enum
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .durations import format_duration, parse_duration
 
@@ -115,6 +125,58 @@ class Owners(StrictModel):
     secondary: str
 
 
+def _hours(hours: float) -> timedelta:
+    return timedelta(hours=hours)
+
+
+class Limits(StrictModel):
+    """How long a pipeline's runs, tasks and warehouse queries may take, and how failed tasks
+    are retried. The defaults are the brief's health targets: daily pipelines finish in under
+    2 hours (`run`), Spark jobs in under 1 hour (`spark_job`: the transform of a pipeline with
+    `infrastructure: [spark]`), warehouse queries in under 30 seconds (`query`). Only transient
+    failures (a lost connection, a locked SQLite file) are retried (`pipelines.transient`)."""
+
+    run: Duration = Field(default_factory=lambda: _hours(2), description="the DAG run's dagrun_timeout")
+    # Defaults are validated too (`validate_default`): a run limit set below a default task
+    # limit is as wrong as a task limit written above the run limit.
+    task: Duration = Field(default_factory=lambda: _hours(1), validate_default=True,
+                           description="each task's execution_timeout")
+    spark_job: Duration = Field(default_factory=lambda: _hours(1), validate_default=True,
+                                description="execution_timeout of the Spark join (transform) of spark pipelines")
+    query: Duration = Field(default_factory=lambda: timedelta(seconds=30), validate_default=True,
+                            description="one warehouse statement")
+    retries: Annotated[int, Field(ge=0, le=10, strict=True)] = 2
+    retry_delay: Duration = Field(default_factory=lambda: timedelta(minutes=1))
+    max_retry_delay: Duration = Field(default_factory=lambda: timedelta(minutes=10), validate_default=True)
+
+    @field_validator("task", "spark_job")
+    @classmethod
+    def _within_the_run(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        run = info.data.get("run")
+        if run is not None and value > run:
+            raise ValueError(f"a {info.field_name} limit of {format_duration(value)} is longer than the run "
+                             f"limit ({format_duration(run)}): the run would time out first")
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _within_a_task(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        task = info.data.get("task")
+        if task is not None and value > task:
+            raise ValueError(f"a query limit of {format_duration(value)} is longer than the task limit "
+                             f"({format_duration(task)})")
+        return value
+
+    @field_validator("max_retry_delay")
+    @classmethod
+    def _not_below_the_first_delay(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        first = info.data.get("retry_delay")
+        if first is not None and value < first:
+            raise ValueError(f"max_retry_delay {format_duration(value)} is shorter than retry_delay "
+                             f"{format_duration(first)}")
+        return value
+
+
 class Pipeline(StrictModel):
     id: Identifier
     title: str = Field(min_length=1)
@@ -135,6 +197,7 @@ class Pipeline(StrictModel):
     resolve_by_month_end: bool = False
     infrastructure: list[Literal["kafka", "spark", "warehouse"]] = Field(default_factory=list)
     targets: dict[str, float] = Field(default_factory=dict, description="quality targets, e.g. completeness: 1.0")
+    limits: Limits = Field(default_factory=Limits, description="run, task and query time limits; retries")
     runbook: str
 
     @model_validator(mode="after")
@@ -148,6 +211,13 @@ class Pipeline(StrictModel):
     @property
     def dag_id(self) -> str:
         return self.id
+
+    def task_limit(self, task_id: str) -> timedelta:
+        """The execution_timeout of one of the pipeline's tasks: the Spark job limit for the
+        transform (the large join) of a pipeline that runs on Spark, else the task limit."""
+        if task_id == "transform" and "spark" in self.infrastructure:
+            return self.limits.spark_job
+        return self.limits.task
 
 
 class PeopleFile(StrictModel):

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from .. import settings
 from ..reloading import ReloadingCache
 from .errors import ConfigError, ConfigProblem
 from .loading import YamlLines, load_model
-from .models import PeopleFile, Person, Pipeline, PipelinesFile, Team, TeamsFile
+from .models import Limits, PeopleFile, Person, Pipeline, PipelinesFile, Team, TeamsFile
 
 PEOPLE_FILE = "people.yaml"
 TEAMS_FILE = "teams.yaml"
@@ -48,6 +49,13 @@ class Registry:
 
     def downstream_of(self, pipeline_id: str) -> list[Pipeline]:
         return [p for p in self.pipelines.values() if pipeline_id in p.upstream]
+
+    def warehouse_query_limit(self) -> timedelta:
+        """The statement limit of the shared warehouse engines: the longest `limits.query` of any
+        pipeline. One engine serves every pipeline (and the checks, the UI), so a per-pipeline
+        limit cannot be told apart per connection; the loosest one never cuts a query a
+        pipeline allows, and with the shipped config every pipeline has the brief's 30 s."""
+        return max((p.limits.query for p in self.pipelines.values()), default=Limits().query)
 
 
 def resolve_runbook(runbook: str, project_root: Path, config_dir: Path) -> Path:

@@ -116,6 +116,7 @@ CHECK_SECTIONS: dict[tuple[str, str], str] = {
     ("stg_click_events", "valid_share"): "invalid-events",
     ("stg_click_events", "no_rejected_lines"): "invalid-events",
     ("stg_click_events", "consumer_lag_under_threshold"): "consumer-lag",
+    ("stg_click_events", "latest_consumer_lag_under_threshold"): "consumer-lag",
     ("stg_click_events", "user_id_not_null"): "invalid-events",
     ("stg_click_events", "event_ts_not_null"): "invalid-events",
     ("stg_click_events", "event_ts_fresh"): "consumer-lag",
