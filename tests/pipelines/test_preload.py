@@ -92,3 +92,81 @@ def test_a_config_broken_before_start_leaves_airflow_running_and_the_parse_repor
 def test_other_processes_and_preload_off_are_left_alone(config_copy):
     assert _probe("api-server", config_copy)["preloaded"] is False
     assert _probe("dag-processor", config_copy, TECHFLOW_PRELOAD="off")["preloaded"] is False
+
+
+# --- task processes: what a worker's forked task process starts with ------------------------
+
+TASK_PROBE = r"""
+import json, os, sys
+sys.argv = ["airflow", *sys.argv[1].split()]
+import airflow  # noqa: F401  imports airflow_local_settings
+import gc
+parent_pid = os.getpid()
+parent_engines = sorted(str(o.url) for o in gc.get_objects() if type(o).__name__ == "Engine" and "airflow.db" not in str(o.url))
+read_end, write_end = os.pipe()
+if os.fork() == 0:  # as supervise_task does, in the LocalExecutor worker / Celery pool child forked from this one
+    modules = {name: name in sys.modules for name in (
+        "great_expectations", "techflow_ops.quality.validation", "techflow_ops.escalation.orchestrator",
+        "techflow_ops.escalation.outbox", "airflow.providers.smtp.notifications.smtp", "holidays")}
+    runners = []
+    if modules["techflow_ops.quality.validation"]:
+        from techflow_ops.pipelines import warehouse
+        from techflow_ops.quality import validation
+        runners = [{"built_in_parent": r._pid == parent_pid, "has_context": r.context is not None,
+                    "url": r.warehouse_url, "configured": r.warehouse_url == warehouse.warehouse_url(),
+                    "same_as_get_runner": validation.get_runner() is r}
+                   for r in validation._runners.values()]
+    from techflow_ops.oncall import service  # light; what the preload loaded is in its cache
+    os.write(write_end, json.dumps({"modules": modules, "runners": runners,
+                                    "schedule_loaded": bool(service._cache._entries)}).encode())
+    os._exit(0)
+os.close(write_end)
+child = json.loads(os.read(read_end, 1 << 20))
+os.wait()
+print(json.dumps({**child, "parent_engines": parent_engines}))
+"""
+
+
+def _task_probe(command: str, **env: str) -> dict:
+    run_env = {**os.environ}
+    run_env.pop("TECHFLOW_PRELOAD", None)
+    run_env.update(env)
+    out = subprocess.run([sys.executable, "-c", TASK_PROBE, command], capture_output=True, text=True,
+                         env=run_env, cwd=PROJECT_ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_a_task_process_forked_from_a_local_executor_scheduler_starts_with_gx_and_escalation_loaded():
+    result = _task_probe("scheduler", AIRFLOW__CORE__EXECUTOR="LocalExecutor")
+    assert all(result["modules"].values()), result["modules"]
+    (runner,) = result["runners"]
+    # The GX context and data source were built once, in the parent, for the configured warehouse,
+    # and the task's get_runner() hands out that same runner.
+    assert runner == {"built_in_parent": True, "has_context": True, "url": runner["url"], "configured": True,
+                      "same_as_get_runner": True}
+    assert result["schedule_loaded"] is True
+    assert result["parent_engines"] == []  # no warehouse/ops-DB engine (or pooled connection) crosses the fork
+
+
+def test_a_celery_worker_preloads_the_task_runtime_too():
+    result = _task_probe("celery worker", AIRFLOW__CORE__EXECUTOR="CeleryExecutor")
+    assert result["modules"]["great_expectations"] and result["modules"]["techflow_ops.escalation.orchestrator"]
+    assert [r["built_in_parent"] for r in result["runners"]] == [True]
+
+
+def test_preload_off_or_parsing_only_leaves_gx_and_escalation_to_the_task():
+    for env in ({"TECHFLOW_PRELOAD": "off"}, {"TECHFLOW_PRELOAD": "parsing"}):
+        result = _task_probe("scheduler", AIRFLOW__CORE__EXECUTOR="LocalExecutor", **env)
+        assert not result["modules"]["great_expectations"], env
+        assert not result["modules"]["techflow_ops.escalation.orchestrator"], env
+        assert result["runners"] == []
+        assert result["schedule_loaded"] is False
+
+
+def test_processes_that_fork_no_task_get_no_task_runtime():
+    # A scheduler that hands tasks to Celery, and the dag-processor: DAG parsing only.
+    for command, executor in (("scheduler", "CeleryExecutor"), ("dag-processor", "LocalExecutor")):
+        result = _task_probe(command, AIRFLOW__CORE__EXECUTOR=executor)
+        assert not result["modules"]["great_expectations"], command
+        assert not result["modules"]["techflow_ops.escalation.outbox"], command

@@ -8,7 +8,11 @@ Why it is fast (see benchmarks/bench_quality.py):
   per key instead of GX's window-function uniqueness metrics (much slower on SQLite);
 - `partial_unexpected_count: 0`: no per-expectation sample queries on clean data; samples
   of violating rows are fetched only for checks that failed;
-- the GX context, data source and suites are built once per process and reused.
+- the GX context, data source and suites are built once per process and reused; a worker
+  that forks task processes (scheduler with the LocalExecutor, Celery worker) builds the
+  context and data source once, before it forks (`prepare_runner`, called by
+  `pipelines.preload`), so a validate task starts with GX imported and its context ready.
+  Suites are per partition and stay per task process (built from the registry as it is then).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import re
 import threading
 import time
@@ -77,9 +82,38 @@ class QualityRunner:
             self.datasource = self.context.data_sources.add_sqlite("warehouse", connection_string=self.warehouse_url)
         else:
             self.datasource = self.context.data_sources.add_postgres("warehouse", connection_string=self.warehouse_url)
-        self.engine = warehouse.get_engine(self.warehouse_url)
         self._suites: dict[str, object] = {}
         self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    @property
+    def engine(self):
+        """This process's warehouse engine (made on first use: a runner built before a fork
+        carries no connection into the children)."""
+        return warehouse.get_engine(self.warehouse_url)
+
+    def release_connections(self) -> None:
+        """Close and forget the engine GX made for this data source (adding a data source tests
+        its connection): a process about to fork keeps no open warehouse connection."""
+        self._drop_gx_engines(close=True)
+
+    def _adopt(self) -> None:
+        """First use in a forked child: drop the engines GX made in the parent, if any, without
+        closing the parent's connections (`dispose(close=False)`); the child makes its own."""
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._drop_gx_engines(close=False)
+
+    def _drop_gx_engines(self, *, close: bool) -> None:
+        execution_engine = getattr(self.datasource, "_execution_engine", None)
+        engines = {id(e): e for e in (getattr(self.datasource, "_engine", None),
+                                      getattr(execution_engine, "engine", None)) if e is not None}
+        for engine in engines.values():
+            engine.dispose(close=close)
+        self.datasource._engine = None
+        self.datasource._execution_engine = None
 
     # --- building GX objects ---------------------------------------------------------------
 
@@ -178,6 +212,8 @@ class QualityRunner:
         """Validate the partition of `dataset` covering `day`; record the outcome; never raise on failed checks."""
         suite = SUITES[dataset] if isinstance(dataset, str) else dataset
         partition = Partition.covering(day, suite.grain)
+        self._adopt()
+        warehouse.get_engine(self.warehouse_url)  # this process's engine: the tables exist before GX reads them
         started = time.perf_counter()
         # GX prints (not warns) a note on stdout for every check reading side tables on purpose.
         with self._lock, contextlib.redirect_stdout(io.StringIO()):
@@ -277,11 +313,25 @@ def enforce(result: QualityResult) -> QualityResult:
     return result
 
 
-_runners: dict[str, QualityRunner] = {}
+_runners: dict[tuple[str, Path], QualityRunner] = {}
 
 
 def get_runner(warehouse_url: str | None = None) -> QualityRunner:
+    """The runner of this process (and of its forked children) for the warehouse and data folder;
+    built once: the GX context, data source and suites are reused by every validation."""
     url = warehouse_url or warehouse.warehouse_url()
-    if url not in _runners:
-        _runners[url] = QualityRunner(url)
-    return _runners[url]
+    key = (url, results.data_docs_dir().parent)
+    runner = _runners.get(key)
+    if runner is None:
+        runner = _runners[key] = QualityRunner(url, key[1])
+    return runner
+
+
+def prepare_runner(warehouse_url: str | None = None) -> QualityRunner:
+    """Build the runner for the configured warehouse (from the environment; Airflow connections
+    stored in the metadata DB are not read here) in a process about to fork task processes: the
+    GX context and data source, no engine and no connection. A task whose warehouse URL differs
+    builds its own runner."""
+    runner = get_runner(warehouse_url)
+    runner.release_connections()
+    return runner
