@@ -6,12 +6,14 @@
 # migrates the ops store, starts the local inbox (a loopback SMTP server and webhook receiver
 # that catch every page; the notification connections you have not set point at it), runs
 # `airflow standalone` (scheduler, dag-processor, triggerer, api-server), waits until the API
-# answers, then prints the URL, the admin login and the inbox address.
-# Ctrl-C stops everything it started.
+# answers, then prints the URL, the admin login and the inbox address, and starts the watchdog
+# (`techflow-ops watchdog`: pages when the scheduler, triggerer or escalation engine stops or a
+# pipeline's data goes stale; log $AIRFLOW_HOME/watchdog.log). Ctrl-C stops everything it started.
 #
 # Settings (environment): TECHFLOW_PORT (8080), AIRFLOW_HOME (<project>/.airflow),
 # TECHFLOW_DATA_DIR (<project>/data), TECHFLOW_WAREHOUSE_URL (SQLite under the data folder),
-# TECHFLOW_DEMO_ARGS (extra `techflow-ops data generate` options for the first start).
+# TECHFLOW_DEMO_ARGS (extra `techflow-ops data generate` options for the first start),
+# TECHFLOW_WATCHDOG_ARGS (extra `techflow-ops watchdog` options, e.g. "--interval 20s").
 set -euo pipefail
 
 # --- the local inbox (embedded default) -------------------------------------------------------
@@ -63,6 +65,26 @@ stop_inbox() {
   for _ in $(seq 50); do kill -0 "$INBOX_PID" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$INBOX_PID" 2>/dev/null || true
   INBOX_PID=""
+}
+
+# --- the watchdog --------------------------------------------------------------------------------
+# Started once the API answers (so the first start-up is not a "scheduler down"), with a start-up
+# grace on top (escalation.yaml watchdog.startup_grace); stopped first on Ctrl-C, before Airflow, so
+# stopping is not paged as an outage.
+WATCHDOG_PID=""
+
+start_watchdog() {  # $1: the techflow-ops command, $2: the API's base URL, $3: the log file
+  # shellcheck disable=SC2086  # TECHFLOW_WATCHDOG_ARGS is a list of options
+  "$1" watchdog --api-url "$2" ${TECHFLOW_WATCHDOG_ARGS:-} >"$3" 2>&1 &
+  WATCHDOG_PID=$!
+}
+
+stop_watchdog() {
+  [[ -n "$WATCHDOG_PID" ]] || return 0
+  kill -TERM "$WATCHDOG_PID" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$WATCHDOG_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$WATCHDOG_PID" 2>/dev/null || true
+  WATCHDOG_PID=""
 }
 
 connection_ids() {  # AIRFLOW_CONN_SLACK_DATA_ENG ... -> slack_data_eng ...
@@ -131,6 +153,7 @@ fi
 AIRFLOW_PID=""
 stop() {
   trap - INT TERM EXIT
+  stop_watchdog
   if [[ -n "$AIRFLOW_PID" ]]; then
     echo "Stopping Airflow ..."
     kill -TERM -- "-$AIRFLOW_PID" 2>/dev/null || true
@@ -158,9 +181,10 @@ AIRFLOW_PID=$!
 echo "$AIRFLOW_PID" >"$AIRFLOW_HOME/standalone.pid"  # the process group to stop if this script is killed
 
 # In the background so Ctrl-C (trap) interrupts the wait at once.
-"$BIN/python" - "$PORT" "$AIRFLOW_HOME" "$AIRFLOW_PID" "$INBOX_URL" <<'EOF' &
+WATCHDOG_LOG="$AIRFLOW_HOME/watchdog.log"
+"$BIN/python" - "$PORT" "$AIRFLOW_HOME" "$AIRFLOW_PID" "$INBOX_URL" "$WATCHDOG_LOG" <<'EOF' &
 import json, os, sys, time, urllib.request
-port, home, pid, inbox_url = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+port, home, pid, inbox_url, watchdog_log = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 passwords = os.path.join(home, "simple_auth_manager_passwords.json.generated")
 deadline = time.monotonic() + float(os.environ.get("TECHFLOW_START_TIMEOUT", "240"))
 while time.monotonic() < deadline:
@@ -192,12 +216,15 @@ while time.monotonic() < deadline:
             print(f"  on call now:  unknown ({type(exc).__name__}: {exc})")
         if inbox_url:
             print(f"  inbox (every email, Slack and PagerDuty page):  {inbox_url}")
+        print(f"  watchdog:  pages if the scheduler, triggerer or escalation engine stops or a pipeline's data goes"
+              f" stale (log: {watchdog_log})")
         print("  try a failure:  make drill   (in another terminal: a Kafka outage; the page lands in the inbox)")
-        print("  Ctrl-C stops Airflow" + (" and the inbox." if inbox_url else "."))
+        print("  Ctrl-C stops Airflow, the watchdog" + (" and the inbox." if inbox_url else "."))
         print("=" * 64 + "\n", flush=True)
         sys.exit(0)
     time.sleep(2)
 sys.exit(f"Airflow did not answer on port {port} in time; see {home}/standalone.log")
 EOF
 wait $! || exit 1
+start_watchdog "$BIN/techflow-ops" "http://127.0.0.1:$PORT" "$WATCHDOG_LOG"
 wait "$AIRFLOW_PID"

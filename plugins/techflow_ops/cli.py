@@ -24,9 +24,10 @@ from .pipelines import cli as pipelines_cli
 from .quality import cli as quality_cli
 from .reports import cli as reports_cli
 from .runbooks import cli as runbooks_cli
+from .watchdog import cli as watchdog_cli
 
 AREA_CLIS = (config_check, pipelines_cli, oncall_cli, escalation_cli, opsdb_cli, drills_cli, quality_cli, runbooks_cli,
-             inbox_cli, reports_cli, lineage_cli)
+             inbox_cli, reports_cli, lineage_cli, watchdog_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,6 +18,9 @@ class FailureClass(str, Enum):
     timeout = "timeout"
     sla_miss = "sla_miss"
     task_error = "task_error"  # anything not classified more precisely
+    # Reported by the watchdog (techflow_ops.watchdog), outside the scheduler:
+    stale_data = "stale_data"  # a pipeline's newest published day is older than its freshness SLA allows
+    platform_down = "platform_down"  # the scheduler, triggerer or escalation engine stopped (no pipeline's)
 
     @property
     def anchor(self) -> str:
@@ -37,12 +40,16 @@ RUNBOOK_ANCHORS: dict[FailureClass, str] = {
     FailureClass.timeout: "timeout",
     FailureClass.sla_miss: "sla-miss",
     FailureClass.task_error: "task-error",
+    FailureClass.stale_data: "stale-data",
+    # Not a pipeline runbook's section: the platform's own procedure (include/runbooks/platform.md).
+    FailureClass.platform_down: "platform-down",
 }
 
 
 def failure_classes_for(pipeline) -> list[FailureClass]:
     """The failure classes a pipeline can report, so its runbook must cover them."""
-    classes = [FailureClass.data_quality, FailureClass.timeout, FailureClass.sla_miss, FailureClass.task_error]
+    classes = [FailureClass.data_quality, FailureClass.timeout, FailureClass.sla_miss, FailureClass.task_error,
+               FailureClass.stale_data]  # the watchdog watches every pipeline's published data
     if "kafka" in pipeline.infrastructure:
         classes.append(FailureClass.kafka_outage)
     if "spark" in pipeline.infrastructure:
@@ -87,6 +94,8 @@ FAILURE_MODES: dict[str, str] = {
     "duplicate_rows": "duplicate rows",
     "stale_data": "the newest data is older than the freshness SLA",
     "invalid_values": "values outside their valid domain",
+    # the platform (the watchdog)
+    "platform_down": "the Airflow scheduler, triggerer or escalation engine stopped (no heartbeat)",
 }
 
 

@@ -28,6 +28,7 @@ AIRFLOW_SERVICES = {
     "airflow-worker",
     "airflow-cli",
     "flower",
+    "watchdog",  # techflow-ops watchdog: same image and environment, its own container
 }
 ONE_SHOT = {"airflow-init", "airflow-cli"}  # run to completion; no healthcheck, no restart
 # What a service may add to the common environment, and why it differs.
@@ -267,3 +268,23 @@ def test_readme_says_what_every_service_runs(compose):
     assert described == set(compose["services"]), (
         f"README 'What runs where' vs compose: missing {sorted(set(compose['services']) - described)}, "
         f"extra {sorted(described - set(compose['services']))}")
+
+
+def test_the_watchdog_runs_beside_airflow_with_what_it_needs(compose):
+    """The dead-man's switch: `techflow-ops watchdog` (a command the real parser knows) in its own
+    container, started after init with the databases, and not waiting for the services it watches."""
+    service = compose["services"]["watchdog"]
+    command = service["command"]
+    command = command if isinstance(command, str) else " ".join(command)
+    words = shlex.split(command.split("exec ", 1)[1] if "exec " in command else command)
+    assert words[:2] == ["techflow-ops", "watchdog"], command
+    args = build_parser().parse_args(words[1:])
+    assert callable(args.handler) and not args.once
+    assert args.api_url == "http://airflow-api-server:8080"
+    assert args.heartbeat_file and args.heartbeat_file in " ".join(service["healthcheck"]["test"])
+    depends = service["depends_on"]
+    assert depends["airflow-init"]["condition"] == "service_completed_successfully"
+    assert depends["postgres"]["condition"] == "service_healthy"
+    for watched in ("airflow-scheduler", "airflow-triggerer", "airflow-api-server"):
+        assert watched not in depends, f"the watchdog must not wait for {watched}, which it watches"
+    assert service.get("restart") == "always"

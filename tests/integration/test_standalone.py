@@ -58,6 +58,8 @@ def airflow_server(tmp_path_factory):
         "TECHFLOW_PORT": str(port),
         "TECHFLOW_DEMO_ARGS": "--accounts 10 --events-per-day 300",
         "TECHFLOW_START_TIMEOUT": "180",
+        # The watchdog start.sh starts: its default interval (60 s), a short start-up grace for the test.
+        "TECHFLOW_WATCHDOG_ARGS": "--startup-grace 20s",
     })
     script = subprocess.Popen(["bash", str(PROJECT_ROOT / "scripts" / "start.sh")], env=env, cwd=PROJECT_ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -278,3 +280,98 @@ def test_make_drill_pages_the_on_call_into_the_inbox_and_the_ack_link_stops_esca
 
     assert _wait(resolved, 420, "the incident to auto-resolve")["resolved_by"] == "auto", _log_tail(airflow_home)
     print(json.dumps({"incident": incident_id, "page_seconds": seconds}))
+
+
+def _scheduler_of(airflow_home: Path):
+    """The `airflow scheduler` process that standalone started for this AIRFLOW_HOME."""
+    import psutil
+
+    found = {}
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            cmdline = " ".join(process.info["cmdline"] or [])
+            if "airflow" in cmdline and " scheduler" in cmdline and "standalone" not in cmdline:
+                if process.environ().get("AIRFLOW_HOME") == str(airflow_home):
+                    found[process.pid] = process
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    top = [p for p in found.values() if p.ppid() not in found]  # not its executor's workers
+    return top[0] if len(top) == 1 else None
+
+
+def _watchdog_incident(ops_db: Path):
+    with sqlite3.connect(ops_db, timeout=30) as db:
+        return db.execute("SELECT id, status, opened_at, resolved_at, resolved_by FROM incidents "
+                          "WHERE dedup_key LIKE 'watchdog:scheduler%' ORDER BY id DESC LIMIT 1").fetchone()
+
+
+def _utc(text: str):
+    from datetime import datetime, timezone
+
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
+def test_the_watchdog_pages_a_killed_scheduler_and_resolves_when_one_is_back(airflow_server):
+    """Last in this module (it kills the scheduler). start.sh's watchdog, at its default 60 s interval:
+    the `airflow scheduler` process is killed; within 2 minutes one platform_down incident is open
+    and its page is in the local inbox (caught by the real SMTP catcher); a scheduler started again
+    (same environment) resolves it at the watchdog's next pass."""
+    import re
+    from datetime import datetime, timezone
+
+    import psutil
+
+    client, output, airflow_home = airflow_server
+    ops_db = airflow_home.parent / "ops.db"
+    log = airflow_home / "watchdog.log"
+    assert any("watchdog:" in line for line in output), "".join(output)
+    grace = _wait(lambda: re.search(r"start-up grace until (\S+)\)", log.read_text()) if log.exists() else None,
+                  60, "the watchdog to start").group(1)
+    _wait(lambda: datetime.now(timezone.utc) > datetime.fromisoformat(grace) + timedelta(seconds=2), 60, "the grace")
+    _wait(lambda: "scheduler=ok" in log.read_text().rsplit("start-up grace", 1)[-1], 90, "a pass with the scheduler ok")
+    assert _watchdog_incident(ops_db) is None, "no platform page during the start-up"
+
+    scheduler = _wait(lambda: _scheduler_of(airflow_home), 30, "the scheduler process")
+    environment = scheduler.environ()
+    restarted = None
+    try:
+        victims = [scheduler, *scheduler.children(recursive=True)]
+        killed_at = datetime.now(timezone.utc)
+        for victim in victims:
+            try:
+                victim.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(victims, timeout=10)
+
+        def paged():
+            incident = _watchdog_incident(ops_db)
+            if incident is None or incident[1] != "open":
+                return None
+            with sqlite3.connect(ops_db, timeout=30) as db:
+                caught = db.execute("SELECT min(received_at), count(*) FROM inbox_messages WHERE incident_id = ?",
+                                    (incident[0],)).fetchone()
+            return (incident, caught) if caught[1] else None
+
+        incident, (first_page, pages) = _wait(paged, 150, "the watchdog's page about the dead scheduler")
+        latency = (_utc(first_page) - killed_at).total_seconds()
+        print(f"\nwatchdog: killed scheduler paged {latency:.1f} s after the kill (incident #{incident[0]}, "
+              f"{pages} message(s), default 60 s interval, 45 s heartbeat threshold)")
+        assert latency <= 120, f"the page took {latency:.1f} s (bar: 2 minutes)\n{log.read_text()[-3000:]}"
+
+        restarted_at = datetime.now(timezone.utc)
+        restarted = subprocess.Popen([str(PROJECT_ROOT / ".venv" / "bin" / "airflow"), "scheduler"], env=environment,
+                                     cwd=PROJECT_ROOT,
+                                     stdout=open(airflow_home / "scheduler-restarted.log", "w"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        resolved = _wait(lambda: (found := _watchdog_incident(ops_db)) and found[1] == "resolved" and found, 150,
+                         "the watchdog to resolve the incident")
+        assert resolved[0] == incident[0] and resolved[4] == "watchdog"
+        print(f"watchdog: resolved {(_utc(resolved[3]) - restarted_at).total_seconds():.1f} s after the scheduler "
+              "was started again")
+        with sqlite3.connect(ops_db, timeout=30) as db:
+            count = db.execute("SELECT count(*) FROM incidents WHERE dedup_key LIKE 'watchdog:scheduler%'").fetchone()[0]
+        assert count == 1, "one incident per outage"
+    finally:
+        if restarted is not None:
+            _stop_group(restarted.pid)

@@ -14,7 +14,8 @@ ROLE_SLOT = "<<paged-as>>"
 # the outbox row is delivered so they are bound to that recipient and expire from delivery.
 LINK_SLOT = "<<action-links>>"
 KIND_TITLES = {"task_failure": "task failed", "dag_failure": "DAG run failed", "deadline_miss": "SLA deadline missed",
-               "dq_warning": "data-quality warning"}
+               "dq_warning": "data-quality warning", "platform_down": "stopped (watchdog)",
+               "stale_data": "is stale (watchdog)"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class PageRenderer:
         mode = incident.failure_mode or failure_class.value
         what = KIND_TITLES.get(incident.kind, incident.kind)
         where = f"task {incident.task_id}" if incident.task_id else f"DAG {incident.dag_id}"
+        if isinstance(incident.details, dict) and incident.details.get("watchdog_check"):
+            where = incident.details["watchdog_check"].replace("stale_data:", "published data of ")
         prefix = "[DRILL] " if drill else ""
         severity = incident.severity or "major"
         subject = (

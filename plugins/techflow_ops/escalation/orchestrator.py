@@ -37,10 +37,25 @@ from .classify import classify, failure_mode_of
 from .messages import ROLE_SLOT, PageRenderer
 from .outbox import Backoff, DeliveryReport, deliver_due
 from .planning import PageStep, StepPlan, StepState, plan_step
-from .policy import EscalationConfig, OnCallView, Step, get_policy, read_oncall, resolve_step
+from .policy import PLATFORM_PIPELINE_ID, EscalationConfig, OnCallView, Step, get_policy, read_oncall, resolve_step
 
 NOTICE_HORIZON = timedelta(hours=1)
 RESOLUTION_SLA_BREACHED = "resolution_sla_breached"
+LAST_TICK_KEY = "engine_last_successful_tick"  # engine_state: wall-clock instant a tick last completed (the watchdog reads it)
+WATCHDOG_TICK_KEY = "watchdog_last_tick"  # engine_state: the same for the watchdog's ticks on a dead engine's behalf
+TICK_KEYS = {"engine": LAST_TICK_KEY, "watchdog": WATCHDOG_TICK_KEY}  # tick(by=...): where it records its success
+TICK_LEASE_KEY = "tick_lease"  # engine_state: "<expiry ISO UTC> <token>" of the tick running now (store.acquire_lease)
+TICK_LEASE = timedelta(minutes=5)  # well above a tick (delivery_time_budget 40 s); the DAG's dagrun_timeout
+
+
+def _what_failed(exception: BaseException | None) -> BaseException | None:
+    """The exception to report: a task callable that failed fast (`pipelines.transient.fail_fast`)
+    raised Airflow's `AirflowFailException` from its own failure; the page, the error text and the
+    details are about that failure, not the wrapper."""
+    while (exception is not None and type(exception).__name__ == "AirflowFailException"
+           and exception.__cause__ is not None):
+        exception = exception.__cause__
+    return exception
 
 
 def utcnow() -> datetime:
@@ -83,6 +98,8 @@ class TickReport:
     delivered: int = 0
     delivery_failures: int = 0
     errors: list[str] = field(default_factory=list)
+    by: str = "engine"  # who ticked: engine (the DAG, `techflow-ops escalation tick`) | watchdog
+    skipped: str | None = None  # why nothing was done (another tick holds the tick lease); not an error
 
     def to_dict(self) -> dict:
         data = dict(self.__dict__)
@@ -125,6 +142,12 @@ class Escalation:
         except Exception as exc:  # noqa: BLE001 - a broken rotation file must not stop the page to the owners
             return _BrokenSchedule(f"on-call schedule unavailable: {type(exc).__name__}: {exc}")
 
+    def _pipeline(self, pipeline_id: str):
+        """The registry's pipeline, or the platform pseudo-pipeline for platform incidents."""
+        if pipeline_id == PLATFORM_PIPELINE_ID:
+            return self.policy.platform_pipeline(self.registry)
+        return self.registry.pipeline(pipeline_id)
+
     # --- opening ---------------------------------------------------------------------------
 
     def report_failure(self, *, pipeline_id: str, dag_id: str | None = None, run_id: str | None = None,
@@ -132,17 +155,20 @@ class Escalation:
                        exception: BaseException | None = None, error: str | None = None,
                        failure_class: FailureClass | str | None = None, details: dict | None = None,
                        log_url: str | None = None, at: datetime | None = None, deliver: bool = True,
-                       run_started_at: datetime | None = None, failure_mode: str | None = None) -> int:
+                       run_started_at: datetime | None = None, failure_mode: str | None = None,
+                       dedup_key: str | None = None) -> int:
         """Open the incident for this failure (or count another report of it); return its id.
         `run_started_at` (when the DAG run started) decides which later successes resolve it.
         `failure_mode` defaults to the exception's (`PipelineFailure.failure_mode`), else the class;
         the severity is rated from it, the pipeline's criticality and the investor-report period.
+        `dedup_key` replaces the default one (pipeline, DAG run, task): the watchdog's per check.
 
         The first report fires the policy's first step at once and, with `deliver`, sends its
         notifications before returning; failed deliveries stay in the outbox for the engine.
         """
         at = _aware(at)
-        pipeline = self.registry.pipeline(pipeline_id)
+        exception = _what_failed(exception)
+        pipeline = self._pipeline(pipeline_id)
         dag_id = dag_id or pipeline.dag_id
         if failure_class is None:
             failure_class = classify(exception if exception is not None else error)
@@ -154,7 +180,7 @@ class Escalation:
         oncall = read_oncall(self.schedule, at)
         severity = self.policy.severity_of(pipeline, failure_mode, investor_period=oncall.in_investor_period)
         values = {
-            "dedup_key": store.dedup_key(pipeline_id, dag_id, run_id, task_id, kind), "kind": kind,
+            "dedup_key": dedup_key or store.dedup_key(pipeline_id, dag_id, run_id, task_id, kind), "kind": kind,
             "pipeline_id": pipeline_id, "dag_id": dag_id, "run_id": run_id, "task_id": task_id,
             "run_started_at": _aware(run_started_at) if run_started_at is not None else None,
             "try_number": try_number, "failure_class": failure_class.value, "error": error or "",
@@ -229,9 +255,15 @@ class Escalation:
     def report_run_failure(self, *, pipeline_id: str, dag_id: str | None, run_id: str | None, reason: str,
                            at: datetime | None = None, run_started_at: datetime | None = None) -> int:
         """A failed DAG run: noted on the run's task incidents when there are any (the page already
-        went out for the task), else opened as its own run-level incident."""
+        went out for the task), else opened as its own run-level incident. A run the scheduler
+        stopped at its `dagrun_timeout` (reason `timed_out`) is failure class `timeout`."""
         at = _aware(at)
-        dag_id = dag_id or self.registry.pipeline(pipeline_id).dag_id
+        pipeline = self.registry.pipeline(pipeline_id)
+        dag_id = dag_id or pipeline.dag_id
+        timed_out = reason.strip().lower().replace("-", "_").replace(" ", "_") == "timed_out"
+        if timed_out:
+            reason = (f"the DAG run exceeded its run limit (dagrun_timeout {format_duration(pipeline.limits.run)}) "
+                      "and was stopped; its unfinished tasks were skipped (reason: timed_out)")
         with self.engine.begin() as connection:
             ids = store.task_incidents_of_run(connection, dag_id, run_id)
             for incident_id in ids:
@@ -239,7 +271,8 @@ class Escalation:
         if ids:
             return ids[0]
         return self.report_failure(pipeline_id=pipeline_id, dag_id=dag_id, run_id=run_id, task_id=None,
-                                   kind="dag_failure", error=reason, at=at, run_started_at=run_started_at)
+                                   kind="dag_failure", error=reason, at=at, run_started_at=run_started_at,
+                                   failure_class=FailureClass.timeout if timed_out else None)
 
     # --- firing steps ------------------------------------------------------------------------
 
@@ -306,7 +339,7 @@ class Escalation:
 
     def _plan_step(self, state: StepState, *, at: datetime, oncall: OnCallView) -> StepPlan:
         registry, policy = self.registry, self.policy
-        pipeline = registry.pipeline(state.pipeline_id)
+        pipeline = self._pipeline(state.pipeline_id)
         return plan_step(pipeline, self._policy_for(pipeline, policy, oncall.in_investor_period), policy, registry,
                          FailureClass(state.failure_class), step_index=state.step_index, cycle=state.cycle,
                          level=state.level, at=at, oncall=oncall, failure_mode=state.failure_mode,
@@ -346,13 +379,49 @@ class Escalation:
 
     # --- the tick ------------------------------------------------------------------------------
 
-    def tick(self, at: datetime | None = None, *, deliver: bool = True, batch: int = 5000) -> TickReport:
+    def tick(self, at: datetime | None = None, *, deliver: bool = True, batch: int = 5000,
+             by: str = "engine") -> TickReport:
         """Advance every unacknowledged incident whose step deadline passed, then deliver the outbox.
 
         Set-wise: one query per `batch` of due incidents, steps planned once per incident
-        state, writes in bulk, one transaction per batch."""
+        state, writes in bulk, one transaction per batch.
+
+        One tick at a time across processes (the engine DAG, the watchdog standing in for a
+        dead engine, a tick by hand): a tick first takes the lease `tick_lease` of engine_state
+        (a compare-and-set, `store.acquire_lease`) for `TICK_LEASE` of wall-clock time, not of
+        `at`, and releases it, if still its own, when it ends. A tick that finds the lease held
+        does nothing and returns a report with `skipped` set (not an error: the holder does the
+        work; a crashed holder's lease is taken over once it has expired). Sequential ticks
+        never meet a lease. Delivery is safe under concurrency anyway (the outbox's row claims).
+
+        `by` says whose tick this is and so where its success is recorded: "engine" (the DAG
+        and `techflow-ops escalation tick`) as `engine_last_successful_tick`, which the
+        watchdog's engine check reads; "watchdog" as `watchdog_last_tick`, so the watchdog
+        ticking on a dead engine's behalf never makes the engine look alive."""
+        if by not in TICK_KEYS:
+            raise ValueError(f"by={by!r}: one of {', '.join(TICK_KEYS)}")
         at = _aware(at)
-        report = TickReport(at=at)
+        report = TickReport(at=at, by=by)
+        with self.engine.begin() as connection:
+            lease = store.acquire_lease(connection, TICK_LEASE_KEY, utcnow(), TICK_LEASE)
+            holder = None if lease is not None else store.get_state(connection, TICK_LEASE_KEY)
+        if lease is None:
+            until = store.lease_expiry(holder).isoformat() if holder else "-"
+            report.skipped = f"another tick is running (it holds the tick lease until {until}): nothing done"
+            return report
+        try:
+            self._tick(at, report, deliver=deliver, batch=batch)
+        finally:
+            try:
+                with self.engine.begin() as connection:
+                    store.release_lease(connection, TICK_LEASE_KEY, lease)
+            except Exception as exc:  # noqa: BLE001 - it expires by itself; the tick's own outcome stands
+                report.errors.append(f"could not release the tick lease (it expires at "
+                                     f"{store.lease_expiry(lease).isoformat()}): {type(exc).__name__}: {exc}")
+        return report
+
+    def _tick(self, at: datetime, report: TickReport, *, deliver: bool, batch: int) -> None:
+        """The work of a tick holding the lease; see `tick`."""
         try:
             oncall = read_oncall(self.schedule, at)
             plans: dict = {}
@@ -374,7 +443,16 @@ class Escalation:
                 delivered = self.deliver(at=at)
                 report.delivered, report.delivery_failures = delivered.delivered, delivered.failed
                 report.errors += delivered.errors
-        return report
+        # The watchdog's dead-man's switch: a tick that got here succeeded (wall clock, not `at`);
+        # the watchdog's own ticks under their own key (see `tick`).
+        with self.engine.begin() as connection:
+            store.set_state(connection, TICK_KEYS[report.by], utcnow().isoformat())
+
+    def last_successful_tick(self, by: str = "engine") -> datetime | None:
+        """When a tick `by` the engine (default) or the watchdog last completed (wall clock)."""
+        with self.engine.connect() as connection:
+            value = store.get_state(connection, TICK_KEYS[by])
+        return datetime.fromisoformat(value) if value else None
 
     # --- resolution SLA ---------------------------------------------------------------------------
 
@@ -390,7 +468,7 @@ class Escalation:
         deadlines = [
             store.ResolutionDeadline(pipeline.id, at - pipeline.resolution_sla, at - policy.resolution_sla_of(pipeline, "critical"),
                                      month_start if pipeline.resolve_by_month_end else None)
-            for pipeline in self.registry.pipelines.values()
+            for pipeline in (*self.registry.pipelines.values(), self._pipeline(PLATFORM_PIPELINE_ID))
         ]
         notice = Step(level=3, notify=rule.notify, wait=timedelta(minutes=1))
         with self.engine.begin() as connection:
@@ -400,7 +478,7 @@ class Escalation:
             for incident in breached:
                 groups.setdefault((incident.pipeline_id, incident.failure_class, incident.severity), []).append(incident)
             for (pipeline_id, failure_class, severity), members in groups.items():
-                pipeline = self.registry.pipeline(pipeline_id)
+                pipeline = self._pipeline(pipeline_id)
                 targets = resolve_step(notice, pipeline, FailureClass(failure_class), oncall, self.registry, policy,
                                        severity=severity)
                 sla = (format_duration(policy.resolution_sla_of(pipeline, severity))
@@ -525,7 +603,7 @@ class Escalation:
             incident = store.load_incident(connection, incident_id)
             if incident.status == store.RESOLVED:
                 raise store.IncidentStateError(f"incident {incident_id} is resolved: nothing to escalate")
-            pipeline = registry.pipeline(incident.pipeline_id)
+            pipeline = self._pipeline(incident.pipeline_id)
             step = Step(level=max(incident.level, 1), notify=[target], wait=timedelta(minutes=1))
             targets = resolve_step(step, pipeline, FailureClass(incident.failure_class), read_oncall(self.schedule, at),
                                    registry, policy, severity=incident.severity)
@@ -600,6 +678,11 @@ class Escalation:
                        offset: int = 0) -> list[store.Incident]:
         with self.engine.connect() as connection:
             return store.query_incidents(connection, status=status, pipeline_id=pipeline_id, limit=limit, offset=offset)
+
+    def unresolved_by_dedup_key(self, dedup_key: str) -> store.Incident | None:
+        """The open or acknowledged incident with this dedup key (a resolved one frees it)."""
+        with self.engine.connect() as connection:
+            return store.unresolved_by_dedup_key(connection, dedup_key)
 
     def get_incident(self, incident_id: int) -> store.Incident:
         with self.engine.connect() as connection:

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, Field, field_validator
 from .. import settings
 from ..failures import FAILURE_MODES, FailureClass
 from ..registry import ConfigError, ConfigProblem, ContactMethod, Registry, get_registry, load_model
-from ..registry.models import Criticality, Duration, StrictModel, TimeZoneName
+from ..registry.models import Criticality, Duration, Owners, StrictModel, TimeZoneName
 from ..reloading import ReloadingCache
 
 POLICY_FILE = "escalation.yaml"
@@ -142,6 +142,63 @@ class Notifications(StrictModel):
     delivery_time_budget: Duration = timedelta(seconds=40)
 
 
+PLATFORM_PIPELINE_ID = "platform"  # the pseudo-pipeline of platform incidents (no pipeline of pipelines.yaml)
+
+
+class PlatformOwners(StrictModel):
+    primary: str | None = None
+    secondary: str | None = None
+
+
+class Platform(StrictModel):
+    """Who owns incidents about the platform itself (the watchdog's `platform_down`: scheduler,
+    triggerer, escalation engine), which belong to no pipeline. They escalate through the same
+    policy as a pipeline of this `criticality` would, with these owners (default: the DE lead
+    and the infrastructure team's lead) and this team as the business owner team (default: the
+    infrastructure team)."""
+
+    title: str = "Airflow platform (scheduler, triggerer, escalation engine)"
+    owners: PlatformOwners = PlatformOwners()
+    team: str | None = None
+    criticality: Criticality = Criticality.highest
+    resolution_sla: Duration = timedelta(hours=4)
+    runbook: str = "include/runbooks/platform.md"
+
+
+@dataclass(frozen=True)
+class PlatformPipeline:
+    """Stands for a pipeline wherever escalation needs one (policy, planning, pages) for a
+    platform incident; has the attributes of `registry.Pipeline` that escalation reads."""
+
+    title: str
+    owners: object
+    business_owner_team: str
+    criticality: Criticality
+    resolution_sla: timedelta
+    runbook: str
+    id: str = PLATFORM_PIPELINE_ID
+    description: str = "Airflow's scheduler, triggerer and the escalation engine DAG"
+    business_area: str = "platform"
+    investor_facing: bool = False
+    resolve_by_month_end: bool = False
+    upstream: tuple = ()
+    stakeholders: tuple = ()
+    infrastructure: tuple = ()
+
+    @property
+    def dag_id(self) -> str:
+        return PLATFORM_PIPELINE_ID
+
+
+class Watchdog(StrictModel):
+    """`techflow-ops watchdog` (README "Watchdog"): how often it checks and when a check is stale."""
+
+    interval: Duration = timedelta(seconds=60)
+    heartbeat_threshold: Duration = timedelta(seconds=45)  # scheduler and triggerer heartbeats
+    engine_threshold: Duration = timedelta(minutes=5)  # the escalation engine's last successful tick
+    startup_grace: Duration = timedelta(minutes=3)  # after the watchdog starts: no platform page yet
+
+
 class EscalationConfig(StrictModel):
     policy: PolicySpec
     tiers: dict[Criticality, PolicyOverride] = Field(default_factory=dict)
@@ -153,6 +210,18 @@ class EscalationConfig(StrictModel):
     resolution_sla: ResolutionSla = ResolutionSla()
     routes: dict[str, Route] = Field(default_factory=dict)  # failure mode -> route
     severity: SeverityPolicy = SeverityPolicy()
+    platform: Platform = Platform()
+    watchdog: Watchdog = Watchdog()
+
+    def platform_pipeline(self, registry) -> PlatformPipeline:
+        """The pseudo-pipeline platform incidents escalate as (see `Platform`)."""
+        team_id = self.platform.team or self.infrastructure.team
+        team = registry.teams[team_id]
+        owners = Owners(primary=self.platform.owners.primary or self.management.de_lead,
+                        secondary=self.platform.owners.secondary or team.lead or team.members[0])
+        return PlatformPipeline(title=self.platform.title, owners=owners, business_owner_team=team_id,
+                                criticality=self.platform.criticality, resolution_sla=self.platform.resolution_sla,
+                                runbook=self.platform.runbook)
 
     def policy_for(self, pipeline, *, investor_period: bool = False) -> PolicySpec:
         """Pipeline override, else tier override, else the default policy (field by field); for an
@@ -232,6 +301,15 @@ def _cross_check(config: EscalationConfig, registry: Registry, path: Path, lines
             problem(("pipelines", pipeline_id), f"pipelines.{pipeline_id}", pipeline_id, "unknown pipeline")
         if override.steps:
             check_steps(override.steps, ("pipelines", pipeline_id, "steps"), f"pipelines.{pipeline_id}.steps")
+    for role in ("primary", "secondary"):
+        person = getattr(config.platform.owners, role)
+        if person is not None and person not in registry.people:
+            problem(("platform", "owners", role), f"platform.owners.{role}", person, "unknown person")
+    if config.platform.team is not None and config.platform.team not in registry.teams:
+        problem(("platform", "team"), "platform.team", config.platform.team, "unknown team")
+    if PLATFORM_PIPELINE_ID in registry.pipelines:
+        problem(("platform",), "platform", PLATFORM_PIPELINE_ID,
+                "a pipeline in pipelines.yaml has the id platform incidents use; rename it")
     if config.infrastructure.team not in registry.teams:
         problem(("infrastructure", "team"), "infrastructure.team", config.infrastructure.team, "unknown team")
     for role in ("de_lead", "ba_lead", "cfo"):

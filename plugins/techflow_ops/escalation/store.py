@@ -11,12 +11,12 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Engine, String, and_, cast, insert, or_, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, String, and_, cast, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..opsdb.schema import (
     ACKNOWLEDGED,
@@ -34,6 +34,31 @@ from ..opsdb.schema import (
 )
 
 STATUSES = INCIDENT_STATUSES
+
+
+def _warm_for_forks() -> None:
+    """Do now, once, what a task process's first page would otherwise pay for (tens of ms each,
+    benchmarks/bench_real_failure_latency.py): compute the SQLAlchemy cache key of every column
+    type of these tables (memoized on the module-level type objects, ~0.5 ms) and, for a
+    PostgreSQL ops DB, import its SQLAlchemy dialect and psycopg2. A process that imports the
+    store before it forks task processes (the preloaded LocalExecutor and Celery workers) hands
+    both to all of them. No connection is opened."""
+    try:
+        for table in (action_link_uses, engine_state, incident_events, incidents, outbox, page_messages):
+            for column in table.c:
+                column.type._static_cache_key  # noqa: B018 - a memoized property: reading it fills it
+        from .. import settings
+
+        url = settings.ops_db_url()
+        if url.startswith("postgresql"):
+            from sqlalchemy.engine import make_url
+
+            make_url(url).get_dialect().import_dbapi()
+    except Exception:  # noqa: BLE001 - only a head start: the engine loads what it needs itself
+        pass
+
+
+_warm_for_forks()
 NOTICE_KIND = "dq_warning"  # a failed warning check: told, never paged
 RECORD_ATTEMPTS = 4  # transactions recording a delivery outcome, 0.1 + 0.2 + 0.4 s apart
 RECORD_RETRY_SLEEP = 0.1
@@ -214,6 +239,13 @@ def open_or_touch(connection: Connection, values: dict, at: datetime) -> tuple[i
             update(incidents).where(incidents.c.id == incident_id).values(reports=incidents.c.reports + 1, updated_at=at)
         )
     return incident_id, inserted
+
+
+def unresolved_by_dedup_key(connection: Connection, key: str) -> "Incident | None":
+    """The unresolved incident holding `key` (resolving one frees its key), or None."""
+    row = connection.execute(select(incidents).where(incidents.c.dedup_key == key,
+                                                     incidents.c.status != RESOLVED)).first()
+    return Incident.from_row(row) if row is not None else None
 
 
 def task_incidents_of_run(connection: Connection, dag_id: str, run_id: str | None) -> list[int]:
@@ -465,6 +497,55 @@ def get_state(connection: Connection, key: str) -> str | None:
 def set_state(connection: Connection, key: str, value: str) -> None:
     if connection.execute(update(engine_state).where(engine_state.c.key == key).values(value=value)).rowcount == 0:
         connection.execute(engine_state.insert().values(key=key, value=value))
+
+
+# --- leases (an engine_state row "<expiry ISO UTC> <random token>") -------------------------
+
+
+def lease_expiry(value: str) -> datetime:
+    """When the lease `value` ends (a value that does not parse has ended: it can be taken)."""
+    try:
+        expiry = datetime.fromisoformat(value.split(" ", 1)[0])
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+    return expiry if expiry.tzinfo is not None else expiry.replace(tzinfo=timezone.utc)
+
+
+def acquire_lease(connection: Connection, key: str, now: datetime, lease: timedelta) -> str | None:
+    """Take the lease `key` until `now + lease` (`now`: the wall clock) unless another holder's
+    has not ended; return the value that marks it ours (for `release_lease`), else None.
+
+    A compare-and-set, so two processes never both get it: a missing row is inserted (when a
+    concurrent insert won, the unique key raises IntegrityError: not acquired; inside a
+    savepoint, so the caller's transaction stays usable), an ended one (released, or its holder
+    crashed) is replaced by UPDATE ... WHERE value = <the ended value read>, which matches no
+    row when another process replaced it meanwhile (PostgreSQL re-checks the WHERE on the row
+    a concurrent UPDATE committed; SQLite's BEGIN IMMEDIATE serialises the whole transaction).
+    Comparing the exact value read, not the instants as strings in SQL, keeps the database's
+    collation out of it."""
+    value = f"{(now + lease).astimezone(timezone.utc).isoformat()} {secrets.token_hex(16)}"
+    current = get_state(connection, key)
+    if current is None:
+        try:
+            with connection.begin_nested():
+                connection.execute(engine_state.insert().values(key=key, value=value))
+        except IntegrityError:
+            return None
+        return value
+    if lease_expiry(current) > now:
+        return None
+    replaced = connection.execute(
+        update(engine_state).where(engine_state.c.key == key, engine_state.c.value == current).values(value=value)
+    ).rowcount
+    return value if replaced == 1 else None
+
+
+def release_lease(connection: Connection, key: str, value: str) -> bool:
+    """End the lease `key` if it is still the one `value` marks (one that expired and was taken
+    over by another process stays theirs); True when released."""
+    return connection.execute(
+        delete(engine_state).where(engine_state.c.key == key, engine_state.c.value == value)
+    ).rowcount == 1
 
 
 # --- the outbox ----------------------------------------------------------------------------

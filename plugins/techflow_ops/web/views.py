@@ -15,6 +15,7 @@ from typing import Any, Callable
 from .. import escalation, links, settings
 from .. import inbox as inbox_area
 from ..escalation import action_links
+from ..escalation.policy import PLATFORM_PIPELINE_ID, get_policy
 from ..failures import FailureClass
 from ..oncall import get_schedule_service
 from ..oncall.fairness import METRICS, fairness_report
@@ -296,13 +297,19 @@ def runbook(pipeline_id: str) -> dict:
     from .runbook_html import render_runbook
 
     registry = get_registry()
-    if pipeline_id not in registry.pipelines:
+    if pipeline_id == PLATFORM_PIPELINE_ID:  # platform incidents' runbook (escalation.yaml `platform`)
+        from ..registry.registry import resolve_runbook
+
+        platform = get_policy(registry.config_dir).platform_pipeline(registry)
+        path, title = resolve_runbook(platform.runbook, registry.project_root, registry.config_dir), platform.title
+    elif pipeline_id not in registry.pipelines:
         raise NotFound(f"unknown pipeline {pipeline_id!r}")
-    path = registry.runbook_path(pipeline_id)
+    else:
+        path, title = registry.runbook_path(pipeline_id), registry.pipelines[pipeline_id].title
     markdown_text = path.read_text(encoding="utf-8")
     return {
         "pipeline_id": pipeline_id,
-        "title": registry.pipelines[pipeline_id].title,
+        "title": title,
         "source": str(path.relative_to(registry.project_root)) if path.is_relative_to(registry.project_root) else path.name,
         "markdown": markdown_text,
         "html": render_runbook(markdown_text, _runbook_pages(registry, path)),
@@ -329,7 +336,7 @@ def _incident_json(incident: Any) -> dict:
     data["severity"] = data.get("severity") or "major"
     data["url"] = links.incident_url(data["id"])
     data["summary"] = _incident_summary(data)
-    if data.get("pipeline_id") in get_registry().pipelines:
+    if data.get("pipeline_id") in get_registry().pipelines or data.get("pipeline_id") == PLATFORM_PIPELINE_ID:
         anchor = _runbook_anchor(data.get("failure_class"))
         data["runbook_url"] = links.runbook_url(data["pipeline_id"], anchor)
         data["runbook_anchor"] = anchor
