@@ -32,13 +32,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +46,9 @@ import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from integration.standalone_stack import StandaloneStack, wait_for  # noqa: E402 - the integration test's own harness
+
 DAILY = ("profit", "growth", "engagement")
 AGGREGATES = ("executive_investor", "experiment_team")
 PIPELINES = DAILY + AGGREGATES
@@ -88,85 +87,15 @@ class ModeResult:
 
 # --- the stack ---------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop_group(pid: int, grace: float = 30) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.5)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-class Standalone:
-    """`scripts/start.sh` in its own session, as tests/integration/test_standalone.py runs it."""
+class Standalone(StandaloneStack):
+    """`scripts/start.sh` with a demo data set and the preload switched on or off."""
 
     def __init__(self, work: Path, preload: str, demo_args: str):
-        self.home = work / "airflow"
-        port = _free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "TECHFLOW_"))}
-        env.update({"AIRFLOW_HOME": str(self.home), "TECHFLOW_DATA_DIR": str(work / "data"),
-                    "TECHFLOW_OPS_DB_URL": f"sqlite:///{work / 'ops.db'}", "TECHFLOW_PORT": str(port),
-                    "TECHFLOW_DEMO_ARGS": demo_args, "TECHFLOW_START_TIMEOUT": "300", "TECHFLOW_PRELOAD": preload})
-        started = time.monotonic()
-        self.script = subprocess.Popen(["bash", str(ROOT / "scripts" / "start.sh")], env=env, cwd=ROOT,
-                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                       start_new_session=True)
-        self.output: list[str] = []
-        for line in self.script.stdout:
-            self.output.append(line)
-            if "Ctrl-C stops" in line:
-                break
-        self.startup_seconds = time.monotonic() - started
-        logins = [line for line in self.output if "login:" in line]
-        if not logins:
-            self.stop()
-            raise RuntimeError("the standalone did not come up:\n" + "".join(self.output[-40:]) + self.log_tail())
-        user, password = logins[0].split("login:")[1].strip().split(" / ")
-        base = f"http://127.0.0.1:{port}"
-        token = httpx.post(f"{base}/auth/token", json={"username": user, "password": password}, timeout=60)
-        token.raise_for_status()
-        self.client = httpx.Client(base_url=base, timeout=60,
-                                   headers={"Authorization": f"Bearer {token.json()['access_token']}"})
-
-    def log_tail(self, lines: int = 40) -> str:
-        log = self.home / "standalone.log"
-        return "".join(log.read_text(errors="replace").splitlines(keepends=True)[-lines:]) if log.exists() else ""
-
-    def stop(self) -> None:
-        pid_file = self.home / "standalone.pid"
-        _stop_group(self.script.pid)
-        if pid_file.exists():
-            _stop_group(int(pid_file.read_text()))
-        try:
-            self.script.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.script.kill()
+        super().__init__(work, start_timeout=300, env={"TECHFLOW_DEMO_ARGS": demo_args, "TECHFLOW_PRELOAD": preload})
+        self.start()
 
 
-def _wait(predicate, timeout: float, what: str, every: float = 2.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(every)
-    raise TimeoutError(f"timed out waiting for {what}; last answer: {last!r}")
+_wait = wait_for
 
 
 def _runs(client: httpx.Client, dag_id: str, **params) -> list[dict]:

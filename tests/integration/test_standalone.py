@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import threading
@@ -21,80 +20,26 @@ from pathlib import Path
 import httpx
 import pytest
 
-from escalation.receivers import free_port  # the loopback helpers the test areas share
+from integration.standalone_stack import StandaloneStack, stop_group, wait_for
 from techflow_ops.registry import get_registry
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
-def _stop_group(pid: int, grace: float = 30) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.5)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
 @pytest.fixture(scope="module")
 def airflow_server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("standalone")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "TECHFLOW_"))}
-    env.update({
-        "AIRFLOW_HOME": str(home / "airflow"),
-        "TECHFLOW_DATA_DIR": str(home / "data"),
-        "TECHFLOW_OPS_DB_URL": f"sqlite:///{home / 'ops.db'}",
-        "TECHFLOW_PORT": str(port),
+    stack = StandaloneStack(tmp_path_factory.mktemp("standalone"), start_timeout=180, env={
         "TECHFLOW_DEMO_ARGS": "--accounts 10 --events-per-day 300",
-        "TECHFLOW_START_TIMEOUT": "180",
         # The watchdog start.sh starts: its default interval (60 s), a short start-up grace for the test.
         "TECHFLOW_WATCHDOG_ARGS": "--startup-grace 20s",
     })
-    script = subprocess.Popen(["bash", str(PROJECT_ROOT / "scripts" / "start.sh")], env=env, cwd=PROJECT_ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    output: list[str] = []
-    try:
-        for line in script.stdout:
-            output.append(line)
-            if "Ctrl-C stops" in line:  # the banner's last line
-                break
-        assert any("login:" in line for line in output), "".join(output)
-        user, password = next(line for line in output if "login:" in line).split("login:")[1].strip().split(" / ")
-        base = f"http://127.0.0.1:{port}"
-        token = httpx.post(f"{base}/auth/token", json={"username": user, "password": password}, timeout=30)
-        token.raise_for_status()
-        client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token.json()['access_token']}"},
-                              timeout=30)
-        yield client, output, home / "airflow"
-        client.close()
-    finally:
-        pid_file = home / "airflow" / "standalone.pid"
-        _stop_group(script.pid)
-        if pid_file.exists():
-            _stop_group(int(pid_file.read_text()))
-        script.wait(timeout=60)
+    with stack:
+        yield stack.client, stack.output, stack.home
 
 
 def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(2)
-    raise AssertionError(f"timed out waiting for {what}; last answer: {last!r}")
+    return wait_for(predicate, timeout, what)
 
 
 def _log_tail(airflow_home: Path, lines: int = 60) -> str:
@@ -374,4 +319,4 @@ def test_the_watchdog_pages_a_killed_scheduler_and_resolves_when_one_is_back(air
         assert count == 1, "one incident per outage"
     finally:
         if restarted is not None:
-            _stop_group(restarted.pid)
+            stop_group(restarted.pid)
