@@ -102,6 +102,8 @@ def _trace():
     wrap(store.Writes, "flush", "write events/outbox rows")
     wrap(orchestrator.Escalation, "deliver", "deliver (all rows)")
     wrap(store, "claim", "claim row")
+    wrap(store, "claim_due_of_incident", "claim first step's rows (incident's transaction)")
+    wrap(orchestrator.Escalation, "_deliver_claimed", "deliver claimed rows (all)")
     wrap(channels, "send_email", "send email")
     wrap(channels, "send_slack", "send slack")
     wrap(store, "record_retried", "mark delivered")

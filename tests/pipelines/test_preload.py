@@ -117,8 +117,10 @@ if os.fork() == 0:  # as supervise_task does, in the LocalExecutor worker / Cele
                     "same_as_get_runner": validation.get_runner() is r}
                    for r in validation._runners.values()]
     from techflow_ops.oncall import service  # light; what the preload loaded is in its cache
+    from techflow_ops.opsdb import engine as opsdb_engine
     os.write(write_end, json.dumps({"modules": modules, "runners": runners,
-                                    "schedule_loaded": bool(service._cache._entries)}).encode())
+                                    "schedule_loaded": bool(service._cache._entries),
+                                    "ops_db_verified": opsdb_engine.verified_by_parent()}).encode())
     os._exit(0)
 os.close(write_end)
 child = json.loads(os.read(read_end, 1 << 20))
@@ -146,6 +148,7 @@ def test_a_task_process_forked_from_a_local_executor_scheduler_starts_with_gx_an
     assert runner == {"built_in_parent": True, "has_context": True, "url": runner["url"], "configured": True,
                       "same_as_get_runner": True}
     assert result["schedule_loaded"] is True
+    assert result["ops_db_verified"] is True  # the parent brought the ops DB to head: the task skips that check
     assert result["parent_engines"] == []  # no warehouse/ops-DB engine (or pooled connection) crosses the fork
 
 
@@ -162,6 +165,7 @@ def test_preload_off_or_parsing_only_leaves_gx_and_escalation_to_the_task():
         assert not result["modules"]["techflow_ops.escalation.orchestrator"], env
         assert result["runners"] == []
         assert result["schedule_loaded"] is False
+        assert result["ops_db_verified"] is False
 
 
 def test_processes_that_fork_no_task_get_no_task_runtime():

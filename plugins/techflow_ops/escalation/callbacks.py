@@ -59,20 +59,47 @@ class ReportTaskFailure(_PipelineCallback):
 
     def __call__(self, context) -> None:
         try:
-            from . import report_failure
-
-            ti = context.get("ti") or context.get("task_instance")
-            exception = context.get("exception")
-            report_failure(
-                pipeline_id=self.pipeline_id, dag_id=_get(ti, "dag_id"), run_id=_get(ti, "run_id") or context.get("run_id"),
-                task_id=_get(ti, "task_id"), try_number=_get(ti, "try_number"), kind="task_failure",
-                exception=exception if isinstance(exception, BaseException) else None,
-                error=None if isinstance(exception, BaseException) else str(exception or "task failed (no exception given)"),
-                log_url=_log_url(ti), run_started_at=_run_started_at(context.get("dag_run")),
-                details={"drill": os.environ["TECHFLOW_DRILL"]} if os.environ.get("TECHFLOW_DRILL") else None,
-            )
+            try:
+                self._report(context)
+            except Exception:
+                if not _check_schema_again():
+                    raise
+                log.warning("TechFlow escalation: reporting a failure failed with the schema check skipped (a parent "
+                            "verified the ops DB); checked it again, retrying", exc_info=True)
+                self._report(context)
         except Exception:
             log.exception("TechFlow escalation: could not report the failure of pipeline %s", self.pipeline_id)
+
+    def _report(self, context) -> None:
+        from . import report_failure
+
+        ti = context.get("ti") or context.get("task_instance")
+        exception = context.get("exception")
+        report_failure(
+            pipeline_id=self.pipeline_id, dag_id=_get(ti, "dag_id"), run_id=_get(ti, "run_id") or context.get("run_id"),
+            task_id=_get(ti, "task_id"), try_number=_get(ti, "try_number"), kind="task_failure",
+            exception=exception if isinstance(exception, BaseException) else None,
+            error=None if isinstance(exception, BaseException) else str(exception or "task failed (no exception given)"),
+            log_url=_log_url(ti), run_started_at=_run_started_at(context.get("dag_run")),
+            details={"drill": os.environ["TECHFLOW_DRILL"]} if os.environ.get("TECHFLOW_DRILL") else None,
+        )
+
+
+def _check_schema_again() -> bool:
+    """After a failed report in a task process that skipped its schema check because the parent
+    it was forked from verified the ops DB (`opsdb.engine.verify_for_forks`): forget that, drop the
+    engines and the service, so the next use checks (and migrates) the schema. True when there
+    was such a skipped check to redo."""
+    from ..opsdb import engine as opsdb_engine
+
+    if not opsdb_engine.verified_by_parent():
+        return False
+    from . import reset_service
+
+    opsdb_engine.forget_verified()
+    opsdb_engine.dispose_engines()
+    reset_service()
+    return True
 
 
 class ReportTaskSuccess(_PipelineCallback):
@@ -87,6 +114,38 @@ class ReportTaskSuccess(_PipelineCallback):
                                      run_started_at=_run_started_at(context.get("dag_run")))
         except Exception:
             log.exception("TechFlow escalation: could not record the success of pipeline %s", self.pipeline_id)
+
+
+class WarmOpsDb(_PipelineCallback):
+    """Task `on_execute_callback`: connects to the ops DB in the background as the task starts, so a failure finds it ready.
+
+    A daemon thread builds the escalation service (engine, schema check) and pools one
+    connection. Every task uses the ops DB when it ends (a success auto-resolves, a failure opens an
+    incident), so this moves that work earlier rather than adding it. The task never waits
+    for it and it never raises; a failure callback that comes first simply waits for the
+    engine (`service()` and the engine cache are locked) or uses what is ready."""
+
+    def __call__(self, context) -> None:
+        try:
+            import threading
+
+            threading.Thread(target=warm_ops_db, name="techflow-ops-db-warm-up", daemon=True).start()
+        except Exception:  # a warm-up is only a head start
+            log.debug("TechFlow escalation: ops DB warm-up not started", exc_info=True)
+
+
+def warm_ops_db() -> bool:
+    """Build the escalation service (its ops DB engine, schema checked) and put one open
+    connection in its pool; True when done. Never raises."""
+    try:
+        from . import service
+
+        with service().engine.connect():
+            pass
+        return True
+    except Exception:  # the failure/success callback connects (and reports) itself
+        log.debug("TechFlow escalation: ops DB warm-up failed", exc_info=True)
+        return False
 
 
 class ReportDagRunFailure(_PipelineCallback):
@@ -146,7 +205,8 @@ async def report_deadline_miss(context: dict, pipeline_id: str, sla: str) -> Non
 
 def task_hooks(pipeline_id: str) -> dict:
     """`default_args` entries for every task of a pipeline DAG."""
-    return {"on_failure_callback": [ReportTaskFailure(pipeline_id)], "on_success_callback": [ReportTaskSuccess(pipeline_id)]}
+    return {"on_execute_callback": [WarmOpsDb(pipeline_id)], "on_failure_callback": [ReportTaskFailure(pipeline_id)],
+            "on_success_callback": [ReportTaskSuccess(pipeline_id)]}
 
 
 def freshness_deadline(pipeline_id: str, freshness_sla: timedelta):

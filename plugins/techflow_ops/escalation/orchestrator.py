@@ -35,7 +35,7 @@ from . import store
 from .action_links import ACKNOWLEDGE, RESOLVE
 from .classify import classify, failure_mode_of
 from .messages import ROLE_SLOT, PageRenderer
-from .outbox import Backoff, DeliveryReport, deliver_due
+from .outbox import CLAIM_LEASE, Backoff, DeliveryReport, deliver_claimed, deliver_due
 from .planning import PageStep, StepPlan, StepState, plan_step
 from .policy import PLATFORM_PIPELINE_ID, EscalationConfig, OnCallView, Step, get_policy, read_oncall, resolve_step
 
@@ -187,6 +187,7 @@ class Escalation:
             "details": json.dumps(details, default=str), "log_url": log_url,
             "failure_mode": failure_mode, "severity": severity,
         }
+        claimed, token = [], None
         with self.engine.begin() as connection:
             incident_id, opened = store.open_or_touch(connection, values, at)
             if opened:
@@ -196,14 +197,23 @@ class Escalation:
                                 data={"try_number": try_number, "failure_class": failure_class.value,
                                       "failure_mode": failure_mode, "severity": severity})
                 writes = store.Writes(at)
-                self._fire_due_steps(writes, [store.load_incident(connection, incident_id)], at, oncall, {})
+                self._fire_due_steps(writes, [store.opened_incident(incident_id, values, at)], at, oncall, {})
                 writes.flush(connection)
+                if deliver:
+                    # Claimed in this transaction, so the first page goes out right after the commit
+                    # that records it (the lease keeps a concurrent engine tick off these rows).
+                    claimed, token = store.claim_due_of_incident(connection, incident_id, at, max(at, utcnow()), CLAIM_LEASE)
             else:
                 store.add_event(connection, incident_id, at, "reported_again",
                                 "the same failure was reported again (deduplicated)", data={"try_number": try_number})
-        if deliver and opened:
-            self.deliver(at=at, incident_id=incident_id)
+        if claimed:
+            self._deliver_claimed(claimed, token, at)
         return incident_id
+
+    def _deliver_claimed(self, rows: list[dict], token: str, at: datetime) -> DeliveryReport:
+        notifications = self.policy.notifications
+        return deliver_claimed(self.engine, rows, token, at, from_email=notifications.from_email, backoff=self.backoff,
+                               time_budget=notifications.delivery_time_budget)
 
     def report_warning(self, *, pipeline_id: str, dataset: str, partition: str, failure_mode: str, summary: str,
                        dag_id: str | None = None, run_id: str | None = None, at: datetime | None = None,

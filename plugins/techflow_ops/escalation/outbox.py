@@ -65,6 +65,11 @@ def deliver_one(engine, row_id: int, at: datetime, *, from_email: str, backoff: 
         row, token = store.claim(connection, row_id, max(at, wall_clock or at), CLAIM_LEASE, _fill)
     if row is None:
         return DeliveryReport()
+    return _send(engine, row, token, at, from_email=from_email, backoff=backoff)
+
+
+def _send(engine, row, token: str, at: datetime, *, from_email: str, backoff: Backoff) -> DeliveryReport:
+    """Send a claimed row; record the outcome (and a timeline event for pages)."""
     try:
         channels.deliver(row, from_email)
     except Exception as exc:  # noqa: BLE001 - any delivery failure is recorded and retried
@@ -90,6 +95,37 @@ def _postpone(engine, row_id: int, at: datetime, error: str, backoff: Backoff) -
             store.postpone(connection, row_id, error, lambda attempts: at + backoff.after(attempts))
     except Exception:
         log.exception("outbox row %s: could not record the error", row_id)
+
+
+def deliver_claimed(engine, rows: list[dict], token: str, at: datetime, *, from_email: str, backoff: Backoff,
+                    time_budget: timedelta = timedelta(seconds=40)) -> DeliveryReport:
+    """Send rows claimed with `token` when they were queued (`store.claim_due_of_incident`), in
+    order, recording each outcome as `deliver_due` does. Claims of rows not attempted (the time
+    budget spent, or the process interrupted) are given back, so the engine sends them at its
+    next tick rather than once the lease ends."""
+    report = DeliveryReport()
+    deadline = time.monotonic() + time_budget.total_seconds()
+    pending = list(rows)
+    try:
+        while pending and time.monotonic() < deadline:
+            fields = pending.pop(0)
+            try:
+                report += _send(engine, store.with_text(fields, _fill), token, at, from_email=from_email, backoff=backoff)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"[:2000]
+                log.exception("outbox row %s: delivery attempt raised", fields["id"])
+                report.failed += 1
+                report.errors.append(f"outbox row {fields['id']}: {error}")
+                _postpone(engine, fields["id"], at, error, backoff)
+    finally:
+        if pending:
+            try:
+                store.record_retried(engine, lambda connection: store.release_claims(
+                    connection, [fields["id"] for fields in pending], token))
+            except Exception:
+                log.exception("outbox rows %s: could not give back their claims (sent once their lease ends)",
+                              [fields["id"] for fields in pending])
+    return report
 
 
 def deliver_due(engine, at: datetime, *, from_email: str, backoff: Backoff, incident_id: int | None = None,

@@ -232,9 +232,12 @@ def add_event(connection: Connection, incident_id: int, at: datetime, kind: str,
 def open_or_touch(connection: Connection, values: dict, at: datetime) -> tuple[int, bool]:
     """Insert the incident unless its dedup key exists; return (id, opened_now)."""
     row = dict(values, status=OPEN, opened_at=at, updated_at=at, reports=1, step_index=0, cycle=0, level=0)
-    inserted = _insert_ignoring_duplicate(connection, incidents, row, "dedup_key")
-    incident_id = connection.execute(select(incidents.c.id).where(incidents.c.dedup_key == values["dedup_key"])).scalar_one()
+    statement = (_dialect_insert(connection)(incidents).values(**row)
+                 .on_conflict_do_nothing(index_elements=["dedup_key"]).returning(incidents.c.id))
+    incident_id = connection.execute(statement).scalar()
+    inserted = incident_id is not None
     if not inserted:
+        incident_id = connection.execute(select(incidents.c.id).where(incidents.c.dedup_key == values["dedup_key"])).scalar_one()
         connection.execute(
             update(incidents).where(incidents.c.id == incident_id).values(reports=incidents.c.reports + 1, updated_at=at)
         )
@@ -383,6 +386,14 @@ class DueIncident(NamedTuple):
 
 
 _DUE_COLUMNS = [incidents.c[name] for name in DueIncident._fields]
+
+
+def opened_incident(incident_id: int, values: dict, at: datetime) -> DueIncident:
+    """The incident `open_or_touch(connection, values, at)` just inserted, as `due_incidents` would
+    read it back (no query: its step state is the first one)."""
+    fields = dict(values, id=incident_id, step_index=0, cycle=0, level=0, opened_at=at,
+                  details=json.loads(values.get("details") or "{}"))
+    return DueIncident(**{name: fields.get(name) for name in DueIncident._fields})
 
 
 def due_incidents(connection: Connection, at: datetime, limit: int) -> list[DueIncident]:
@@ -569,6 +580,55 @@ def due_outbox_ids(connection: Connection, at: datetime, *, incident_id: int | N
     return list(connection.execute(query).scalars())
 
 
+def _claimed_rows(connection: Connection, *where):
+    return connection.execute(
+        select(outbox, page_messages.c.subject.label("message_subject"), page_messages.c.body.label("message_body"),
+               page_messages.c.payload.label("message_payload"))
+        .select_from(outbox.outerjoin(page_messages, page_messages.c.key == outbox.c.message_key))
+        .where(*where).order_by(outbox.c.next_attempt_at, outbox.c.id)
+    )
+
+
+def with_text(fields: dict, fill: Callable[[str, dict], dict]) -> SimpleNamespace:
+    """A claimed row (its columns and its page message's, as `_claimed_rows` reads them) with the
+    text it sends: its own, or its page's completed by `fill` (see `claim`)."""
+    fields = dict(fields)
+    subject, body, payload = fields.pop("message_subject"), fields.pop("message_body"), fields.pop("message_payload")
+    if fields["message_key"] is not None:
+        if body is None:
+            raise LookupError(f"outbox row {fields['id']}: page message {fields['message_key']!r} is missing")
+        fields.update(subject=subject, payload=payload)
+        fields.update(fill(body, fields))
+    return SimpleNamespace(**fields)
+
+
+def claim_due_of_incident(connection: Connection, incident_id: int, at: datetime, now: datetime,
+                          lease: timedelta) -> tuple[list[dict], str | None]:
+    """Lease every pending row of `incident_id` due at `at` (what `due_outbox_ids` would list for
+    it, `now` the wall clock), with one random token, in the caller's transaction: the one that
+    queued them, so a new incident's first page needs no transaction of its own before it is
+    sent. Return the rows (columns and their page message's, for `with_text`) and the token;
+    ([], None) when none was due and free."""
+    token = secrets.token_hex(16)
+    claimed = connection.execute(
+        update(outbox)
+        .where(outbox.c.incident_id == incident_id, outbox.c.status == PENDING, outbox.c.next_attempt_at <= at)
+        .where(or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
+        .values(claimed_until=now + lease, claim_token=token, attempts=outbox.c.attempts + 1)
+    ).rowcount
+    if not claimed:
+        return [], None
+    return [dict(row._mapping) for row in _claimed_rows(connection, outbox.c.claim_token == token)], token
+
+
+def release_claims(connection: Connection, row_ids: list[int], token: str) -> None:
+    """Give back claims (made with `token`) of rows no attempt was made for: due again at once."""
+    connection.execute(
+        update(outbox).where(outbox.c.id.in_(row_ids), outbox.c.claim_token == token, outbox.c.status == PENDING)
+        .values(claimed_until=None, claim_token=None, attempts=outbox.c.attempts - 1)
+    )
+
+
 def claim(connection: Connection, row_id: int, now: datetime, lease: timedelta,
           fill: Callable[[str, dict], dict]) -> tuple[SimpleNamespace | None, str | None]:
     """Lease a pending row (a random token marks the claim) and return it with the text it sends:
@@ -584,20 +644,8 @@ def claim(connection: Connection, row_id: int, now: datetime, lease: timedelta,
     ).rowcount
     if not claimed:
         return None, None
-    row = connection.execute(
-        select(outbox, page_messages.c.subject.label("message_subject"), page_messages.c.body.label("message_body"),
-               page_messages.c.payload.label("message_payload"))
-        .select_from(outbox.outerjoin(page_messages, page_messages.c.key == outbox.c.message_key))
-        .where(outbox.c.id == row_id)
-    ).first()
-    fields = dict(row._mapping)
-    subject, body, payload = fields.pop("message_subject"), fields.pop("message_body"), fields.pop("message_payload")
-    if fields["message_key"] is not None:
-        if body is None:
-            raise LookupError(f"outbox row {fields['id']}: page message {fields['message_key']!r} is missing")
-        fields.update(subject=subject, payload=payload)
-        fields.update(fill(body, fields))
-    return SimpleNamespace(**fields), token
+    row = _claimed_rows(connection, outbox.c.id == row_id).first()
+    return with_text(row._mapping, fill), token
 
 
 def record_retried(engine: Engine, write: Callable[[Connection], None]) -> None:

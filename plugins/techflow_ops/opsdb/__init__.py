@@ -6,8 +6,9 @@ default (WAL journal, busy timeout and `BEGIN IMMEDIATE` writes, because several
 processes write at once), PostgreSQL when `TECHFLOW_OPS_DB_URL` says so.
 
 Schema changes are Alembic revisions in `opsdb/migrations/versions/`, one linear chain.
-`get_engine()` upgrades the database to head lazily on first use in a process;
-`techflow-ops opsdb upgrade` does it explicitly.
+`get_engine()` upgrades the database to head lazily on first use in a process (a process
+forked from a preloaded scheduler or Celery worker that did so already, `engine.verify_for_forks`,
+skips it); `techflow-ops opsdb upgrade` does it explicitly.
 
 Adding tables for another area (quality results, web, ...):
   1. declare them on `techflow_ops.opsdb.schema.metadata` in your own module

@@ -9,11 +9,14 @@ from sqlalchemy.engine import make_url
 
 from .. import settings
 from ..sqlengines import EngineCache
-from .migrations_runner import migrate_to_head
+from .migrations_runner import head_revision, migrate_to_head
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 _engines = EngineCache()
+# URL -> the revision `verify_for_forks` found it at, in a process that forks task processes.
+# Forked children inherit it and so skip their own schema check (see `_make_migrated_engine`).
+_verified_heads: dict[str, str] = {}
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -59,8 +62,34 @@ def make_engine(url: str | None = None) -> Engine:
 
 def _make_migrated_engine(url: str) -> Engine:
     engine = make_engine(url)
-    migrate_to_head(url, engine)
+    if _verified_heads.get(url) != head_revision():
+        migrate_to_head(url, engine)
     return engine
+
+
+def verify_for_forks(url: str | None = None) -> str:
+    """In a process that forks task processes (the preloaded scheduler or Celery worker): bring
+    the ops DB at `url` to head now, with a short-lived engine closed before this returns (no
+    connection crosses a fork), and record it, so the engines its forked children make skip
+    the per-process schema check (a query or two per task process). Return the revision."""
+    url = url or settings.ops_db_url()
+    head = upgrade_to_head(url)
+    _verified_heads[url] = head
+    return head
+
+
+def verified_by_parent(url: str | None = None) -> bool:
+    """True when this process skips the schema check for `url` (a parent verified it)."""
+    return _verified_heads.get(url or settings.ops_db_url()) == head_revision()
+
+
+def forget_verified(url: str | None = None) -> None:
+    """Check the schema again on the next engine (all URLs when `url` is None): the ops DB
+    may have been replaced since the parent verified it."""
+    if url is None:
+        _verified_heads.clear()
+    else:
+        _verified_heads.pop(url, None)
 
 
 def upgrade_to_head(url: str | None = None, *, engine: Engine | None = None) -> str:

@@ -21,9 +21,13 @@ Which process forks what (Airflow 3.3 on Linux, Python 3.11: `multiprocessing` f
 channels and the SMTP/Slack/PagerDuty notifier modules) and loads the policy and the on-call
 schedule; with `quality` it imports Great Expectations and the quality suites and builds the
 worker's GX context and warehouse data source (`quality.validation.prepare_runner`). Fork
-safety: it opens no database connection and creates no SQLAlchemy engine (the engines are
-per process, `sqlengines.EngineCache`; GX's data-source engine is made on first use, in the
-task process), starts no thread, and disposes of any engine it finds with `close=False`.
+safety: it keeps no database connection and no SQLAlchemy engine (the engines are per process,
+`sqlengines.EngineCache`; GX's data-source engine is made on first use, in the task process),
+starts no thread, and disposes of any engine it finds with `close=False`. The one connection it
+opens, to bring the ops DB to head (`opsdb.engine.verify_for_forks`), is closed before it
+returns; the children it forks then skip that schema check (a task process started after the
+ops DB was replaced, e.g. its SQLite file deleted, finds the tables missing when it reports a
+failure, and the failure callback then checks the schema again and retries).
 
 `TECHFLOW_PRELOAD=off` turns every preload off; `TECHFLOW_PRELOAD=parsing` keeps only the DAG
 parsing one. Nothing here raises: a broken config is reported by the parse itself, as an
@@ -136,7 +140,16 @@ def _preload_escalation() -> None:
     config_dir = get_registry().config_dir
     get_policy(config_dir)
     get_schedule_service(config_dir)
-    migrations_runner.head_revision()  # reads the migration scripts (no DB); each process checks its DB once
+    migrations_runner.head_revision()  # reads the migration scripts
+    _step("ops DB schema check", _verify_ops_db)
+
+
+def _verify_ops_db() -> None:
+    """Bring the ops DB to head once here (a short-lived connection, closed before any fork), so
+    each forked task process skips its own schema check (`opsdb.engine.verify_for_forks`)."""
+    from ..opsdb import engine as opsdb_engine
+
+    opsdb_engine.verify_for_forks()
 
 
 def _preload_notifiers() -> None:

@@ -1,0 +1,125 @@
+"""A task process gets its ops DB ready before a failure needs it: the task's execute hook
+warms the escalation service in a daemon thread, and a process forked from a parent that
+verified the ops DB schema skips its own check (and checks again when a report fails)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+
+def _join_warm_up() -> None:
+    for thread in threading.enumerate():
+        if thread.name == "techflow-ops-db-warm-up":
+            thread.join(timeout=30)
+
+
+@pytest.fixture
+def verified(ops_db_url):
+    from techflow_ops.opsdb import engine as opsdb_engine
+
+    opsdb_engine.forget_verified()
+    yield opsdb_engine
+    opsdb_engine.forget_verified()
+    opsdb_engine.dispose_engines()
+
+
+def test_task_hooks_warm_the_ops_db_when_the_task_starts(ops_db_url):
+    import techflow_ops.escalation as escalation
+    from techflow_ops.escalation.callbacks import WarmOpsDb, task_hooks
+
+    [hook] = task_hooks("profit")["on_execute_callback"]
+    assert isinstance(hook, WarmOpsDb)
+    assert hook({"ti": None}) is None  # returns at once: the work is in a daemon thread
+    _join_warm_up()
+    service = escalation.service()
+    assert service.engine.pool.checkedin() >= 1  # a connection is open and pooled, ready for the failure
+
+
+def test_the_warm_up_never_raises(ops_db_url, monkeypatch):
+    import techflow_ops.escalation as escalation
+    from techflow_ops.escalation import callbacks
+
+    def broken():
+        raise RuntimeError("ops DB down")
+
+    monkeypatch.setattr(escalation, "service", broken)
+    assert callbacks.warm_ops_db() is False
+    monkeypatch.setattr(threading.Thread, "start", lambda self: broken())
+    callbacks.WarmOpsDb("profit")({})  # no thread at all: still no exception
+
+
+def test_a_warm_up_racing_the_failure_report_makes_one_engine(ops_db_url, connections, smtp_server):
+    import techflow_ops.escalation as escalation
+    from techflow_ops.escalation.callbacks import ReportTaskFailure, WarmOpsDb
+    from techflow_ops.opsdb import engine as opsdb_engine
+
+    made = []
+    real = opsdb_engine.make_engine
+    opsdb_engine.make_engine = lambda url=None: made.append(url) or real(url)
+    try:
+        WarmOpsDb("profit")({})
+        ReportTaskFailure("profit")({"ti": {"dag_id": "profit_daily", "run_id": "r1", "task_id": "load", "try_number": 1},
+                                     "exception": RuntimeError("revenue file missing")})
+        _join_warm_up()
+    finally:
+        opsdb_engine.make_engine = real
+    assert made == [ops_db_url]
+    [incident] = escalation.list_incidents(pipeline_id="profit")
+    assert incident.task_id == "load"
+
+
+def test_a_child_of_a_verified_parent_skips_the_schema_check(ops_db_url, verified, monkeypatch):
+    assert verified.verify_for_forks(ops_db_url) == verified.head_revision()
+    assert verified.verified_by_parent(ops_db_url)
+
+    def no_check(url, engine):
+        raise AssertionError("the schema was checked again")
+
+    monkeypatch.setattr(verified, "migrate_to_head", no_check)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the task process: inherits the record, makes its own engine without the check
+        try:
+            engine = verified.get_engine(ops_db_url)
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT count(*) FROM incidents").scalar()
+            os.write(write, b"ok")
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            os.write(write, repr(exc).encode()[:500])
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1000) == b"ok"
+    os.close(read)
+
+    verified.forget_verified(ops_db_url)  # not verified: the check runs
+    verified.dispose_engines()
+    with pytest.raises(AssertionError, match="checked again"):
+        verified.get_engine(ops_db_url)
+
+
+def test_a_failure_report_checks_the_schema_again_when_the_ops_db_was_replaced(ops_db_url, verified, connections,
+                                                                                 smtp_server):
+    import techflow_ops.escalation as escalation
+    from techflow_ops.escalation.callbacks import ReportTaskFailure
+
+    verified.verify_for_forks(ops_db_url)
+    verified.dispose_engines()
+    escalation.reset_service()
+    database = Path(ops_db_url.removeprefix("sqlite:///"))
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        path.unlink(missing_ok=True)  # replaced after the parent verified it: no tables
+    smtp_server.messages.clear()
+
+    ReportTaskFailure("profit")({"ti": {"dag_id": "profit_daily", "run_id": "r1", "task_id": "load", "try_number": 1},
+                                 "exception": RuntimeError("revenue file missing")})
+
+    assert not verified.verified_by_parent(ops_db_url)
+    [incident] = escalation.list_incidents(pipeline_id="profit")
+    assert incident.task_id == "load"
+    assert smtp_server.messages  # paged once the schema was back
