@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,7 +39,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from escalation.receivers import HttpReceiver, SmtpReceiver, free_port  # noqa: E402 - the tests' receivers
+from escalation.receivers import HttpReceiver, SmtpReceiver  # noqa: E402 - the tests' receivers
+from integration.standalone_stack import StandaloneStack  # noqa: E402 - the integration test's harness
 
 BAR_RATIO = 1.5
 BARE_TO = "bare@techflow.example.com"
@@ -229,34 +228,12 @@ class Driver:
 
 # --- the two deployments --------------------------------------------------------------------
 
-def _stop_group(pid: int, grace: float = 30) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.5)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
 def run_standalone(work: Path, conn_env: dict, extra_env: dict, runs: int, smtp: SmtpReceiver) -> dict:
     """scripts/start.sh (airflow standalone, LocalExecutor) with its own home, data folder and
     ops DB, on a free port; the DAG bundle is the benchmark's folder only (no pipeline runs)."""
     dags = write_dags(work, TRACE)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "TECHFLOW_"))}
-    env.update({
-        "AIRFLOW_HOME": str(work / "airflow"), "TECHFLOW_DATA_DIR": str(work / "data"),
-        "TECHFLOW_OPS_DB_URL": f"sqlite:///{work / 'ops.db'}", "TECHFLOW_PORT": str(port),
-        "TECHFLOW_DEMO_ARGS": "--accounts 3 --events-per-day 20", "TECHFLOW_START_TIMEOUT": "240",
+    stack = StandaloneStack(work, start_timeout=240, env={
+        "TECHFLOW_DEMO_ARGS": "--accounts 3 --events-per-day 20",
         # start.sh points dags_folder at the project's DAGs; the bundle list decides what is parsed.
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps([{
             "name": "bench", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
@@ -265,43 +242,15 @@ def run_standalone(work: Path, conn_env: dict, extra_env: dict, runs: int, smtp:
         **conn_env, **extra_env,
     })
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        env.pop(var, None)
-    script = subprocess.Popen(["bash", str(ROOT / "scripts" / "start.sh")], env=env, cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    home = work / "airflow"
-
-    def log_tail(lines: int = 30) -> str:
-        log = home / "standalone.log"
-        return "".join(log.read_text(errors="replace").splitlines(keepends=True)[-lines:]) if log.exists() else ""
-
+        stack.env.pop(var, None)
     started = time.perf_counter()
-    output: list[str] = []
-    try:
-        for line in script.stdout:
-            output.append(line)
-            if "Ctrl-C stops" in line:
-                break
-        login = [line for line in output if "login:" in line]
-        if not login:
-            raise RuntimeError("start.sh did not come up:\n" + "".join(output[-30:]) + log_tail())
-        user, password = login[0].split("login:")[1].strip().split(" / ")
-        base = f"http://127.0.0.1:{port}"
-        token = httpx.post(f"{base}/auth/token", json={"username": user, "password": password}, timeout=30)
-        token.raise_for_status()
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token.json()['access_token']}"},
-                          timeout=30) as api:
-            driver = Driver(api, smtp, work / "stamps", log_tail)
-            driver.wait_for_dags()
-            up = time.perf_counter() - started
-            result = driver.measure(runs)
-            result["up"] = up
-            return result
-    finally:
-        pid_file = home / "standalone.pid"
-        _stop_group(script.pid)
-        if pid_file.exists():
-            _stop_group(int(pid_file.read_text()))
-        script.wait(timeout=60)
+    with stack:
+        driver = Driver(stack.client, smtp, work / "stamps", lambda: stack.log_tail(30))
+        driver.wait_for_dags()
+        up = time.perf_counter() - started
+        result = driver.measure(runs)
+        result["up"] = up
+        return result
 
 
 def run_celery(work: Path, conn_env: dict, extra_env: dict, runs: int, smtp: SmtpReceiver) -> dict:
