@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup start drill demo test bench lock clean
+.PHONY: setup start drill watchdog-check demo test bench lock clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,13 @@ drill: setup
 	AIRFLOW_HOME="$${AIRFLOW_HOME:-$(CURDIR)/.airflow}" TECHFLOW_DATA_DIR="$${TECHFLOW_DATA_DIR:-$(CURDIR)/data}" \
 	TECHFLOW_AIRFLOW_BASE_URL="$${TECHFLOW_AIRFLOW_BASE_URL:-http://localhost:$${TECHFLOW_PORT:-8080}}" \
 	$(BIN)/techflow-ops drill $${DRILL:-kafka-outage}
+
+## While `make start` runs, in another terminal: every watchdog check once, as a table (exit 1 if any
+## is stale). A look only: it opens, pages and resolves nothing (the watchdog `make start` runs does).
+watchdog-check: setup
+	AIRFLOW_HOME="$${AIRFLOW_HOME:-$(CURDIR)/.airflow}" TECHFLOW_DATA_DIR="$${TECHFLOW_DATA_DIR:-$(CURDIR)/data}" \
+	TECHFLOW_AIRFLOW_BASE_URL="$${TECHFLOW_AIRFLOW_BASE_URL:-http://localhost:$${TECHFLOW_PORT:-8080}}" \
+	$(BIN)/techflow-ops watchdog --once --format table --dry-run
 
 ## The five pipelines over a date range on generated data, no servers; prints a summary.
 demo: setup

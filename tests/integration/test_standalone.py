@@ -256,6 +256,27 @@ def _utc(text: str):
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
 
 
+def test_make_watchdog_check_reads_the_running_airflow_and_pages_nobody(airflow_server):
+    """README: `make watchdog-check` prints every check once against the running `make start`
+    (heartbeats from its API, the engine's tick, each pipeline's data) and opens nothing."""
+    client, output, airflow_home = airflow_server
+    home = airflow_home.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "TECHFLOW_"))}
+    env.update({"AIRFLOW_HOME": str(airflow_home), "TECHFLOW_DATA_DIR": str(home / "data"),
+                "TECHFLOW_OPS_DB_URL": f"sqlite:///{home / 'ops.db'}",
+                "TECHFLOW_AIRFLOW_BASE_URL": str(client.base_url).rstrip("/"), "NO_PROXY": "127.0.0.1,localhost"})
+    with sqlite3.connect(home / "ops.db") as db:
+        incidents_before = db.execute("SELECT count(*) FROM incidents").fetchone()[0]
+    check = subprocess.run(["make", "-s", "watchdog-check"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                           timeout=300)
+    rows = {line.split()[0]: line.split()[1] for line in check.stdout.splitlines()[1:] if line.strip()}
+    assert rows.get("scheduler") == "ok" and rows.get("triggerer") == "ok", check.stdout + check.stderr
+    assert {f"stale_data:{p}" for p in get_registry().pipelines} <= set(rows), check.stdout
+    assert check.returncode == (1 if "stale" in rows.values() else 0), check.stdout + check.stderr
+    with sqlite3.connect(home / "ops.db") as db:
+        assert db.execute("SELECT count(*) FROM incidents").fetchone()[0] == incidents_before
+
+
 def test_the_watchdog_pages_a_killed_scheduler_and_resolves_when_one_is_back(airflow_server):
     """Last in this module (it kills the scheduler). start.sh's watchdog, at its default 60 s interval:
     the `airflow scheduler` process is killed; within 2 minutes one platform_down incident is open
