@@ -171,6 +171,17 @@ def test_the_local_inbox_catches_pages_and_the_inbox_page_lists_them(airflow_ser
     assert client.get("/techflow/inbox").status_code == 200
 
 
+def _second_terminal_env(client, airflow_home: Path) -> dict:
+    """What a `make` target run in another terminal beside this `make start` sees: a clean shell
+    pointed at its home, data folder, ops DB and API."""
+    home = airflow_home.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "TECHFLOW_"))}
+    env.update({"AIRFLOW_HOME": str(airflow_home), "TECHFLOW_DATA_DIR": str(home / "data"),
+                "TECHFLOW_OPS_DB_URL": f"sqlite:///{home / 'ops.db'}",
+                "TECHFLOW_AIRFLOW_BASE_URL": str(client.base_url).rstrip("/"), "NO_PROXY": "127.0.0.1,localhost"})
+    return env
+
+
 def test_make_drill_pages_the_on_call_into_the_inbox_and_the_ack_link_stops_escalation(airflow_server):
     """The newcomer's loop on `make start`: `make drill` breaks the landing data and triggers the
     real DAG; the page to the on-call primary lands in the local inbox; its acknowledge link
@@ -180,11 +191,7 @@ def test_make_drill_pages_the_on_call_into_the_inbox_and_the_ack_link_stops_esca
     from datetime import datetime, timedelta, timezone
 
     client, output, airflow_home = airflow_server
-    home = airflow_home.parent
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "TECHFLOW_"))}
-    env.update({"AIRFLOW_HOME": str(airflow_home), "TECHFLOW_DATA_DIR": str(home / "data"),
-                "TECHFLOW_OPS_DB_URL": f"sqlite:///{home / 'ops.db'}",
-                "TECHFLOW_AIRFLOW_BASE_URL": str(client.base_url).rstrip("/"), "NO_PROXY": "127.0.0.1,localhost"})
+    env = _second_terminal_env(client, airflow_home)
     drill = subprocess.run(["make", "-s", "drill", "DRILL=kafka-outage"], cwd=PROJECT_ROOT, env=env,
                            capture_output=True, text=True, timeout=600)
     assert drill.returncode == 0, drill.stdout[-3000:] + drill.stderr[-3000:] + _log_tail(airflow_home)
@@ -261,10 +268,7 @@ def test_make_watchdog_check_reads_the_running_airflow_and_pages_nobody(airflow_
     (heartbeats from its API, the engine's tick, each pipeline's data) and opens nothing."""
     client, output, airflow_home = airflow_server
     home = airflow_home.parent
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "TECHFLOW_"))}
-    env.update({"AIRFLOW_HOME": str(airflow_home), "TECHFLOW_DATA_DIR": str(home / "data"),
-                "TECHFLOW_OPS_DB_URL": f"sqlite:///{home / 'ops.db'}",
-                "TECHFLOW_AIRFLOW_BASE_URL": str(client.base_url).rstrip("/"), "NO_PROXY": "127.0.0.1,localhost"})
+    env = _second_terminal_env(client, airflow_home)
     with sqlite3.connect(home / "ops.db") as db:
         incidents_before = db.execute("SELECT count(*) FROM incidents").fetchone()[0]
     check = subprocess.run(["make", "-s", "watchdog-check"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
