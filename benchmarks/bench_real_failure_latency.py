@@ -101,7 +101,7 @@ def _trace():
     wrap(store.Writes, "flush", "write events/outbox rows")
     wrap(orchestrator.Escalation, "deliver", "deliver (all rows)")
     wrap(store, "claim", "claim row")
-    wrap(store, "claim_due_of_incident", "claim first step's rows (incident's transaction)")
+    wrap(store, "claimed_rows", "read the first step's claimed rows (incident's transaction)")
     wrap(orchestrator.Escalation, "_deliver_claimed", "deliver claimed rows (all)")
     wrap(channels, "send_email", "send email")
     wrap(channels, "send_slack", "send slack")

@@ -123,3 +123,72 @@ def test_a_failure_report_checks_the_schema_again_when_the_ops_db_was_replaced(o
     [incident] = escalation.list_incidents(pipeline_id="profit")
     assert incident.task_id == "load"
     assert smtp_server.messages  # paged once the schema was back
+
+
+def test_a_rehearsed_failure_report_records_and_sends_nothing(ops_db_url, connections, smtp_server):
+    import techflow_ops.escalation as escalation
+    from sqlalchemy import func, select
+    from techflow_ops.opsdb import schema
+
+    service = escalation.service()
+    assert service.rehearse_failure_reports() == len(service.registry.pipelines) == 5
+    with service.engine.connect() as connection:
+        counts = {table.name: connection.execute(select(func.count()).select_from(table)).scalar()
+                  for table in (schema.incidents, schema.incident_events, schema.outbox, schema.page_messages)}
+    assert counts == {"incidents": 0, "incident_events": 0, "outbox": 0, "page_messages": 0}
+    assert smtp_server.messages == []
+    # What it rehearsed is what a report runs: the statements are compiled now.
+    assert len(service.engine._compiled_cache) >= 5
+
+
+def test_a_task_process_forked_after_the_hand_down_pages_on_the_adopted_engine(ops_db_url, verified, connections,
+                                                                                 smtp_server):
+    import techflow_ops.escalation as escalation
+
+    verified.verify_for_forks(ops_db_url)
+    parent_service = escalation.service()
+    parent_service.rehearse_failure_reports()
+    compiled_in_parent = len(parent_service.engine._compiled_cache)
+    assert ops_db_url in verified.hand_down_engines()
+    parent_pool = parent_service.engine.pool
+    assert parent_pool.checkedin() == 0  # no connection crosses the fork
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the task process
+        try:
+            engine = verified.get_engine(ops_db_url)
+            adopted = engine is parent_service.engine and engine.pool is not parent_pool
+            compiled_before = len(engine._compiled_cache)
+            escalation.report_failure(pipeline_id="profit", dag_id="profit_daily", run_id="r1", task_id="load",
+                                      try_number=1, exception=RuntimeError("revenue file missing"))
+            # Nothing the report ran needed compiling (its outcome's own marks may add a few).
+            os.write(write, f"{adopted} {compiled_before}".encode())
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            os.write(write, repr(exc).encode()[:500])
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    report = os.read(read, 1000).decode()
+    os.close(read)
+    assert report == f"True {compiled_in_parent}"
+    [incident] = escalation.list_incidents(pipeline_id="profit")
+    assert incident.task_id == "load"
+    assert smtp_server.messages  # paged from the task process
+
+
+def test_a_child_forked_after_the_engines_were_disposed_makes_its_own(ops_db_url, verified):
+    engine = verified.get_engine(ops_db_url)
+    verified.hand_down_engines()
+    verified.dispose_engines()  # e.g. a failed report that checks the schema again
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(write, str(verified.get_engine(ops_db_url) is engine).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 100) == b"False"
+    os.close(read)

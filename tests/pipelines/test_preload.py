@@ -102,7 +102,8 @@ sys.argv = ["airflow", *sys.argv[1].split()]
 import airflow  # noqa: F401  imports airflow_local_settings
 import gc
 parent_pid = os.getpid()
-parent_engines = sorted(str(o.url) for o in gc.get_objects() if type(o).__name__ == "Engine" and "airflow.db" not in str(o.url))
+parent_engines = sorted((str(o.url), o.pool.checkedin() + o.pool.checkedout(), id(o.pool)) for o in gc.get_objects()
+                        if type(o).__name__ == "Engine" and "airflow.db" not in str(o.url))
 read_end, write_end = os.pipe()
 if os.fork() == 0:  # as supervise_task does, in the LocalExecutor worker / Celery pool child forked from this one
     modules = {name: name in sys.modules for name in (
@@ -118,9 +119,15 @@ if os.fork() == 0:  # as supervise_task does, in the LocalExecutor worker / Cele
                    for r in validation._runners.values()]
     from techflow_ops.oncall import service  # light; what the preload loaded is in its cache
     from techflow_ops.opsdb import engine as opsdb_engine
+    ops_engine = {}
+    if opsdb_engine.verified_by_parent():
+        engine = opsdb_engine.get_engine()
+        ops_engine = {"url": str(engine.url), "pool_renewed": id(engine.pool) not in {e[2] for e in parent_engines},
+                      "compiled_statements": len(engine._compiled_cache)}
     os.write(write_end, json.dumps({"modules": modules, "runners": runners,
                                     "schedule_loaded": bool(service._cache._entries),
-                                    "ops_db_verified": opsdb_engine.verified_by_parent()}).encode())
+                                    "ops_db_verified": opsdb_engine.verified_by_parent(),
+                                    "ops_engine": ops_engine}).encode())
     os._exit(0)
 os.close(write_end)
 child = json.loads(os.read(read_end, 1 << 20))
@@ -149,7 +156,13 @@ def test_a_task_process_forked_from_a_local_executor_scheduler_starts_with_gx_an
                       "same_as_get_runner": True}
     assert result["schedule_loaded"] is True
     assert result["ops_db_verified"] is True  # the parent brought the ops DB to head: the task skips that check
-    assert result["parent_engines"] == []  # no warehouse/ops-DB engine (or pooled connection) crosses the fork
+    # The parent handed its ops DB engine down with no connection in its pool, and no warehouse
+    # engine at all; the task process adopts it with a new pool and the failure report's
+    # statements already compiled (the parent rehearsed one per pipeline, rolled back).
+    [(url, pooled_connections, _)] = result["parent_engines"]
+    assert url == os.environ["TECHFLOW_OPS_DB_URL"] and pooled_connections == 0
+    assert result["ops_engine"]["url"] == url and result["ops_engine"]["pool_renewed"] is True
+    assert result["ops_engine"]["compiled_statements"] >= 5
 
 
 def test_a_celery_worker_preloads_the_task_runtime_too():

@@ -35,7 +35,7 @@ from . import store
 from .action_links import ACKNOWLEDGE, RESOLVE
 from .classify import classify, failure_mode_of
 from .messages import ROLE_SLOT, PageRenderer
-from .outbox import CLAIM_LEASE, Backoff, DeliveryReport, deliver_claimed, deliver_due
+from .outbox import CLAIM_LEASE, Backoff, DeliveryReport, deliver_claimed, deliver_due, fill_row_text
 from .planning import PageStep, StepPlan, StepState, plan_step
 from .policy import PLATFORM_PIPELINE_ID, EscalationConfig, OnCallView, Step, get_policy, read_oncall, resolve_step
 
@@ -187,28 +187,69 @@ class Escalation:
             "details": json.dumps(details, default=str), "log_url": log_url,
             "failure_mode": failure_mode, "severity": severity,
         }
-        claimed, token = [], None
         with self.engine.begin() as connection:
-            incident_id, opened = store.open_or_touch(connection, values, at)
-            if opened:
-                store.add_event(connection, incident_id, at, "opened",
-                                f"{kind.replace('_', ' ')} reported ({failure_class.title}; {FAILURE_MODES[failure_mode]}; "
-                                f"severity {severity})",
-                                data={"try_number": try_number, "failure_class": failure_class.value,
-                                      "failure_mode": failure_mode, "severity": severity})
-                writes = store.Writes(at)
-                self._fire_due_steps(writes, [store.opened_incident(incident_id, values, at)], at, oncall, {})
-                writes.flush(connection)
-                if deliver:
-                    # Claimed in this transaction, so the first page goes out right after the commit
-                    # that records it (the lease keeps a concurrent engine tick off these rows).
-                    claimed, token = store.claim_due_of_incident(connection, incident_id, at, max(at, utcnow()), CLAIM_LEASE)
-            else:
-                store.add_event(connection, incident_id, at, "reported_again",
-                                "the same failure was reported again (deduplicated)", data={"try_number": try_number})
+            incident_id, claimed, token = self._record_failure(connection, values, at, oncall, deliver=deliver)
         if claimed:
             self._deliver_claimed(claimed, token, at)
         return incident_id
+
+    def _record_failure(self, connection, values: dict, at: datetime, oncall, *, deliver: bool):
+        """Record a reported failure in `connection`'s transaction: open the incident and fire its
+        first step, or count another report. Return (incident id, claimed outbox rows, claim token)."""
+        incident_id, opened = store.open_or_touch(connection, values, at)
+        if not opened:
+            store.add_event(connection, incident_id, at, "reported_again",
+                            "the same failure was reported again (deduplicated)", data={"try_number": values["try_number"]})
+            return incident_id, [], None
+        kind, failure_class = values["kind"], FailureClass(values["failure_class"])
+        failure_mode, severity = values["failure_mode"], values["severity"]
+        writes = store.Writes(at)
+        writes.event(incident_id, "opened",
+                     f"{kind.replace('_', ' ')} reported ({failure_class.title}; {FAILURE_MODES[failure_mode]}; "
+                     f"severity {severity})",
+                     data={"try_number": values["try_number"], "failure_class": failure_class.value,
+                           "failure_mode": failure_mode, "severity": severity})
+        self._fire_due_steps(writes, [store.opened_incident(incident_id, values, at)], at, oncall, {})
+        # Claimed as they are queued, in this transaction, so the first page goes out right after
+        # the commit that records it (the lease keeps a concurrent engine tick off these rows).
+        token = writes.claim_new_rows(incident_id, max(at, utcnow()) + CLAIM_LEASE) if deliver else None
+        writes.flush(connection)
+        if token is None:
+            return incident_id, [], None
+        claimed = store.claimed_rows(connection, token)
+        return incident_id, claimed, token if claimed else None
+
+    def rehearse_failure_reports(self) -> int:
+        """Run what a task failure's report runs against the ops DB, once per pipeline, in one
+        transaction that is rolled back: nothing is recorded or sent. A process that forks task
+        processes (`pipelines.preload`) calls it so that the engine its children adopt has its
+        dialect initialised and these statements compiled (SQLAlchemy caches both per engine):
+        a failing task's first page then waits on its own few queries only. A PostgreSQL
+        sequence skips the ids this used. Return the number of reports rehearsed."""
+        at = utcnow()
+        oncall = read_oncall(self.schedule, at)
+        rehearsed = 0
+        with self.engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                for pipeline in self.registry.pipelines.values():
+                    failure_class = FailureClass.task_error
+                    failure_mode = failure_mode_of(None, failure_class)
+                    values = {
+                        "dedup_key": f"rehearsal|{pipeline.id}|{at.isoformat()}", "kind": "task_failure",
+                        "pipeline_id": pipeline.id, "dag_id": pipeline.dag_id, "run_id": "rehearsal", "task_id": "rehearsal",
+                        "run_started_at": at, "try_number": 1, "failure_class": failure_class.value,
+                        "error": "rehearsal", "details": "{}", "log_url": None, "failure_mode": failure_mode,
+                        "severity": self.policy.severity_of(pipeline, failure_mode, investor_period=oncall.in_investor_period),
+                    }
+                    incident_id, claimed, _ = self._record_failure(connection, values, at, oncall, deliver=True)
+                    self._record_failure(connection, values, at, oncall, deliver=True)  # reported again
+                    for fields in claimed:
+                        store.with_text(fields, fill_row_text)  # signs the action links
+                    rehearsed += 1
+            finally:
+                transaction.rollback()
+        return rehearsed
 
     def _deliver_claimed(self, rows: list[dict], token: str, at: datetime) -> DeliveryReport:
         notifications = self.policy.notifications

@@ -48,7 +48,7 @@ class DeliveryReport:
         return self
 
 
-def _fill(body: str, fields: dict) -> dict:
+def fill_row_text(body: str, fields: dict) -> dict:
     """A page's text for one outbox row: the recipient's role, and for a page about an incident
     (not a notice) acknowledge/resolve links signed now for this recipient and incident, so
     they expire counted from delivery (a retry signs new ones)."""
@@ -62,7 +62,7 @@ def deliver_one(engine, row_id: int, at: datetime, *, from_email: str, backoff: 
                 wall_clock: datetime | None = None) -> DeliveryReport:
     """Try to deliver one pending row; record the outcome (and a timeline event for pages)."""
     with engine.begin() as connection:
-        row, token = store.claim(connection, row_id, max(at, wall_clock or at), CLAIM_LEASE, _fill)
+        row, token = store.claim(connection, row_id, max(at, wall_clock or at), CLAIM_LEASE, fill_row_text)
     if row is None:
         return DeliveryReport()
     return _send(engine, row, token, at, from_email=from_email, backoff=backoff)
@@ -99,7 +99,7 @@ def _postpone(engine, row_id: int, at: datetime, error: str, backoff: Backoff) -
 
 def deliver_claimed(engine, rows: list[dict], token: str, at: datetime, *, from_email: str, backoff: Backoff,
                     time_budget: timedelta = timedelta(seconds=40)) -> DeliveryReport:
-    """Send rows claimed with `token` when they were queued (`store.claim_due_of_incident`), in
+    """Send rows claimed with `token` when they were queued (`store.Writes.claim_new_rows`), in
     order, recording each outcome as `deliver_due` does. Claims of rows not attempted (the time
     budget spent, or the process interrupted) are given back, so the engine sends them at its
     next tick rather than once the lease ends."""
@@ -110,7 +110,7 @@ def deliver_claimed(engine, rows: list[dict], token: str, at: datetime, *, from_
         while pending and time.monotonic() < deadline:
             fields = pending.pop(0)
             try:
-                report += _send(engine, store.with_text(fields, _fill), token, at, from_email=from_email, backoff=backoff)
+                report += _send(engine, store.with_text(fields, fill_row_text), token, at, from_email=from_email, backoff=backoff)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"[:2000]
                 log.exception("outbox row %s: delivery attempt raised", fields["id"])

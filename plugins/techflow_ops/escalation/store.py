@@ -160,6 +160,15 @@ class Writes:
         self.messages: list[PageMessage] = []
         self.outbox: list[OutboxRow] = []
         self.steps: dict[tuple, list[int]] = {}
+        self.claims: dict[int, tuple[datetime, str]] = {}  # incident id -> (claimed until, token) of its new rows
+
+    def claim_new_rows(self, incident_id: int, until: datetime) -> str:
+        """Insert `incident_id`'s rows leased until `until` to the random token returned (read them
+        back with `claimed_rows`): the transaction that queues a new incident's first page claims
+        it without an UPDATE of its own."""
+        token = secrets.token_hex(16)
+        self.claims[incident_id] = (until, token)
+        return token
 
     def event(self, incident_id: int, kind: str, message: str = "", *, actor: str | None = None,
               level: int | None = None, data: dict | str | None = None) -> None:
@@ -187,8 +196,13 @@ class Writes:
             _insert_many(connection, page_messages, PageMessage._fields + ("created_at",),
                          [m + (at,) for m in self.messages], ignore_conflict_on="key")
         if self.outbox:
-            _insert_many(connection, outbox, PAGE_ROW_FIELDS + ("status", "attempts", "created_at", "next_attempt_at"),
-                         [r[:len(PAGE_ROW_FIELDS)] + (PENDING, 0, at, at) for r in self.outbox],
+            claims = {incident_id: (_bind_value(connection, outbox.c.claimed_until, until), token, 1)
+                      for incident_id, (until, token) in self.claims.items()}
+            unclaimed = (None, None, 0)
+            _insert_many(connection, outbox, PAGE_ROW_FIELDS + ("status", "created_at", "next_attempt_at", "claimed_until",
+                                                                "claim_token", "attempts"),
+                         [r[:len(PAGE_ROW_FIELDS)] + (PENDING, at, at) + claims.get(r.incident_id, unclaimed)
+                          for r in self.outbox],
                          ignore_conflict_on="idempotency_key")
         for (step_index, cycle, level, next_step_at), ids in self.steps.items():
             for start in range(0, len(ids), self.ID_CHUNK):
@@ -196,7 +210,7 @@ class Writes:
                     update(incidents).where(incidents.c.id.in_(ids[start:start + self.ID_CHUNK]))
                     .values(step_index=step_index, cycle=cycle, level=level, next_step_at=next_step_at, updated_at=self.at)
                 )
-        self.events, self.messages, self.outbox, self.steps = [], [], [], {}
+        self.events, self.messages, self.outbox, self.steps, self.claims = [], [], [], {}, {}
 
 
 def _bind_value(connection: Connection, column, value):
@@ -602,23 +616,10 @@ def with_text(fields: dict, fill: Callable[[str, dict], dict]) -> SimpleNamespac
     return SimpleNamespace(**fields)
 
 
-def claim_due_of_incident(connection: Connection, incident_id: int, at: datetime, now: datetime,
-                          lease: timedelta) -> tuple[list[dict], str | None]:
-    """Lease every pending row of `incident_id` due at `at` (what `due_outbox_ids` would list for
-    it, `now` the wall clock), with one random token, in the caller's transaction: the one that
-    queued them, so a new incident's first page needs no transaction of its own before it is
-    sent. Return the rows (columns and their page message's, for `with_text`) and the token;
-    ([], None) when none was due and free."""
-    token = secrets.token_hex(16)
-    claimed = connection.execute(
-        update(outbox)
-        .where(outbox.c.incident_id == incident_id, outbox.c.status == PENDING, outbox.c.next_attempt_at <= at)
-        .where(or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
-        .values(claimed_until=now + lease, claim_token=token, attempts=outbox.c.attempts + 1)
-    ).rowcount
-    if not claimed:
-        return [], None
-    return [dict(row._mapping) for row in _claimed_rows(connection, outbox.c.claim_token == token)], token
+def claimed_rows(connection: Connection, token: str) -> list[dict]:
+    """The rows leased to `token` (`Writes.claim_new_rows`): their columns and their page
+    message's, for `with_text`."""
+    return [dict(row._mapping) for row in _claimed_rows(connection, outbox.c.claim_token == token)]
 
 
 def release_claims(connection: Connection, row_ids: list[int], token: str) -> None:

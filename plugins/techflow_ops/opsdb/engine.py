@@ -112,3 +112,9 @@ def get_engine(url: str | None = None) -> Engine:
 
 def dispose_engines() -> None:
     _engines.dispose()
+
+
+def hand_down_engines() -> list[str]:
+    """In a process about to fork task processes: close this process's ops DB connections and
+    let its children adopt its engines, caches warm (`sqlengines.EngineCache.hand_down`)."""
+    return _engines.hand_down()

@@ -21,13 +21,16 @@ Which process forks what (Airflow 3.3 on Linux, Python 3.11: `multiprocessing` f
 channels and the SMTP/Slack/PagerDuty notifier modules) and loads the policy and the on-call
 schedule; with `quality` it imports Great Expectations and the quality suites and builds the
 worker's GX context and warehouse data source (`quality.validation.prepare_runner`). Fork
-safety: it keeps no database connection and no SQLAlchemy engine (the engines are per process,
-`sqlengines.EngineCache`; GX's data-source engine is made on first use, in the task process),
-starts no thread, and disposes of any engine it finds with `close=False`. The one connection it
-opens, to bring the ops DB to head (`opsdb.engine.verify_for_forks`), is closed before it
-returns; the children it forks then skip that schema check (a task process started after the
-ops DB was replaced, e.g. its SQLite file deleted, finds the tables missing when it reports a
-failure, and the failure callback then checks the schema again and retries).
+safety: it keeps no database connection (GX's data-source engine is made on first use, in the
+task process), starts no thread, and drops any warehouse engine. It brings the ops DB to head
+(`opsdb.engine.verify_for_forks`), so the children it forks skip that schema check (a task
+process started after the ops DB was replaced, e.g. its SQLite file deleted, finds the tables
+missing when it reports a failure, and the failure callback then checks the schema again and
+retries). It then rehearses a failure report per pipeline in a rolled-back transaction
+(`Escalation.rehearse_failure_reports`) and hands the ops DB engine down with its pool closed
+(`sqlengines.EngineCache.hand_down`): each child adopts it with a fresh pool, its dialect
+initialised and the report's statements compiled, so a failing task's page waits only on its
+own queries. A PostgreSQL sequence skips the ids the rehearsal used, once per worker start.
 
 `TECHFLOW_PRELOAD=off` turns every preload off; `TECHFLOW_PRELOAD=parsing` keeps only the DAG
 parsing one. Nothing here raises: a broken config is reported by the parse itself, as an
@@ -141,7 +144,8 @@ def _preload_escalation() -> None:
     get_policy(config_dir)
     get_schedule_service(config_dir)
     migrations_runner.head_revision()  # reads the migration scripts
-    _step("ops DB schema check", _verify_ops_db)
+    if _step("ops DB schema check", _verify_ops_db):
+        _step("ops DB rehearsal of a failure report", _rehearse_failure_reports)
 
 
 def _verify_ops_db() -> None:
@@ -150,6 +154,14 @@ def _verify_ops_db() -> None:
     from ..opsdb import engine as opsdb_engine
 
     opsdb_engine.verify_for_forks()
+
+
+def _rehearse_failure_reports() -> None:
+    """Run a failure report's statements once per pipeline, rolled back (`Escalation.rehearse_failure_reports`),
+    so the engine the task processes adopt (`_drop_engines`) has its dialect and statements ready."""
+    from ..escalation import service
+
+    service().rehearse_failure_reports()
 
 
 def _preload_notifiers() -> None:
@@ -176,10 +188,10 @@ def _preload_quality() -> None:
 
 
 def _drop_engines() -> None:
-    """No pooled connection may cross a fork: forget any engine this process made, with
-    `close=False` semantics for ones a parent made (see sqlengines)."""
+    """No pooled connection may cross a fork: close this process's ops DB connections and hand its
+    engine down to the task processes (warm: see `sqlengines`), and forget any warehouse engine."""
     from ..opsdb import engine as opsdb_engine
     from . import warehouse
 
-    opsdb_engine.dispose_engines()
+    opsdb_engine.hand_down_engines()
     warehouse.dispose_engines()
