@@ -1,8 +1,9 @@
 """On-call schedule benchmarks (printed figures, not timed tests).
 
 Bars (issue 3): generating 4 people x 1 year < 50 ms; 1,000 people in 100 teams x 1 year
-< 5 s; `ScheduleService.now()` < 1 ms after load. Also prints the fairness spread of the
-real team's year next to strict round-robin's on the same inputs.
+< 5 s (issue 17: with the weighted burden, every person in their own timezone and holidays);
+`ScheduleService.now()` < 1 ms after load. Also prints the fairness table of the real team's
+year (spreads and Gini of each burden component) next to strict round-robin's on the same inputs.
 Run: .venv/bin/python benchmarks/bench_oncall.py [--repeat N]
 """
 
@@ -16,13 +17,19 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 from techflow_ops.oncall import load_schedule_service
+from techflow_ops.oncall.cli import page_order
 from techflow_ops.oncall.config import load_oncall_config
 from techflow_ops.oncall.fairness import fairness_report
-from techflow_ops.oncall.model import vacation_interval
+from techflow_ops.oncall.model import HomeCalendar, vacation_interval
 from techflow_ops.oncall.scheduler import FAIR, make_timeline
 from techflow_ops.registry import load_registry
 
 BARS = {"small": 0.050, "large": 5.0, "now": 0.001}
+# Where the 1,000 people live: each home is its own calendar (timezone, public holidays).
+HOMES = [HomeCalendar("America/New_York", "US", "NY"), HomeCalendar("America/Chicago", "US", "IL"),
+         HomeCalendar("America/Los_Angeles", "US", "CA"), HomeCalendar("Europe/Berlin", "DE", "BE"),
+         HomeCalendar("Europe/London", "GB"), HomeCalendar("Asia/Kolkata", "IN"), HomeCalendar("Asia/Tokyo", "JP"),
+         HomeCalendar("Australia/Sydney", "AU", "NSW")]
 
 
 def line(name: str, seconds: float, bar: float) -> None:
@@ -58,23 +65,25 @@ def bench_large() -> None:
     for team in range(100):
         members = tuple(f"t{team:03d}_p{i}" for i in range(10))
         vacations = {}
+        homes = {person: rnd.choice(HOMES) for person in members}
         for person in members:
             weeks = rnd.sample(range(2, 50), 2)
             vacations[person] = tuple(sorted(
                 vacation_interval(date(2027, 1, 4) + timedelta(weeks=w), date(2027, 1, 8) + timedelta(weeks=w), base.tz)
                 for w in weeks))
         rotations.append(replace(base, id=f"team{team}", team=f"team{team}", members=members, vacations=vacations,
-                                 start=date(2027, 1, 4)))
+                                 homes=homes, start=date(2027, 1, 4)))
     until = rotations[0].first_handoff() + timedelta(weeks=52)
     started = time.perf_counter()
-    shifts = gaps = 0
+    shifts = gaps = notes = 0
     for rotation in rotations:
         schedule = FAIR.generate(rotation, until, timeline=make_timeline(rotation, until))
         shifts += len(schedule.shifts)
         gaps += len(schedule.gaps)
+        notes += len(schedule.notes)
     elapsed = time.perf_counter() - started
-    line("1,000 people in 100 teams x 52 weeks", elapsed, BARS["large"])
-    print(f"{'':<44} {shifts} shifts, {gaps} gaps")
+    line("1,000 people in 100 teams x 52 weeks (own calendars)", elapsed, BARS["large"])
+    print(f"{'':<44} {shifts} shifts, {gaps} gaps, {notes} notes (own holidays nobody else could take)")
 
 
 def bench_now(repeat: int) -> None:
@@ -91,7 +100,7 @@ def bench_now(repeat: int) -> None:
     line(f"now() per call, {len(instants)} instants", per_call, BARS["now"])
     started = time.perf_counter()
     for at in instants:
-        service.page_order("profit", at)
+        page_order(service, "profit", at)
     print(f"{'page_order() per call':<44} {(time.perf_counter() - started) / len(instants) * 1000:>10.3f} ms")
 
 
@@ -101,13 +110,18 @@ def fairness() -> None:
     until = since + timedelta(weeks=52)
     timeline = make_timeline(rotation, until)
     report = fairness_report(rotation, FAIR.generate(rotation, until, timeline=timeline).shifts, timeline, since, until)
-    print(f"\nFairness, real team, {since:%Y-%m-%d} + 52 weeks (spread = max - min per person; hours)")
-    print(f"{'role':<15} {'metric':<16} {'fair':>8} {'round-robin':>12} {'ratio':>7}")
+    units = report["units"]
+    print(f"\nFairness, real team, {since:%Y-%m-%d} + 52 weeks, each hour in its holder's own calendar")
+    print("weights: " + ", ".join(f"{k} {v:g}" for k, v in report["weights"].items())
+          + f"; one plain shift = burden {units['shift_burden']:g}, heaviest {units['heaviest_shift_burden']:g};"
+          + f" investor periods {units['investor_period_hours']['shortest']:g}..{units['investor_period_hours']['longest']:g} h")
+    print(f"{'role':<15} {'metric':<15} {'fair spread':>11} {'rr spread':>10} {'ratio':>6} {'fair gini':>10} {'rr gini':>8}")
     for role, spread in report["fair"]["spread"].items():
         for metric, value in spread.items():
             rr = report["round_robin"]["spread"][role][metric]
             ratio = f"{value / rr:.2f}" if rr else "-"
-            print(f"{role:<15} {metric:<16} {value:>8g} {rr:>12g} {ratio:>7}")
+            print(f"{role:<15} {metric:<15} {value:>11g} {rr:>10g} {ratio:>6} "
+                  f"{report['fair']['gini'][role][metric]:>10.3f} {report['round_robin']['gini'][role][metric]:>8.3f}")
     print(f"round-robin gaps: {report['round_robin']['gaps']}")
 
 

@@ -42,9 +42,11 @@ def test_new_vacation_moves_only_future_shifts_and_reports_whom_it_affects(confi
     assert [s for s in result.published.shifts if s.start < result.frozen_until] == frozen
     assert all(c.start >= result.frozen_until for c in result.moved)
     assert any(victim.person in c.affected for c in result.moved)
-    # Few moves: the weeks around the vacation, not a reshuffle of the whole horizon.
+    # Few moves: the weeks around the vacation, not a reshuffle of the whole horizon. Since issue
+    # 17 the roles of a slot are chosen together and holidays are handed on, so a move can ripple
+    # into one more investor period (measured: 9 of the 26 weeks); it was 6 before.
     moved_weeks = {c.start.isocalendar()[:2] for c in result.moved}
-    assert len(moved_weeks) <= 6, sorted(moved_weeks)
+    assert len(moved_weeks) <= 10, sorted(moved_weeks)
     svc = service(config_copy, now=later)
     assert svc.changes_since(NOW) == result.moved == svc.changes_since()
     assert svc.changes_since(later) == []
@@ -91,5 +93,8 @@ def test_new_member_joins_level_with_the_others(config_copy):
               and s.start < result.frozen_until + timedelta(weeks=10)]
     weeks_of = {p: sum(1 for s in future if s.person == p and s.hours > 100) for p in ("priya", "marcus", "sofia", "jonas", "dana")}
     assert weeks_of["dana"] >= 1, weeks_of
-    assert max(weeks_of.values()) - min(weeks_of.values()) <= 1, weeks_of  # not handed every shift to catch up
+    # Not handed every shift to catch up: a fair share of 10 weeks over 5 people is 2. Since issue
+    # 17 burden, not the number of weeks, is level (a holiday or investor week weighs more), so
+    # week counts may differ by 2.
+    assert weeks_of["dana"] <= 3 and max(weeks_of.values()) - min(weeks_of.values()) <= 2, weeks_of
     assert result.published.members[-1] == "dana"

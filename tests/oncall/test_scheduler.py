@@ -32,21 +32,20 @@ def year_of(rotation: Rotation):
 
 
 def test_real_team_year_meets_the_fairness_bars(real_rotation):
+    # Issue 17 replaced "on-call hours level" with "weighted burden level": the bars are now the
+    # burden and investor-hour spreads (test_burden.py). Weekend hours are no longer held to
+    # round-robin's spread: Jonas covers the US holidays (weekdays) his colleagues hand on, so
+    # with burden level he holds fewer whole weeks, hence fewer weekends (see the report).
     rotation = real_rotation
     assert len(rotation.members) == 4 and all(len(v) == 2 for v in rotation.vacations.values())
     since, until, timeline = year_of(rotation)
     schedule = generate(rotation, until, timeline=timeline)
     assert schedule.gaps == []
     report = fairness_report(rotation, schedule.shifts, timeline, since, until)
-    longest_shift = max((timeline.slot_start(i + 1) - timeline.slot_start(i)).total_seconds() / 3600 for i in range(52))
-    longest_weekend = 49.0  # a weekend that contains a DST change
     for role in ("primary", "secondary"):
         spread = report["fair"]["spread"][role]
-        assert spread["hours"] <= longest_shift, (role, spread)
-        assert spread["holiday_hours"] <= 24, (role, spread)
-        assert spread["weekend_hours"] <= longest_weekend, (role, spread)
         baseline = report["round_robin"]["spread"][role]
-        for metric in ("hours", "weekend_hours", "holiday_hours"):
+        for metric in ("hours", "holiday_hours", "sleep_hours", "burden"):
             assert spread[metric] <= baseline[metric], (role, metric, spread, baseline)
     watch = report["fair"]["per_person"]["investor_watch"]
     assert all(row["shifts"] >= 2 for row in watch.values()), watch
@@ -109,7 +108,9 @@ def test_weekday_only_rotation_gives_every_member_shifts_where_round_robin_starv
     rr = tally(rotation, round_robin(rotation, since, until, timeline).shifts, timeline)["primary"]
     assert sorted(row["shifts"] for row in rr.values())[:2] == [0, 0], rr  # the Saturday and Sunday people
     assert all(row["shifts"] > 0 for row in fair.values()), fair
-    assert spreads({"primary": fair})["primary"]["hours"] <= 8, fair
+    # Burden, not hours, is level (issue 17): within one shift's worth, the heaviest shift being
+    # a holiday (8 h x weight 3 = 24); a plain shift is 8 h x 1.
+    assert spreads({"primary": fair})["primary"]["burden"] <= 8 * 3.0, fair
     for shift in generate(rotation, until, timeline=timeline).shifts:
         local = shift.start.astimezone(NY)
         assert local.weekday() < 5 and local.time() >= time(9) and shift.end.astimezone(NY).time() <= time(17)
@@ -125,8 +126,10 @@ def test_generation_is_deterministic(real_rotation):
     [(NY, date(2027, 3, 14), date(2027, 11, 7)), (BERLIN, date(2027, 3, 28), date(2027, 10, 31))],
 )
 def test_weekly_handoff_stays_at_local_time_across_dst(real_rotation, tz, spring, fall):
+    # Sunday hand-off: on the DST night itself. Everyone in one holiday calendar (homes={}), so no
+    # own-holiday substitute splits a week (issue 17) and every shift is a whole hand-off to hand-off.
     rotation = replace(real_rotation, tz=tz, handoff_weekday=6, handoff_time=time(10), start=date(2027, 1, 3),
-                       vacations={})  # Sunday hand-off: on the DST night itself
+                       vacations={}, homes={})
     until = datetime(2027, 12, 31, tzinfo=UTC)
     primaries = [s for s in generate(rotation, until).shifts if s.role == "primary"]
     for shift in primaries:

@@ -136,24 +136,36 @@ def _publish(args) -> int:
 
 
 def _fairness(args) -> int:
+    from .fairness import window_shifts
+
     service = _service(args)
     start = _instant(args.start, service.rotation.tz) if args.start else service.covered_from
     end = start + timedelta(weeks=args.weeks) if args.weeks else service.covered_until
-    end = min(end, service.covered_until)
-    shifts = [s for s in service.shifts(start, end) if s.source != "override"]
-    report = fairness_report(service.rotation, shifts, service.timeline, start, end)
+    shifts, timeline, notes = window_shifts(service, start, end)
+    report = fairness_report(service.rotation, shifts, timeline, max(start, service.covered_from), end, notes)
     if args.format == "json":
         _print_json(report)
         return 0
     print(f"rotation {report['rotation']}  {report['from']} .. {report['until']}")
+    for note in report["notes"]:
+        print(f"note: {note}")
+    units = report["units"]
+    print("weights per hour: " + ", ".join(f"{k} {v:g}" for k, v in report["weights"].items())
+          + f"; one plain shift = {units['shift_hours']:g} h, burden {units['shift_burden']:g}"
+          + f" (heaviest in window {units['heaviest_shift_burden']:g})")
+    short = {"shifts": "shifts", "hours": "hours", "business_hours": "business", "off_hours": "off-hrs",
+             "sleep_hours": "sleep", "weekend_hours": "weekend", "holiday_hours": "holiday",
+             "investor_hours": "investor", "burden": "burden"}
     for role, spread in report["fair"]["spread"].items():
         print(f"\n{role}")
-        print(f"  {'person':<10}" + "".join(f"{m:>16}" for m in METRICS))
+        print(f"  {'person':<12}" + "".join(f"{short[m]:>10}" for m in METRICS))
         for person, row in report["fair"]["per_person"][role].items():
-            print(f"  {person:<10}" + "".join(f"{row[m]:>16g}" for m in METRICS))
-        print(f"  {'spread':<10}" + "".join(f"{spread[m]:>16g}" for m in METRICS))
-        rr = report["round_robin"]["spread"].get(role, {})
-        print(f"  {'rr spread':<10}" + "".join(f"{rr.get(m, 0):>16g}" for m in METRICS))
+            print(f"  {person:<12}" + "".join(f"{row[m]:>10g}" for m in METRICS))
+        rr = report["round_robin"]
+        print(f"  {'spread':<12}" + "".join(f"{spread[m]:>10g}" for m in METRICS))
+        print(f"  {'rr spread':<12}" + "".join(f"{rr['spread'].get(role, {}).get(m, 0):>10g}" for m in METRICS))
+        print(f"  {'gini':<12}" + "".join(f"{report['fair']['gini'][role][m]:>10.3f}" for m in METRICS))
+        print(f"  {'rr gini':<12}" + "".join(f"{rr['gini'].get(role, {}).get(m, 0):>10.3f}" for m in METRICS))
     return 0
 
 

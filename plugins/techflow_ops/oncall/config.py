@@ -17,7 +17,7 @@ from pydantic import AfterValidator, Field
 
 from ..registry import ConfigError, ConfigProblem, Registry, load_model
 from ..registry.models import Duration, Identifier, StrictModel, TimeZoneName
-from .model import ROLES, OnCallConfig, Override, Rotation, vacation_interval
+from .model import ROLES, BurdenWeights, HomeCalendar, OnCallConfig, Override, Rotation, vacation_interval
 
 ONCALL_FILE = "oncall.yaml"
 OVERRIDES_FILE = "oncall_overrides.yaml"
@@ -96,6 +96,31 @@ class RulesSpec(StrictModel):
     no_back_to_back: bool = Field(True, description="nobody holds the same role two shifts running")
 
 
+Weight = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+
+
+class WeightsSpec(StrictModel):
+    """What one on-call hour of each kind weighs (burden.py); `investor` is added on top."""
+
+    business: Weight = 1.0
+    off_hours: Weight = 1.5
+    sleep: Weight = 2.0
+    weekend: Weight = 2.0
+    holiday: Weight = 3.0
+    investor: Weight = 1.0
+
+
+class HourBandSpec(StrictModel):
+    start: Clock
+    end: Clock
+
+
+class FairnessSpec(StrictModel):
+    weights: WeightsSpec = WeightsSpec()
+    business_hours: HourBandSpec = HourBandSpec(start="08:00", end="18:00")
+    sleep_hours: HourBandSpec = HourBandSpec(start="22:00", end="08:00")
+
+
 class PublishSpec(StrictModel):
     horizon_weeks: int = Field(26, ge=1, le=260)
     file: str = Field("../oncall/published_schedule.yaml", description="relative to the config folder")
@@ -107,6 +132,7 @@ class OnCallFile(StrictModel):
     vacations: dict[str, list[VacationSpec]] = Field(default_factory=dict)
     investor_period: InvestorPeriodSpec = InvestorPeriodSpec()
     rules: RulesSpec = RulesSpec()
+    fairness: FairnessSpec = FairnessSpec()
     publish: PublishSpec = PublishSpec()
 
 
@@ -162,6 +188,14 @@ def _cross_check(spec: OnCallFile, file: Path, lines: dict, registry: Registry) 
                     f"coverage end must be after its start {rot.coverage.start!r}")
     if rot.handoff.time == "24:00":
         problem(("rotation", "handoff", "time"), "rotation.handoff.time", rot.handoff.time, "use '00:00' for midnight")
+    business, sleep = spec.fairness.business_hours, spec.fairness.sleep_hours
+    if business.start == "24:00" or (business.end != "24:00" and business.end <= business.start):
+        problem(("fairness", "business_hours", "end"), "fairness.business_hours.end", business.end,
+                f"business hours end must be after their start {business.start!r}")
+    if sleep.start == sleep.end or "24:00" in (sleep.start, sleep.end):
+        problem(("fairness", "sleep_hours"), "fairness.sleep_hours", f"{sleep.start}-{sleep.end}",
+                "sleep hours need two different times of day, e.g. 22:00-08:00 (the band may cross midnight)")
+    problems += _check_homes(spec, registry)
     company = set()
     for index, day in enumerate(spec.holidays.company_days):
         if day.date in company:
@@ -181,6 +215,36 @@ def _cross_check(spec: OnCallFile, file: Path, lines: dict, registry: Registry) 
             if b.start <= a.end:
                 problem(("vacations", person, j, "start"), f"vacations[{person}][{j}].start", str(b.start),
                         f"overlaps vacations[{person}][{i}] ({a.start}..{a.end})")
+    return problems
+
+
+def _check_homes(spec: OnCallFile, registry: Registry) -> list[ConfigProblem]:
+    """Each rotation member's `country`/`subdivision` in people.yaml is one the `holidays`
+    library knows: a typo would silently give that person no public holidays."""
+    import holidays
+
+    supported = holidays.list_supported_countries()
+    people_file = registry.config_dir / "people.yaml"
+    lines = registry.lines.get("people")
+    index_of = {person_id: i for i, person_id in enumerate(registry.people)}
+    problems: list[ConfigProblem] = []
+    for member in dict.fromkeys(spec.rotation.members):
+        person = registry.people.get(member)
+        if person is None:
+            continue
+        path = ("people", index_of[member])
+
+        def problem(key: str, value, message: str, path=path, member=member) -> None:
+            line = lines.get(path + (key,)) or lines.get(path) if lines is not None else None
+            problems.append(ConfigProblem(str(people_file), f"people[{member}].{key}", value, message, line))
+
+        if person.country is not None and person.country not in supported:
+            problem("country", person.country, "unknown country code for the `holidays` library (e.g. 'US', 'DE')")
+        elif person.subdivision is not None and person.country is None:
+            problem("subdivision", person.subdivision, "a subdivision needs a `country`")
+        elif person.subdivision is not None and person.subdivision not in supported[person.country]:
+            known = ", ".join(supported[person.country][:12]) or "none"
+            problem("subdivision", person.subdivision, f"unknown subdivision of {person.country} (known: {known}...)")
     return problems
 
 
@@ -240,6 +304,17 @@ def load_oncall_config(config_dir: Path, registry: Registry) -> OnCallConfig:
         raise ConfigError(problems)
 
     rot = spec.rotation
+    homes = {
+        member: HomeCalendar(registry.people[member].timezone, registry.people[member].country or spec.holidays.country,
+                             registry.people[member].subdivision if registry.people[member].country else spec.holidays.subdivision)
+        for member in rot.members
+    }
+    fair = spec.fairness
+    weights = BurdenWeights(
+        **fair.weights.model_dump(),
+        business_start=time.fromisoformat(fair.business_hours.start), business_end=_clock(fair.business_hours.end),
+        sleep_start=time.fromisoformat(fair.sleep_hours.start), sleep_end=time.fromisoformat(fair.sleep_hours.end),
+    )
     vacations = {
         person: tuple(vacation_interval(v.start, v.end, ZoneInfo(registry.people[person].timezone))
                       for v in sorted(items, key=lambda v: v.start))
@@ -265,6 +340,8 @@ def load_oncall_config(config_dir: Path, registry: Registry) -> OnCallConfig:
         investor_watch=spec.investor_period.watch_role,
         no_back_to_back=spec.rules.no_back_to_back,
         horizon_weeks=spec.publish.horizon_weeks,
+        homes=homes,
+        weights=weights,
     )
     overrides = tuple(
         Override(o.id, o.person, o.role, o.start.astimezone(timezone.utc), o.end.astimezone(timezone.utc), o.reason)

@@ -122,6 +122,41 @@ class OnCallNow:
                 "sources": dict(self.sources)}
 
 
+KINDS = ("business", "off_hours", "sleep", "weekend", "holiday")  # one per on-call hour (see burden.py)
+
+
+@dataclass(frozen=True)
+class BurdenWeights:
+    """What an on-call hour weighs by kind (oncall.yaml `fairness`); `investor` is added on top of
+    the kind for an hour inside the investor-report period. Hour bands are local to the holder."""
+
+    business: float = 1.0
+    off_hours: float = 1.5
+    sleep: float = 2.0
+    weekend: float = 2.0
+    holiday: float = 3.0
+    investor: float = 1.0
+    business_start: time = time(8)
+    business_end: time | None = time(18)  # None: end of day
+    sleep_start: time = time(22)
+    sleep_end: time = time(8)  # before sleep_start: the band crosses midnight
+
+    def of_kinds(self) -> tuple[float, ...]:
+        return tuple(getattr(self, kind) for kind in KINDS)
+
+    def as_dict(self) -> dict[str, float]:
+        return {kind: getattr(self, kind) for kind in KINDS + ("investor",)}
+
+
+@dataclass(frozen=True)
+class HomeCalendar:
+    """Where a person lives, for their on-call burden: local time and public holidays."""
+
+    timezone: str
+    country: str | None = None
+    subdivision: str | None = None
+
+
 @dataclass(frozen=True)
 class Rotation:
     """Everything the scheduler needs, resolved: no files, no registry."""
@@ -145,6 +180,13 @@ class Rotation:
     investor_watch: bool = True
     no_back_to_back: bool = True
     horizon_weeks: int = 26
+    # Each member's own calendar (people.yaml); a member without one lives in the rotation's
+    # timezone and holiday calendar (`holiday_country`, which also fixes the investor period).
+    homes: dict[str, HomeCalendar] = field(default_factory=dict)
+    weights: BurdenWeights = BurdenWeights()
+
+    def home(self, person: str) -> HomeCalendar:
+        return self.homes.get(person) or HomeCalendar(self.tz.key, self.holiday_country, self.holiday_subdivision)
 
     @property
     def roles(self) -> tuple[str, ...]:

@@ -3,18 +3,22 @@
 Every boundary is computed in the rotation's local wall-clock time and converted to UTC, so
 a Monday 10:00 hand-off stays at 10:00 local across DST (the week is 167 or 169 hours long).
 Intervals are half-open `(start, end)` pairs of aware UTC datetimes.
+
+A `KindCalendar` classifies every instant into one kind of hour (business, off-hours, sleep,
+weekend, holiday) in one person's own timezone and holidays; see burden.py for the definitions.
 """
 
 from __future__ import annotations
 
 import calendar
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from .model import Rotation
+from .model import KINDS, BurdenWeights, HomeCalendar, Rotation
 
 Interval = tuple[datetime, datetime]
 HOUR = 3600.0
@@ -115,10 +119,21 @@ class Timeline:
         self.tz = rotation.tz
         self.epoch = rotation.first_handoff()
         self.epoch_local = self.epoch.astimezone(self.tz).replace(tzinfo=None)
+        self.first_year, self.last_year = first_year, last_year
         # Rotations sharing a calendar (timezone, holidays, investor rule) share these sets.
         self.holiday_names, self.holidays, self.weekends, self.investor = _calendar(
             self.tz.key, rotation.holiday_country, rotation.holiday_subdivision, rotation.company_days,
             rotation.investor_business_days, first_year, last_year)
+        self._homes: dict[str, KindCalendar] = {}
+
+    def home_calendar(self, person: str) -> "KindCalendar":
+        """The person's own kinds of hours and holidays; shared by everyone living in the same
+        (timezone, country, subdivision), so a 1,000-person rotation builds a handful."""
+        if person not in self._homes:
+            rot = self.rotation
+            self._homes[person] = kind_calendar(rot.home(person), rot.company_days, rot.weights,
+                                                self.first_year, self.last_year)
+        return self._homes[person]
 
     def slot_start(self, index: int) -> datetime:
         local = self.epoch_local + index * self.rotation.shift_length
@@ -215,3 +230,106 @@ def _holiday_names(country, subdivision, company_days, first_year: int, last_yea
 def vacation_sets(rotation: Rotation) -> dict[str, IntervalSet]:
     return {person: IntervalSet(rotation.vacations.get(person, ())) for person in rotation.members}
 
+
+
+def minute_of_day(clock: time | None) -> int:
+    return 1440 if clock is None else clock.hour * 60 + clock.minute
+
+
+def in_band(minute: int, start: int, end: int) -> bool:
+    return start <= minute < end if start < end else (minute >= start or minute < end)
+
+
+def _weekday_template(weights: BurdenWeights) -> tuple[tuple[int, int], ...]:
+    """A plain weekday as (minute of day, kind index) pieces: sleep wins over business, and
+    whatever is neither is off-hours."""
+    business = minute_of_day(weights.business_start), minute_of_day(weights.business_end)
+    sleep = minute_of_day(weights.sleep_start), minute_of_day(weights.sleep_end)
+    cuts = sorted({0, *business, *sleep} - {1440})
+    pieces: list[tuple[int, int]] = []
+    for minute in cuts:
+        kind = KINDS.index("sleep") if in_band(minute, *sleep) else \
+            KINDS.index("business") if in_band(minute, *business) else KINDS.index("off_hours")
+        if not pieces or pieces[-1][1] != kind:
+            pieces.append((minute, kind))
+    return tuple(pieces)
+
+
+class KindCalendar:
+    """One home's kinds of hours over whole years. Per kind, its pieces and the hours of that
+    kind before each: the hours of each kind in any interval cost a few bisections, however long
+    the interval."""
+
+    def __init__(self, home: HomeCalendar, company_days, weights: BurdenWeights, first_year: int, last_year: int):
+        tz = ZoneInfo(home.timezone)
+        self.home = home
+        self.names = _holiday_names(home.country, home.subdivision, company_days, first_year, last_year)
+        self.holidays = IntervalSet(_day(d, tz) for d in self.names)
+        weekday = _weekday_template(weights)
+        holiday, weekend = KINDS.index("holiday"), KINDS.index("weekend")
+        bounds: list[float] = []
+        kinds: list[int] = []
+        day, last = date(first_year, 1, 1), date(last_year, 12, 31)
+        while day <= last:
+            pieces = ((0, holiday),) if day in self.names else ((0, weekend),) if day.weekday() >= 5 else weekday
+            # Local wall time -> UTC with the day's offset; only a DST day needs each instant's own.
+            midnight = (day.toordinal() - _EPOCH_ORDINAL) * 86400
+            offset = tz.utcoffset(datetime(day.year, day.month, day.day))
+            steady = offset == tz.utcoffset(datetime(day.year, day.month, day.day, 23, 59))
+            for minute, kind in pieces:
+                if kinds and kinds[-1] == kind:
+                    continue
+                if steady:
+                    at = midnight + minute * 60 - offset.total_seconds()
+                else:
+                    at = datetime.combine(day, time(minute // 60, minute % 60), tz).timestamp()
+                if bounds and at <= bounds[-1]:  # a band edge inside a DST gap: the earlier piece is empty
+                    bounds.pop()
+                    kinds.pop()
+                    if kinds and kinds[-1] == kind:
+                        continue
+                bounds.append(at)
+                kinds.append(kind)
+            day += timedelta(days=1)
+        bounds.append(datetime.combine(last + timedelta(days=1), time(0), tz).timestamp())
+        self.first, self.last = bounds[0], bounds[-1]
+        self.starts: list[list[float]] = [[] for _ in KINDS]
+        self.ends: list[list[float]] = [[] for _ in KINDS]
+        self.before: list[list[float]] = [[] for _ in KINDS]  # seconds of the kind before each piece
+        totals = [0.0] * len(KINDS)
+        for i, kind in enumerate(kinds):
+            self.starts[kind].append(bounds[i])
+            self.ends[kind].append(bounds[i + 1])
+            self.before[kind].append(totals[kind])
+            totals[kind] += bounds[i + 1] - bounds[i]
+
+    def _seconds_before(self, kind: int, t: float) -> float:
+        starts = self.starts[kind]
+        i = bisect_right(starts, t) - 1
+        if i < 0:
+            return 0.0
+        return self.before[kind][i] + min(t, self.ends[kind][i]) - starts[i]
+
+    def kind_hours(self, intervals: Iterable[Interval]) -> list[float]:
+        """Hours of each kind (in `KINDS` order) in the given intervals."""
+        out = [0.0] * len(KINDS)
+        for lo, hi in intervals:
+            a, b = lo.timestamp(), hi.timestamp()
+            if a < self.first or b > self.last:
+                raise ValueError(f"{lo.isoformat()}..{hi.isoformat()} is outside this calendar "
+                                 f"({datetime.fromtimestamp(self.first, timezone.utc).year}.."
+                                 f"{datetime.fromtimestamp(self.last, timezone.utc).year - 1}); build a longer Timeline")
+            for k in range(len(KINDS)):
+                out[k] += (self._seconds_before(k, b) - self._seconds_before(k, a)) / HOUR
+        return out
+
+    def holiday_name(self, at: datetime) -> str | None:
+        return self.names.get(at.astimezone(ZoneInfo(self.home.timezone)).date())
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+@lru_cache(maxsize=128)
+def kind_calendar(home: HomeCalendar, company_days, weights: BurdenWeights, first_year: int, last_year: int) -> KindCalendar:
+    return KindCalendar(home, company_days, weights, first_year, last_year)

@@ -85,6 +85,10 @@ class Person(StrictModel):
     email: Email
     slack: str | None = None
     timezone: TimeZoneName
+    # Where the person lives, for their public holidays (checked against the `holidays` library
+    # by the on-call config, which is the one user, so loading the registry stays light).
+    country: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. 'US', 'DE'")
+    subdivision: str | None = Field(None, min_length=1, description="state or region, e.g. 'NY', 'BE'")
     title: str | None = None
     contact: list[ContactMethod] = Field(default_factory=list, description="paging preference, first first")
 
