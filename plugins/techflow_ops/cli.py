@@ -11,12 +11,15 @@ import argparse
 import contextlib
 import importlib.abc
 import importlib.util
+import os
 import sys
 
-from . import config_check
+from . import config_check, settings
+from .digests import cli as digests_cli
 from .drills import cli as drills_cli
 from .escalation import cli as escalation_cli
 from .inbox import cli as inbox_cli
+from .kpi import cli as kpi_cli
 from .lineage import cli as lineage_cli
 from .oncall import cli as oncall_cli
 from .opsdb import cli as opsdb_cli
@@ -27,7 +30,8 @@ from .runbooks import cli as runbooks_cli
 from .watchdog import cli as watchdog_cli
 
 AREA_CLIS = (config_check, pipelines_cli, oncall_cli, escalation_cli, opsdb_cli, drills_cli, quality_cli, runbooks_cli,
-             inbox_cli, reports_cli, lineage_cli, watchdog_cli)
+             inbox_cli, reports_cli, lineage_cli, watchdog_cli, kpi_cli,
+             digests_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     hook = None if "airflow" in sys.modules else _AirflowLogsToStderr()
     if hook is not None:
         sys.meta_path.insert(0, hook)
+        # Airflow's own default is ~/airflow; this project's (`make start`, the ops DB) is .airflow
+        # beside it, so a command that reads Airflow's config (the metadata DB of `kpi`, the
+        # watchdog) looks where `make start` runs Airflow.
+        os.environ.setdefault("AIRFLOW_HOME", str(settings.airflow_home()))
     try:
         result = args.handler(args)
     finally:

@@ -19,7 +19,48 @@ def _html(body: str) -> str:
     return f'<pre style="font-family: monospace; white-space: pre-wrap">{linked}</pre>'
 
 
+def rich_email(row, from_email: str | None):
+    """The MIME message of a row with an HTML part: multipart/alternative of the plain text and a
+    multipart/related holding the HTML with the images it shows by Content-ID (`cid:`), the
+    structure mail clients display inline rather than as attachments."""
+    import base64
+    from email import policy
+    from email.message import EmailMessage
+
+    # Headers are not folded below RFC 5322's 998-character limit: Python folds a subject that
+    # does not fit 78 characters onto a continuation line whole, which readers show with a
+    # leading space.
+    message = EmailMessage(policy=policy.SMTP.clone(max_line_length=998))
+    message["Subject"] = row.subject
+    if from_email:
+        message["From"] = from_email
+    message["To"] = row.target
+    message["X-TechFlow-Outbox-Id"] = str(row.id)
+    message.set_content(row.body or "")
+    message.add_alternative(row.html_body, subtype="html")
+    html_part = message.get_payload()[1]
+    for image in json.loads(getattr(row, "inline_images", None) or "[]"):
+        maintype, _, subtype = image["content_type"].partition("/")
+        html_part.add_related(base64.b64decode(image["data"]), maintype, subtype, cid=f"<{image['cid']}>",
+                              disposition="inline", filename=image.get("filename") or f"{image['cid']}.{subtype}")
+    return message
+
+
+def _send_rich_email(row, from_email: str) -> None:
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    # The hook's send_email_smtp builds multipart/mixed with files as attachments; the inline
+    # charts need multipart/related, so the message is built here and sent on the hook's
+    # logged-in client (connection, TLS and login stay the provider's). The outbox retries.
+    with SmtpHook(smtp_conn_id=row.connection_id or SmtpHook.default_conn_name) as hook:
+        sender = from_email or hook.from_email
+        hook._smtp_client.send_message(rich_email(row, sender), from_addr=sender, to_addrs=[row.target])
+
+
 def send_email(row, from_email: str) -> None:
+    if getattr(row, "html_body", None):
+        _send_rich_email(row, from_email)
+        return
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
     notifier = SmtpNotifier(

@@ -82,7 +82,7 @@ class OutboxRow(NamedTuple):
 
     idempotency_key: str
     incident_id: int | None
-    purpose: str  # page | handoff | shift_change
+    purpose: str  # page | handoff | shift_change | notice | digest
     recipient: str
     channel: str  # email | slack | pagerduty
     target: str
@@ -92,6 +92,8 @@ class OutboxRow(NamedTuple):
     subject: str | None = None
     body: str | None = None
     payload: str | None = None  # JSON
+    html_body: str | None = None  # an email's HTML part; `body` is then its plain-text alternative
+    inline_images: str | None = None  # JSON [{"cid", "content_type", "data" (base64)}] the HTML shows
 
 
 PAGE_ROW_FIELDS = OutboxRow._fields[:OutboxRow._fields.index("role") + 1]  # a page's row: no text of its own

@@ -106,7 +106,7 @@ outbox = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("idempotency_key", String(700), nullable=False, unique=True),
     Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE")),
-    Column("purpose", String(32), nullable=False),  # page | handoff | shift_change
+    Column("purpose", String(32), nullable=False),  # page | handoff | shift_change | notice | digest
     Column("recipient", String(200), nullable=False),  # person or team id
     Column("channel", String(16), nullable=False),  # email | slack | pagerduty
     Column("target", String(500), nullable=False),
@@ -118,6 +118,11 @@ outbox = Table(
     Column("subject", Text),
     Column("body", Text),
     Column("payload", Text),  # JSON: channel-specific extras
+    # An email with an HTML part (sent with `body` as its plain-text alternative) and images the
+    # HTML shows inline by Content-ID: JSON [{"cid", "content_type", "data" (base64)}]. A digest
+    # fills both; pages leave them NULL and their HTML is derived from the text as before.
+    Column("html_body", Text),
+    Column("inline_images", Text),
     Column("status", String(16), nullable=False),  # pending | delivered
     Column("attempts", Integer, nullable=False, default=0),
     Column("created_at", UTCDateTime, nullable=False),
