@@ -1,7 +1,7 @@
 """A real `airflow api-server` on loopback and headless Chromium: log in, see who is on call,
 acknowledge an incident, see it acknowledged; and the embedded default's whole loop: a failure
 pages the on-call person through the local inbox, who opens the page in the Inbox and
-acknowledges with its link. Saves a screenshot of every page.
+acknowledges with its link; the Health page's charts and tables. Saves a screenshot of every page.
 
 Screenshots go to $TECHFLOW_SCREENSHOT_DIR when set (point it at docs/screenshots to refresh
 the README's pictures), else to the test's temp folder.
@@ -142,6 +142,25 @@ def test_log_in_see_who_is_on_call_and_acknowledge(api_server, browser, screensh
     assert get_registry().people[get_registry().pipelines["profit"].owners.primary].name in frame.locator("main").inner_text()
     page.wait_for_timeout(500)
     page.screenshot(path=screenshot_dir / "dag-tab-in-airflow.png")
+
+    # The Health page: KPIs of the last 28 days, each chart an inline SVG beside its table.
+    page.goto(f"{api_server}/techflow/oncall")
+    page.click('nav a[href="/techflow/health"]')
+    page.wait_for_url("**/techflow/health")
+    chart = page.locator('[data-testid="chart-daily"] svg')
+    assert chart.is_visible() and chart.bounding_box()["height"] > 50
+    assert chart.get_attribute("role") == "img" and "Run success and freshness" in chart.get_attribute("aria-label")
+    table = page.locator('[data-testid="health-pipelines"]')
+    assert table.is_visible()
+    assert table.locator('tr[data-pipeline="profit"] td[data-col="runs"]').inner_text().strip().isdigit()
+    assert page.locator('[data-testid="chart-load"] svg').is_visible() and page.locator('[data-testid="load-table"]').is_visible()
+    page.screenshot(path=screenshot_dir / "health.png", full_page=True)
+    # ... and inside the Airflow UI, from its "Pipeline health" navigation entry.
+    page.goto(f"{api_server}/plugin/techflow-health")
+    frame = page.frame_locator("iframe").first
+    frame.locator('[data-testid="chart-daily"] svg').wait_for(state="visible", timeout=30_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=screenshot_dir / "health-in-airflow.png")
 
     for name, path in (
         ("calendar", "/techflow/calendar"),

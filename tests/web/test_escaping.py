@@ -43,7 +43,7 @@ def test_caught_pages_link_only_their_http_urls():
 def test_hostile_config_renders_inert_on_pages_and_api(api_client, tokens, hostile_config):
     headers = bearer(tokens["viewer"])
     pages = ("/techflow/ownership", "/techflow/runbooks/profit", "/techflow/dags/profit", "/techflow/feeds",
-             "/techflow/oncall", "/techflow/calendar", "/techflow/fairness")
+             "/techflow/oncall", "/techflow/calendar", "/techflow/fairness", "/techflow/health")
     for path in pages:
         response = api_client.get(path, headers=headers)
         assert response.status_code == 200, (path, response.text[:300])

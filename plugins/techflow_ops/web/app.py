@@ -26,6 +26,7 @@ from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import links
+from ..digests import compose
 from ..escalation import action_links
 from ..oncall.ical import ics_for_person, ics_for_team
 from ..registry import get_registry
@@ -46,6 +47,7 @@ NAV = [
     ("incidents", "Incidents"),
     ("inbox", "Inbox"),
     ("fairness", "Fairness"),
+    ("health", "Health"),
     ("datadocs/index.html", "Data Docs"),
     ("feeds", "Calendar feeds"),
 ]
@@ -98,7 +100,9 @@ def _linkify(value) -> Markup:
     return Markup("").join(parts)
 
 
-TEMPLATES.filters.update(when=_format_when, web_url=_web_url, linkify=_linkify)
+# The digests' formatting: a number reads the same in a mail and on the Health page.
+TEMPLATES.filters.update(when=_format_when, web_url=_web_url, linkify=_linkify, percent=compose.percent,
+                         target_percent=compose.target_percent, duration=compose.duration)
 
 
 def _page(request: Request, template: str, user, *, status_code: int = status.HTTP_200_OK, **context) -> HTMLResponse:
@@ -152,7 +156,8 @@ def index() -> RedirectResponse:
 
 @pages.get("/oncall")
 def oncall_page(request: Request, user: GetUserDep) -> HTMLResponse:
-    return _page(request, "oncall.html", user, title="On call", oncall=views.oncall_now())
+    return _page(request, "oncall.html", user, title="On call", oncall=views.oncall_now(),
+                 health=views.health_summary(_readable_by(user)))
 
 
 @pages.get("/calendar")
@@ -172,6 +177,24 @@ def fairness_page(
     request: Request, user: GetUserDep, start: date | None = None, weeks: Annotated[int | None, Query(ge=1, le=260)] = None
 ) -> HTMLResponse:
     return _page(request, "fairness.html", user, title="Fairness", fairness=views.fairness(start, weeks))
+
+
+@pages.get("/health")
+def health_page(
+    request: Request,
+    user: GetUserDep,
+    from_text: Annotated[str | None, Query(alias="from")] = None,
+    to_text: Annotated[str | None, Query(alias="to")] = None,
+) -> HTMLResponse:
+    # A bad date comes back as the page with its form and the message (400), so the reader can
+    # correct it where they typed it.
+    try:
+        data = views.health(from_text, to_text, _readable_by(user))
+    except views.BadRequest as exc:
+        return _page(request, "health.html", user, status_code=status.HTTP_400_BAD_REQUEST, title="Health", health=None,
+                     error=str(exc), from_value=from_text or "", to_value=to_text or "")
+    return _page(request, "health.html", user, title="Health", health=data, error=None,
+                 from_value=data["from"], to_value=data["to"])
 
 
 @pages.get("/runbooks/{pipeline_id}")
@@ -294,6 +317,17 @@ def api_ownership(user: GetUserDep, session: SessionDep) -> dict:
 @api.get("/fairness")
 def api_fairness(start: date | None = None, weeks: Annotated[int | None, Query(ge=1, le=260)] = None) -> dict:
     return views.fairness(start, weeks)
+
+
+@api.get("/health")
+def api_health(
+    user: GetUserDep,
+    from_text: Annotated[str | None, Query(alias="from")] = None,
+    to_text: Annotated[str | None, Query(alias="to")] = None,
+) -> dict:
+    data = views.health(from_text, to_text, _readable_by(user))
+    charts = {name: {k: v for k, v in chart.items() if k != "svg"} for name, chart in data["charts"].items()}
+    return {**data, "charts": charts}
 
 
 @api.get("/runbooks/{pipeline_id}")

@@ -31,6 +31,12 @@ class TechFlowOpsPlugin(AirflowPlugin):
             "url_route": "techflow-oncall",
         },
         {
+            "name": "Pipeline health",
+            "href": f"{PLUGIN_PREFIX}/health",
+            "destination": "nav",
+            "url_route": "techflow-health",
+        },
+        {
             "name": "Ownership & on-call",
             "href": f"{PLUGIN_PREFIX}/dags/{{DAG_ID}}",
             "destination": "dag",

@@ -201,7 +201,7 @@ def fairness(start: date | None = None, weeks: int | None = None) -> dict:
 # --- ownership ---------------------------------------------------------------------------
 
 
-def _pipeline_row(registry: Registry, pipeline, state, quality: dict) -> dict:
+def _pipeline_row(registry: Registry, pipeline, state, quality: dict, health: dict) -> dict:
     team = registry.teams[pipeline.business_owner_team]
     return {
         "pipeline_id": pipeline.id,
@@ -222,6 +222,7 @@ def _pipeline_row(registry: Registry, pipeline, state, quality: dict) -> dict:
         "dag_url": links.dag_url(pipeline.dag_id),
         "airflow": state.as_json(),
         "data_quality": quality["results"].get(pipeline.id),
+        "health": health,
     }
 
 
@@ -236,7 +237,8 @@ def ownership(session, readable: ReadableDags | None = None) -> dict:
         pipelines = [p for p in pipelines if p.dag_id in allowed]
     states = dag_states(session, [p.dag_id for p in pipelines])
     quality = latest_quality()
-    rows = [_pipeline_row(registry, p, states[p.dag_id], quality) for p in pipelines]
+    health = pipeline_health_states()
+    rows = [_pipeline_row(registry, p, states[p.dag_id], quality, health[p.id]) for p in pipelines]
     rows.sort(key=lambda r: (r["tier"], r["pipeline_id"]))
     return {"pipelines": rows}
 
@@ -250,13 +252,97 @@ def dag_overview(session, dag_id: str) -> dict:
     if pipeline is None:
         raise NotFound(f"DAG {dag_id!r} is not a TechFlow pipeline in {registry.config_dir}")
     state = dag_states(session, [dag_id])[dag_id]
-    row = _pipeline_row(registry, pipeline, state, latest_quality())
+    row = _pipeline_row(registry, pipeline, state, latest_quality(), pipeline_health_states()[pipeline.id])
     return {
         "pipeline": row,
         "oncall": oncall_now(),
         "incidents": incidents("unresolved", pipeline_id=pipeline.id),
         "runbook": runbook(pipeline.id),
     }
+
+
+# --- health: one state per pipeline, and the Health page's KPIs ------------------------------
+
+
+def pipeline_health_states() -> dict[str, dict]:
+    """{pipeline_id: {"state", "reasons"}} as of now (README "KPIs and health", cached: `web.health`).
+
+    A source that cannot be read (Airflow's metadata DB, the warehouse) costs the health, not
+    the page that shows it: every pipeline is then `unknown`, with the reason."""
+    from . import health
+
+    try:
+        return health.health_now()
+    except Exception as exc:
+        log.exception("health: could not read the KPI sources")
+        reason = f"health unavailable: could not read its sources ({type(exc).__name__})"
+        return {pipeline_id: {"state": "unknown", "reasons": [reason]} for pipeline_id in get_registry().pipelines}
+
+
+def health_summary(readable: ReadableDags | None = None) -> dict:
+    """The On-call page's health section: how many pipelines are in each state, and those not
+    healthy, worst first, with their reasons."""
+    from ..kpi.health import RANK, STATES
+
+    registry = get_registry()
+    pipelines = list(registry.pipelines.values())
+    if readable is not None:
+        allowed = readable({p.dag_id for p in pipelines})
+        pipelines = [p for p in pipelines if p.dag_id in allowed]
+    states = pipeline_health_states()
+    counts = {state: 0 for state in reversed(STATES)}
+    attention = []
+    for pipeline in pipelines:
+        health = states[pipeline.id]
+        counts[health["state"]] += 1
+        if health["state"] != "healthy":
+            attention.append({"pipeline_id": pipeline.id, "title": pipeline.title, "tier": pipeline.criticality.tier,
+                              "dag_url": links.dag_url(pipeline.dag_id), **health})
+    attention.sort(key=lambda row: (-RANK[row["state"]], row["tier"], row["pipeline_id"]))
+    return {"counts": counts, "pipelines": attention}
+
+
+HEALTH_DEFAULT_DAYS = 28
+HEALTH_MAX_DAYS = 366
+
+
+def health_window(from_text: str | None, to_text: str | None, today: date) -> tuple[date, date]:
+    """The Health page's whole days: `to` defaults to today, `from` to HEALTH_DEFAULT_DAYS days
+    ending with `to`. Raises BadRequest naming the parameter and its value."""
+
+    def parse(name: str, text: str) -> date:
+        try:
+            return date.fromisoformat(text.strip())
+        except ValueError:
+            shown = text if len(text) <= 40 else text[:40] + "..."
+            raise BadRequest(f"{name}={shown!r}: not a date (YYYY-MM-DD)") from None
+
+    to_date = parse("to", to_text) if to_text else today
+    from_date = parse("from", from_text) if from_text else to_date - timedelta(days=HEALTH_DEFAULT_DAYS - 1)
+    if from_date > to_date:
+        raise BadRequest(f"from={from_date.isoformat()} is after to={to_date.isoformat()}")
+    days = (to_date - from_date).days + 1
+    if days > HEALTH_MAX_DAYS:
+        raise BadRequest(f"from={from_date.isoformat()} to={to_date.isoformat()} spans {days} days: "
+                         f"at most {HEALTH_MAX_DAYS} at a time")
+    return from_date, to_date
+
+
+def health(from_text: str | None, to_text: str | None, readable: ReadableDags | None = None) -> dict:
+    """KPIs of the window for the pipelines whose DAG the user may read (totals pool those
+    only), with the series and the charts (SVG) of the Health page."""
+    from . import health as health_area
+
+    today = datetime.now(health_area.team_timezone()).date()
+    from_date, to_date = health_window(from_text, to_text, today)
+    registry = get_registry()
+    pipelines = list(registry.pipelines.values())
+    if readable is not None:
+        allowed = readable({p.dag_id for p in pipelines})
+        pipelines = [p for p in pipelines if p.dag_id in allowed]
+    ordered = sorted(pipelines, key=lambda p: (p.criticality.tier, p.id))  # as the ownership matrix
+    data = health_area.health_page(from_date, to_date, tuple(p.id for p in ordered))
+    return {**data, "order": [p.id for p in ordered]}
 
 
 _QUALITY_ORDER = {"passed": 0, "warned": 1, "failed": 2}
