@@ -1,5 +1,5 @@
 """A task process gets its ops DB ready before a failure needs it: the task's execute hook
-warms the escalation service in a daemon thread, and a process forked from a parent that
+warms the escalation service in a daemon thread (the task waits for it a second at most), and a process forked from a parent that
 verified the ops DB schema skips its own check (and checks again when a report fails)."""
 
 from __future__ import annotations
@@ -33,10 +33,27 @@ def test_task_hooks_warm_the_ops_db_when_the_task_starts(ops_db_url):
 
     [hook] = task_hooks("profit")["on_execute_callback"]
     assert isinstance(hook, WarmOpsDb)
-    assert hook({"ti": None}) is None  # returns at once: the work is in a daemon thread
-    _join_warm_up()
+    assert hook({"ti": None}) is None
+    # The task started once its connection was made (no join here): open and pooled, ready for
+    # the failure, and no warm-up left running beside the task.
     service = escalation.service()
-    assert service.engine.pool.checkedin() >= 1  # a connection is open and pooled, ready for the failure
+    assert service.engine.pool.checkedin() >= 1
+    assert not [t for t in threading.enumerate() if t.name == "techflow-ops-db-warm-up"]
+
+
+def test_a_task_waits_for_a_hanging_ops_db_one_warm_up_wait_at_most(ops_db_url, monkeypatch):
+    from techflow_ops.escalation import callbacks
+
+    answered = threading.Event()
+    monkeypatch.setattr(callbacks, "warm_ops_db", lambda: answered.wait(30))
+    monkeypatch.setattr(callbacks, "WARM_UP_WAIT_SECONDS", 0.05)
+    try:
+        callbacks.WarmOpsDb("profit")({"ti": None})  # returns: the task runs while the warm-up still waits
+        [warm_up] = [t for t in threading.enumerate() if t.name == "techflow-ops-db-warm-up"]
+        assert warm_up.is_alive() and warm_up.daemon
+    finally:
+        answered.set()
+    _join_warm_up()
 
 
 def test_the_warm_up_never_raises(ops_db_url, monkeypatch):
@@ -126,8 +143,9 @@ def test_a_failure_report_checks_the_schema_again_when_the_ops_db_was_replaced(o
 
 
 def test_a_rehearsed_failure_report_records_and_sends_nothing(ops_db_url, connections, smtp_server):
-    import techflow_ops.escalation as escalation
     from sqlalchemy import func, select
+
+    import techflow_ops.escalation as escalation
     from techflow_ops.opsdb import schema
 
     service = escalation.service()

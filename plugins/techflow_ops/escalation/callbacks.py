@@ -116,20 +116,29 @@ class ReportTaskSuccess(_PipelineCallback):
             log.exception("TechFlow escalation: could not record the success of pipeline %s", self.pipeline_id)
 
 
+#: How long a task's start waits for its ops DB connection before it runs anyway.
+WARM_UP_WAIT_SECONDS = 1.0
+
+
 class WarmOpsDb(_PipelineCallback):
-    """Task `on_execute_callback`: connects to the ops DB in the background as the task starts, so a failure finds it ready.
+    """Task `on_execute_callback`: connects to the ops DB as the task starts, so a failure finds it ready.
 
     A daemon thread builds the escalation service (engine, schema check) and pools one
     connection. Every task uses the ops DB when it ends (a success auto-resolves, a failure opens an
-    incident), so this moves that work earlier rather than adding it. The task never waits
-    for it and it never raises; a failure callback that comes first simply waits for the
-    engine (`service()` and the engine cache are locked) or uses what is ready."""
+    incident), so this moves that work earlier rather than adding it. The task waits for it
+    up to WARM_UP_WAIT_SECONDS (a few ms normally): a task that fails at once would otherwise
+    report while the connection is still being made, both competing for the interpreter. An
+    ops DB that does not answer delays the task by that second at most, and the warm-up goes
+    on in the background; a failure callback that comes first waits for the engine
+    (`service()` and the engine cache are locked) or uses what is ready. It never raises."""
 
     def __call__(self, context) -> None:
         try:
             import threading
 
-            threading.Thread(target=warm_ops_db, name="techflow-ops-db-warm-up", daemon=True).start()
+            warm_up = threading.Thread(target=warm_ops_db, name="techflow-ops-db-warm-up", daemon=True)
+            warm_up.start()
+            warm_up.join(WARM_UP_WAIT_SECONDS)
         except Exception:  # a warm-up is only a head start
             log.debug("TechFlow escalation: ops DB warm-up not started", exc_info=True)
 

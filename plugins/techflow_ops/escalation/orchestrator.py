@@ -213,10 +213,10 @@ class Escalation:
         # Claimed as they are queued, in this transaction, so the first page goes out right after
         # the commit that records it (the lease keeps a concurrent engine tick off these rows).
         token = writes.claim_new_rows(incident_id, max(at, utcnow()) + CLAIM_LEASE) if deliver else None
-        writes.flush(connection)
+        read_back = writes.flush(connection)
         if token is None:
             return incident_id, [], None
-        claimed = store.claimed_rows(connection, token)
+        claimed = read_back[token] if read_back is not None else store.claimed_rows(connection, token)
         return incident_id, claimed, token if claimed else None
 
     def rehearse_failure_reports(self) -> int:
