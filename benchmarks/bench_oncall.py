@@ -2,21 +2,27 @@
 
 Bars (issue 3): generating 4 people x 1 year < 50 ms; 1,000 people in 100 teams x 1 year
 < 5 s (issue 17: with the weighted burden, every person in their own timezone and holidays);
-`ScheduleService.now()` < 1 ms after load. Also prints the fairness table of the real team's
+`now()` < 1 ms (issue 17: with the state in the ops DB, `get_schedule_service().now()`, which
+reads the state version row on every call and reloads only after a change). Also prints the fairness table of the real team's
 year (spreads and Gini of each burden component) next to strict round-robin's on the same inputs.
-Run: .venv/bin/python benchmarks/bench_oncall.py [--repeat N]
+Run: .venv/bin/python benchmarks/bench_oncall.py [--repeat N] [--postgres]
+(the ops DB is a throwaway SQLite file, or with --postgres a throwaway database on 127.0.0.1:5432)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
+import tempfile
 import time
+import uuid
+from contextlib import contextmanager
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
-from techflow_ops.oncall import load_schedule_service
+from techflow_ops.oncall import Override, clear_schedule_cache, get_schedule_service, load_schedule_service
 from techflow_ops.oncall.cli import page_order
 from techflow_ops.oncall.config import load_oncall_config
 from techflow_ops.oncall.fairness import fairness_report
@@ -86,18 +92,81 @@ def bench_large() -> None:
     print(f"{'':<44} {shifts} shifts, {gaps} gaps, {notes} notes (own holidays nobody else could take)")
 
 
-def bench_now(repeat: int) -> None:
+@contextmanager
+def throwaway_ops_db(postgres: bool):
+    """TECHFLOW_OPS_DB_URL pointed at a new, empty ops DB for the run (never a developer's)."""
+    from sqlalchemy import create_engine, text
+
+    from techflow_ops.opsdb import dispose_engines
+
+    admin, name = None, f"techflow_bench_oncall_{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory() as folder:
+        if postgres:
+            admin = create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+            url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+        else:
+            url = f"sqlite:///{folder}/ops.db"
+        previous = os.environ.get("TECHFLOW_OPS_DB_URL")
+        os.environ["TECHFLOW_OPS_DB_URL"] = url
+        try:
+            yield url
+        finally:
+            dispose_engines()
+            clear_schedule_cache()
+            if previous is None:
+                os.environ.pop("TECHFLOW_OPS_DB_URL")
+            else:
+                os.environ["TECHFLOW_OPS_DB_URL"] = previous
+            if admin is not None:
+                with admin.connect() as connection:
+                    connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+                admin.dispose()
+
+
+def bench_now(repeat: int, postgres: bool) -> None:
+    with throwaway_ops_db(postgres) as url:
+        print(f"ops DB: {url.split('://')[0]}")
+        _bench_now(repeat)
+
+
+def _bench_now(repeat: int) -> None:
+    from techflow_ops.oncall.service import add_override
+    from techflow_ops.opsdb import get_engine
+
+    get_engine()  # migrations are not the schedule's cost
     started = time.perf_counter()
     service = load_schedule_service()
     load = time.perf_counter() - started
-    print(f"{'ScheduleService load (published + overrides)':<44} {load * 1000:>10.3f} ms")
+    print(f"{'ScheduleService load, first use (imports YAML)':<44} {load * 1000:>10.3f} ms")
+    started = time.perf_counter()
+    service = load_schedule_service()
+    print(f"{'ScheduleService load from the ops DB':<44} {(time.perf_counter() - started) * 1000:>10.3f} ms")
     instants = [service.covered_from + timedelta(minutes=37 * i) for i in range(repeat)]
     instants = [at for at in instants if at < service.covered_until]
     started = time.perf_counter()
     for at in instants:
         service.now(at)
     per_call = (time.perf_counter() - started) / len(instants)
-    line(f"now() per call, {len(instants)} instants", per_call, BARS["now"])
+    line(f"service.now() per call, {len(instants)} instants", per_call, BARS["now"])
+    # What every caller does: the cached service, checked against the ops DB's state version.
+    get_schedule_service()
+    started = time.perf_counter()
+    for at in instants:
+        get_schedule_service().now(at)
+    per_call = (time.perf_counter() - started) / len(instants)
+    line("get_schedule_service().now() per call (DB)", per_call, BARS["now"])
+    # After a change: the next call reloads (once), then it is cached again.
+    reloads = []
+    for i in range(5):
+        start = service.covered_from + timedelta(weeks=2 + i)
+        add_override(None, Override(f"bench-{i}", service.rotation.members[0], "primary", start, start + timedelta(hours=2),
+                                    "benchmark"), by="bench", at=datetime.now(timezone.utc))
+        started = time.perf_counter()
+        get_schedule_service().now(instants[0])
+        reloads.append(time.perf_counter() - started)
+    print(f"{'first call after a change (reload), median':<44} {statistics.median(reloads) * 1000:>10.3f} ms")
     started = time.perf_counter()
     for at in instants:
         page_order(service, "profit", at)
@@ -128,10 +197,15 @@ def fairness() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--postgres", action="store_true", help="ops DB on PostgreSQL at 127.0.0.1:5432 (default: SQLite)")
+    parser.add_argument("--now-only", action="store_true", help="only the now() figures")
     args = parser.parse_args()
+    if args.now_only:
+        bench_now(args.repeat * 500, args.postgres)
+        return
     bench_small(args.repeat)
     bench_large()
-    bench_now(args.repeat * 500)
+    bench_now(args.repeat * 500, args.postgres)
     fairness()
 
 

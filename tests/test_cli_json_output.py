@@ -58,7 +58,7 @@ def json_document(result: subprocess.CompletedProcess, argv: tuple[str, ...]):
         raise AssertionError(f"`techflow-ops {' '.join(argv)}` stdout is not only JSON ({exc}):\n{result.stdout[:2000]}") from None
 
 
-def test_every_json_command_prints_only_json_while_pagerduty_fails(failing_pagerduty_env):
+def test_every_json_command_prints_only_json_while_pagerduty_fails(failing_pagerduty_env, tmp_path):
     from techflow_ops.escalation import report_failure
     from techflow_ops.failures import KafkaOutage
 
@@ -94,6 +94,9 @@ def test_every_json_command_prints_only_json_while_pagerduty_fails(failing_pager
          "--end", "2026-12-03T02:00:00Z", "--reason", "offsite", "--id", "json-test", "--format", "json"),
         ("oncall", "override", "list", "--format", "json"),
         ("oncall", "override", "remove", "json-test", "--format", "json"),
+        ("oncall", "import", "--format", "json"),  # the first-use import ran already: says what is there
+        ("oncall", "export", "--file", str(tmp_path / "export" / "published.yaml"), "--overrides-file",
+         str(tmp_path / "export" / "overrides.yaml"), "--format", "json"),
         ("dq", "report", "--format", "json"),
         ("data", "faults", "--json"),
         ("demo", "--start", "2026-11-01", "--end", "2026-11-01", "--accounts", "5", "--events-per-day", "200", "--json"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-import yaml
 from icalendar import Calendar
 
 from techflow_ops.cli import main
@@ -67,16 +66,25 @@ def test_override_add_list_remove_round_trip(config_copy, capsys):
                                              "reason": "team offsite"}]
     code, out, _ = run(capsys, "oncall", "now", *base, "--at", "2026-12-02T20:00:00Z", "--format", "json")
     assert json.loads(out)["primary"] == "dana" and json.loads(out)["sources"]["primary"] == "override"
-    # A bad override is refused with file/field/value and leaves the file as it was.
-    before = (config_copy / "oncall_overrides.yaml").read_text()
+    # A bad override is refused naming where (the ops DB's overrides), field and value, and changes nothing.
+    yaml_before = (config_copy / "oncall_overrides.yaml").read_text()
     code, _, err = run(capsys, "oncall", "override", "add", *base, "--person", "priya", "--role", "primary",
                        "--start", "2026-12-02T20:00:00Z", "--end", "2026-12-02T22:00:00Z", "--reason", "clash")
-    assert code == 1 and "oncall_overrides.yaml" in err and "overlaps override 'dana-primary-20261202T1400'" in err
-    assert (config_copy / "oncall_overrides.yaml").read_text() == before
+    assert code == 1 and "ops DB (oncall_overrides)" in err and "overrides[priya-primary-20261202T2000].start" in err
+    assert "overlaps override 'dana-primary-20261202T1400'" in err
+    code, out, _ = run(capsys, "oncall", "override", "list", *base, "--format", "json")
+    assert [o["id"] for o in json.loads(out)["overrides"]] == ["dana-primary-20261202T1400"]
     code, _, _ = run(capsys, "oncall", "override", "remove", *base, "dana-primary-20261202T1400")
-    assert code == 0 and yaml.safe_load((config_copy / "oncall_overrides.yaml").read_text())["overrides"] == []
+    assert code == 0
+    code, out, _ = run(capsys, "oncall", "override", "list", *base, "--format", "json")
+    assert json.loads(out)["overrides"] == []
+    code, out, _ = run(capsys, "oncall", "now", *base, "--at", "2026-12-02T20:00:00Z", "--format", "json")
+    now = json.loads(out)
+    assert now["primary"] in {"priya", "marcus", "sofia", "jonas"} and now["sources"]["primary"] != "override"
     code, _, err = run(capsys, "oncall", "override", "remove", *base, "dana-primary-20261202T1400")
-    assert code == 2 and "no override" in err
+    assert code == 2 and "no active override" in err
+    # The state is the ops DB: the YAML file is neither read nor rewritten after the first-use import.
+    assert (config_copy / "oncall_overrides.yaml").read_text() == yaml_before
 
 
 def test_gaps_exit_code_and_publish_report(config_copy, capsys):
@@ -91,7 +99,7 @@ def test_gaps_exit_code_and_publish_report(config_copy, capsys):
     code, out, _ = run(capsys, "oncall", "publish", *base, "--at", "2026-11-26T19:00:00Z", "--format", "json")
     payload = json.loads(out)
     assert code == 1 and payload["written"] and payload["gaps"]
-    assert set(payload) == {"file", "written", "published_at", "frozen_until", "until", "shifts", "gaps", "moved", "notes"}
+    assert set(payload) == {"stored_in", "written", "published_at", "frozen_until", "until", "shifts", "gaps", "moved", "notes"}
     code, out, _ = run(capsys, "oncall", "gaps", *base, "--from", "2026-12-01", "--weeks", "8", "--format", "json")
     gaps = json.loads(out)["gaps"]
     assert code == 1 and {g["role"] for g in gaps} >= {"primary", "secondary"}

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from techflow_ops.oncall import check_config_dir
-from techflow_ops.oncall.published import publish
+from techflow_ops.oncall.published import publish, write_published
 from techflow_ops.registry import ConfigError, load_registry
 
-from .helpers import edit_oncall, service, write_overrides
+from .helpers import edit_oncall, service, write_overrides_yaml
 
 CLI = str(Path(sys.executable).parent / "techflow-ops")
 
@@ -90,13 +90,13 @@ OVERRIDE = {"id": "a", "person": "dana", "role": "primary", "start": "2026-12-01
 
 
 def test_override_end_before_start(config_copy):
-    write_overrides(config_copy, [OVERRIDE | {"end": "2026-12-01T08:00:00Z"}])
+    write_overrides_yaml(config_copy, [OVERRIDE | {"end": "2026-12-01T08:00:00Z"}])
     problem = one(config_copy, "oncall_overrides.yaml", "overrides[a].end")
     assert "2026-12-01T08:00:00" in problem.value and "before" in problem.message
 
 
 def test_overlapping_overrides_for_one_role(config_copy):
-    write_overrides(config_copy, [OVERRIDE, OVERRIDE | {"id": "b", "person": "priya", "start": "2026-12-01T17:00:00Z",
+    write_overrides_yaml(config_copy, [OVERRIDE, OVERRIDE | {"id": "b", "person": "priya", "start": "2026-12-01T17:00:00Z",
                                                          "end": "2026-12-02T09:00:00Z"},
                                   OVERRIDE | {"id": "c", "role": "secondary", "person": "marcus"}])
     problems = problems_of(config_copy)
@@ -105,7 +105,7 @@ def test_overlapping_overrides_for_one_role(config_copy):
 
 
 def test_override_unknown_person_and_naive_time(config_copy):
-    write_overrides(config_copy, [OVERRIDE | {"person": "nobody", "start": "2026-12-01T09:00:00"}])
+    write_overrides_yaml(config_copy, [OVERRIDE | {"person": "nobody", "start": "2026-12-01T09:00:00"}])
     fields = {p.field: p for p in problems_of(config_copy)}
     assert fields["overrides[a].person"].value == "nobody"
     assert "offset" in fields["overrides[a].start"].message
@@ -119,10 +119,12 @@ def test_config_check_cli_reports_oncall_problems(config_copy):
 
 
 def test_hand_edited_published_schedule_is_checked(config_copy):
-    result = publish(service(config_copy).config, datetime(2026, 11, 26, 19, tzinfo=timezone.utc))
-    text = result.path.read_text()
-    result.path.write_text(text.replace('role: "secondary"', 'role: "secundary"', 1))
+    # The published YAML is an export and the one-time import's input: `config check` still checks it.
+    config = service(config_copy).config
+    write_published(config.published_file, publish(config, datetime(2026, 11, 26, 19, tzinfo=timezone.utc), None).published)
+    text = config.published_file.read_text()
+    config.published_file.write_text(text.replace('role: "secondary"', 'role: "secundary"', 1))
     problem = one(config_copy, "published_schedule.yaml", next(p.field for p in problems_of(config_copy)))
     assert problem.field.startswith("shifts[") and problem.field.endswith("].role") and problem.value == "secundary"
-    result.path.write_text(text.replace('rotation: "data_engineering_oncall"', 'rotation: "other"'))
+    config.published_file.write_text(text.replace('rotation: "data_engineering_oncall"', 'rotation: "other"'))
     assert one(config_copy, "published_schedule.yaml", "rotation").value == "other"

@@ -10,9 +10,8 @@ from icalendar import Calendar
 
 from techflow_ops.oncall import get_schedule_service
 from techflow_ops.oncall.ical import ics_for_person, ics_for_team, shift_uid
-from techflow_ops.oncall.published import publish
 
-from .helpers import service, write_overrides
+from .helpers import publish_at, set_overrides
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 26, 19, 0, tzinfo=UTC)
@@ -32,9 +31,9 @@ def as_utc(prop) -> datetime:
 
 @pytest.fixture
 def published(config_copy):
-    publish(service(config_copy, now=NOW).config, NOW)
-    write_overrides(config_copy, [{"id": "swap", "person": "dana", "role": "primary", "start": "2027-03-27T20:00:00Z",
-                                   "end": "2027-03-29T08:00:00Z", "reason": "covering over the Berlin DST night"}])
+    publish_at(config_copy, NOW)
+    set_overrides(config_copy, [{"id": "swap", "person": "dana", "role": "primary", "start": "2027-03-27T20:00:00Z",
+                                 "end": "2027-03-29T08:00:00Z", "reason": "covering over the Berlin DST night"}])
     return config_copy
 
 
@@ -50,10 +49,10 @@ def test_person_feed_holds_the_persons_shifts_in_their_timezone_across_dst(publi
     # A 10:00 New York hand-off is 16:00 in Berlin, but 15:00 in the March weeks when the US is
     # already on summer time and Europe is not: the feed must say so in Berlin time. Which weeks
     # Jonas holds depends on the generator (issue 17 changed it), so one such week is pinned.
-    write_overrides(published, [{"id": "swap", "person": "dana", "role": "primary", "start": "2027-03-27T20:00:00Z",
-                                 "end": "2027-03-29T08:00:00Z", "reason": "covering over the Berlin DST night"},
-                                {"id": "march", "person": "jonas", "role": "secondary", "start": "2027-03-22T14:00:00Z",
-                                 "end": "2027-03-23T14:00:00Z", "reason": "a hand-off between the two DST changes"}])
+    set_overrides(published, [{"id": "swap", "person": "dana", "role": "primary", "start": "2027-03-27T20:00:00Z",
+                               "end": "2027-03-29T08:00:00Z", "reason": "covering over the Berlin DST night"},
+                              {"id": "march", "person": "jonas", "role": "secondary", "start": "2027-03-22T14:00:00Z",
+                               "end": "2027-03-23T14:00:00Z", "reason": "a hand-off between the two DST changes"}])
     new_york = ZoneInfo("America/New_York")
     handoffs = [e["DTSTART"].dt for e in events(ics_for_person("jonas", published))
                 if e["DTSTART"].dt.astimezone(new_york).hour == 10 and e["DTSTART"].dt.astimezone(new_york).weekday() == 0]

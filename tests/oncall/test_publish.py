@@ -1,42 +1,57 @@
-"""Publishing: frozen history, minimal moves, idempotence, "your shifts moved" changes."""
+"""Publishing into the ops DB: frozen history, minimal moves, idempotence, "your shifts moved" changes."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from techflow_ops.oncall.published import publish, read_published
+from sqlalchemy import func, select
 
-from .helpers import edit_oncall, service
+from techflow_ops.cli import main
+from techflow_ops.oncall import store
+from techflow_ops.oncall.published import read_published
+from techflow_ops.oncall.tables import oncall_publishes
+from techflow_ops.opsdb import get_engine
+
+from .helpers import edit_oncall, publish_at, service
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 26, 19, 0, tzinfo=UTC)
 
 
-def test_publish_is_idempotent_and_leaves_the_file_alone(config_copy):
-    svc = service(config_copy, now=NOW)
-    first = publish(svc.config, NOW)
+def _publishes_and_version() -> tuple[int, str]:
+    with get_engine().connect() as connection:
+        return connection.execute(select(func.count()).select_from(oncall_publishes)).scalar(), store.state_version(connection)
+
+
+def test_publish_is_idempotent_and_leaves_the_db_alone(config_copy):
+    first = publish_at(config_copy, NOW)
     assert first.written and first.moved == []
-    text = first.path.read_text()
-    again = publish(service(config_copy, now=NOW).config, NOW + timedelta(hours=2))
-    assert not again.written and first.path.read_text() == text
+    after_first = _publishes_and_version()
+    assert after_first[0] == 1
+    again = publish_at(config_copy, NOW + timedelta(hours=2))
+    # Nothing recorded, and the state version unchanged: no process reloads for a no-op publish.
+    assert not again.written and _publishes_and_version() == after_first
 
 
-def test_published_file_is_sorted_one_shift_per_line(config_copy):
-    result = publish(service(config_copy, now=NOW).config, NOW)
-    lines = [line for line in result.path.read_text().splitlines() if line.startswith("  - {start:")]
+def test_exported_file_is_sorted_one_shift_per_line(config_copy, tmp_path, capsys):
+    result = publish_at(config_copy, NOW)
+    target = tmp_path / "export" / "published.yaml"
+    assert main(["oncall", "export", "--config-dir", str(config_copy), "--file", str(target),
+                 "--overrides-file", str(tmp_path / "export" / "overrides.yaml")]) == 0
+    lines = [line for line in target.read_text().splitlines() if line.startswith("  - {start:")]
     assert len(lines) == len(result.published.shifts) and lines == sorted(lines, key=lambda ln: ln[:35])
-    assert read_published(result.path).shifts == result.published.shifts
+    assert read_published(target).shifts == result.published.shifts
 
 
 def test_new_vacation_moves_only_future_shifts_and_reports_whom_it_affects(config_copy):
-    publish(service(config_copy, now=NOW).config, NOW)
-    before = read_published(config_copy.parent / "oncall" / "published_schedule.yaml")
+    publish_at(config_copy, NOW)
+    before = service(config_copy, now=NOW).published
     victim = next(s for s in before.shifts if s.role == "primary" and s.start > NOW + timedelta(weeks=6))
     day = victim.start.date() + timedelta(days=1)
     edit_oncall(config_copy, lambda d: d["vacations"].setdefault(victim.person, []).append(
         {"start": str(day), "end": str(day + timedelta(days=2))}))
     later = NOW + timedelta(days=2)
-    result = publish(service(config_copy, now=later).config, later)
+    result = publish_at(config_copy, later)
     assert result.written and result.moved
     frozen = [s for s in before.shifts if s.start < result.frozen_until]
     assert [s for s in result.published.shifts if s.start < result.frozen_until] == frozen
@@ -55,7 +70,7 @@ def test_new_vacation_moves_only_future_shifts_and_reports_whom_it_affects(confi
 
 
 def test_member_leaving_keeps_history_and_drops_future(config_copy):
-    publish(service(config_copy, now=NOW).config, NOW)
+    publish_at(config_copy, NOW)
     later = NOW + timedelta(weeks=3)
 
     def jonas_leaves(d):
@@ -63,7 +78,7 @@ def test_member_leaving_keeps_history_and_drops_future(config_copy):
         d["vacations"].pop("jonas")
 
     edit_oncall(config_copy, jonas_leaves)
-    result = publish(service(config_copy, now=later).config, later)
+    result = publish_at(config_copy, later)
     past = [s for s in result.published.shifts if s.start < result.frozen_until]
     future = [s for s in result.published.shifts if s.start >= result.frozen_until]
     assert any(s.person == "jonas" for s in past)
@@ -72,7 +87,7 @@ def test_member_leaving_keeps_history_and_drops_future(config_copy):
 
 
 def test_stale_published_schedule_is_flagged_as_conflict(config_copy):
-    publish(service(config_copy, now=NOW).config, NOW)
+    publish_at(config_copy, NOW)
     svc = service(config_copy, now=NOW)
     shift = next(s for s in svc.shifts(NOW + timedelta(weeks=4), NOW + timedelta(weeks=5)) if s.role == "primary")
     day = shift.start.date() + timedelta(days=2)
@@ -83,12 +98,12 @@ def test_stale_published_schedule_is_flagged_as_conflict(config_copy):
 
 
 def test_new_member_joins_level_with_the_others(config_copy):
-    publish(service(config_copy, now=NOW).config, NOW)
+    publish_at(config_copy, NOW)
     teams = config_copy / "teams.yaml"
     teams.write_text(teams.read_text().replace("members: [priya, marcus, sofia, jonas]", "members: [priya, marcus, sofia, jonas, dana]"))
     edit_oncall(config_copy, lambda d: d["rotation"]["members"].append("dana"))
     later = NOW + timedelta(weeks=8)
-    result = publish(service(config_copy, now=later).config, later)
+    result = publish_at(config_copy, later)
     future = [s for s in result.published.shifts if s.start >= result.frozen_until and s.role == "primary"
               and s.start < result.frozen_until + timedelta(weeks=10)]
     weeks_of = {p: sum(1 for s in future if s.person == p and s.hours > 100) for p in ("priya", "marcus", "sofia", "jonas", "dana")}

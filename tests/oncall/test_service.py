@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from techflow_ops.oncall import OnCallNow, Shift, get_schedule_service
-from techflow_ops.oncall.published import publish
 
-from .helpers import edit_oncall, service, write_overrides
+from .helpers import edit_oncall, publish_at, service, set_overrides
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 26, 19, 0, tzinfo=UTC)
@@ -18,7 +17,7 @@ ORDINARY = datetime(2026, 12, 2, 19, 0, tzinfo=UTC)
 
 def test_shipped_schedule_answers_for_the_published_horizon():
     svc = get_schedule_service()
-    assert svc.published is not None, "include/oncall/published_schedule.yaml must be committed"
+    assert svc.published is not None, "include/oncall/published_schedule.yaml (imported on first use) must be committed"
     start, end = svc.published.shifts[0].start, svc.published.until
     at = start
     while at < end:
@@ -29,9 +28,8 @@ def test_shipped_schedule_answers_for_the_published_horizon():
         at += timedelta(hours=13)
 
 
-def test_now_follows_the_published_file_and_handoff_time(config_copy):
-    svc = service(config_copy, now=NOW)
-    publish(svc.config, NOW)
+def test_now_follows_the_published_schedule_and_handoff_time(config_copy):
+    publish_at(config_copy, NOW)
     svc = service(config_copy, now=NOW)
     week = [s for s in svc.shifts(ORDINARY, ORDINARY + timedelta(seconds=1)) if s.role == "primary"]
     assert len(week) == 1 and week[0].source == "schedule"
@@ -46,12 +44,11 @@ def test_now_follows_the_published_file_and_handoff_time(config_copy):
 
 
 def test_override_wins_and_is_reported_as_such(config_copy):
-    svc = service(config_copy, now=NOW)
-    publish(svc.config, NOW)
+    publish_at(config_copy, NOW)
     scheduled = service(config_copy, now=NOW).now(ORDINARY + timedelta(hours=1))
     stand_in = next(p for p in ("priya", "marcus", "sofia", "jonas") if p not in (scheduled.primary, scheduled.secondary, scheduled.investor_watch))
-    write_overrides(config_copy, [{"id": "swap-1", "person": stand_in, "role": "primary", "start": "2026-12-02T20:00:00Z",
-                                   "end": "2026-12-03T08:00:00Z", "reason": "doctor's appointment"}])
+    set_overrides(config_copy, [{"id": "swap-1", "person": stand_in, "role": "primary", "start": "2026-12-02T20:00:00Z",
+                                 "end": "2026-12-03T08:00:00Z", "reason": "doctor's appointment"}])
     svc = service(config_copy, now=NOW)
     during = svc.now(datetime(2026, 12, 3, 1, tzinfo=UTC))
     assert during.primary == stand_in and during.sources["primary"] == "override"
@@ -64,8 +61,8 @@ def test_override_wins_and_is_reported_as_such(config_copy):
 def test_override_making_one_person_hold_two_roles_is_a_reported_conflict(config_copy):
     svc = service(config_copy, now=NOW)
     current = svc.now(NOW)
-    write_overrides(config_copy, [{"id": "double", "person": current.primary, "role": "secondary",
-                                   "start": "2026-11-26T19:00:00Z", "end": "2026-11-26T21:00:00Z", "reason": "test"}])
+    set_overrides(config_copy, [{"id": "double", "person": current.primary, "role": "secondary",
+                                 "start": "2026-11-26T19:00:00Z", "end": "2026-11-26T21:00:00Z", "reason": "test"}])
     svc = service(config_copy, now=NOW)
     assert any("conflict" in g and current.primary in g for g in svc.now(NOW).gaps)
     conflicts = [g for g in svc.gaps(NOW, NOW + timedelta(hours=3)) if g.kind == "conflict"]
@@ -78,8 +75,7 @@ def test_everyone_on_vacation_is_a_reported_gap_not_a_crash(config_copy):
             data["vacations"][person] = [{"start": "2026-12-15", "end": "2026-12-16"}]
 
     edit_oncall(config_copy, all_away)
-    svc = service(config_copy, now=NOW)
-    result = publish(svc.config, NOW)
+    result = publish_at(config_copy, NOW)
     assert result.published.gaps, "a published gap report"
     svc = service(config_copy, now=NOW)
     middle = datetime(2026, 12, 16, 12, tzinfo=UTC)

@@ -48,8 +48,10 @@ def handoff_notices(schedule, registry, since: datetime, until: datetime) -> lis
                 body=body,
             ))
     if hasattr(schedule, "changes_since"):
+        # (since, until]: changes_since is strictly after `since`, and a publish at the tick's own
+        # instant (the engine's rolling publish) is announced by that tick.
         for change in schedule.changes_since(since):
-            if not (since <= change.published_at < until):
+            if not (since < change.published_at <= until):
                 continue
             for person_id in change.affected:
                 recipient = _recipient(registry, person_id, f"{change.role} shift change")

@@ -100,6 +100,7 @@ class TickReport:
     errors: list[str] = field(default_factory=list)
     by: str = "engine"  # who ticked: engine (the DAG, `techflow-ops escalation tick`) | watchdog
     skipped: str | None = None  # why nothing was done (another tick holds the tick lease); not an error
+    oncall_published_until: str | None = None  # set when this tick published the next on-call weeks
 
     def to_dict(self) -> dict:
         data = dict(self.__dict__)
@@ -474,6 +475,7 @@ class Escalation:
     def _tick(self, at: datetime, report: TickReport, *, deliver: bool, batch: int) -> None:
         """The work of a tick holding the lease; see `tick`."""
         try:
+            self._rolling_publish(at, report)
             oncall = read_oncall(self.schedule, at)
             plans: dict = {}
             while True:
@@ -498,6 +500,26 @@ class Escalation:
         # the watchdog's own ticks under their own key (see `tick`).
         with self.engine.begin() as connection:
             store.set_state(connection, TICK_KEYS[report.by], utcnow().isoformat())
+
+    def _rolling_publish(self, at: datetime, report: TickReport) -> None:
+        """Publish the next on-call weeks when the published horizon runs short (at most once per
+        tick, frozen history kept: `oncall.service.rolling_publish`). Only for the ops DB's own
+        schedule: an injected one (tests, drills) is not published. Moved shifts are announced by
+        this tick's `_shift_notices` (their published_at is the tick's `at`)."""
+        if not self._use_default_schedule:
+            return
+        from ..oncall.service import ScheduleService, rolling_publish
+
+        schedule = self.schedule
+        if not isinstance(schedule, ScheduleService):
+            return
+        try:
+            result = rolling_publish(schedule, at)
+        except Exception as exc:  # noqa: BLE001 - a failed publish must not stop escalation; the next tick retries
+            report.errors.append(f"on-call rolling publish: {type(exc).__name__}: {exc}")
+            return
+        if result is not None and result.written:
+            report.oncall_published_until = result.published.until.isoformat()
 
     def last_successful_tick(self, by: str = "engine") -> datetime | None:
         """When a tick `by` the engine (default) or the watchdog last completed (wall clock)."""
@@ -562,6 +584,7 @@ class Escalation:
         schedule = self.schedule
         if schedule is None or not hasattr(schedule, "handoffs"):
             return 0
+        from ..oncall import store as oncall_store
         from .notices import handoff_notices
 
         with self.engine.begin() as connection:
@@ -574,7 +597,11 @@ class Escalation:
                 report.errors.append(f"hand-off notices: {type(exc).__name__}: {exc}")
                 return 0
             added = 0
+            rotation = getattr(getattr(schedule, "rotation", None), "id", None)
             for notice in notices:
+                if notice.purpose == "shift_change" and rotation is not None and \
+                        not oncall_store.record_notice(connection, rotation, notice.key, notice.recipient.id, notice.purpose, at):
+                    continue  # this person was told of this change already (oncall_notices_sent)
                 for method in notice.recipient.contacts:
                     if method.type != "email":
                         continue  # hand-offs are not pages: email only

@@ -1,7 +1,9 @@
 """Fair on-call schedule: rotation config, scheduler, published history, resolution, iCal.
 
-Pure Python (no Airflow import); the escalation engine, the web UI and the CLI all ask it
-the same questions through `get_schedule_service()`.
+No Airflow import; the escalation engine, the web UI and the CLI all ask it the same questions
+through `get_schedule_service()`. The configuration is YAML (`oncall.yaml`); the state (published
+schedule, overrides) is in the ops DB, read and written by `store.py` only, so scheduler,
+timeline and burden stay free of SQL.
 """
 
 from .config import load_oncall_config

@@ -1,4 +1,7 @@
-"""`techflow-ops oncall now|schedule|publish|fairness|ics|override|gaps`.
+"""`techflow-ops oncall now|schedule|publish|fairness|ics|override|gaps|export|import`.
+
+The schedule state (published schedule, overrides) lives in the ops DB; `export` writes it as
+the YAML files for teams that keep config-as-code, `import` moves such files into the DB.
 
 JSON output (`--format json`) is stable and documented in the README's On-call section.
 """
@@ -12,11 +15,11 @@ from pathlib import Path
 
 import yaml
 
-from ..registry import ConfigError, clear_registry_cache
+from ..registry import ConfigError
 from .config import OVERRIDES_FILE
 from .fairness import METRICS, fairness_report
-from .model import iso
-from .service import load_schedule_service
+from .model import Override, iso
+from .service import add_override, import_yaml_state, load_schedule_service, publish_schedule, remove_override
 
 
 def _instant(text: str, tz) -> datetime:
@@ -103,14 +106,22 @@ def _schedule(args) -> int:
     return 0
 
 
-def _publish(args) -> int:
-    from .published import publish
+def _user() -> str:
+    """Who ran the command, for the audit columns (created_by, removed_by)."""
+    import getpass
 
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "cli"
+
+
+def _publish(args) -> int:
     service = _service(args)
     at = _instant(args.at, service.rotation.tz) if args.at else datetime.now(timezone.utc)
-    result = publish(service.config, at, weeks=args.weeks)
+    result = publish_schedule(args.config_dir, at, weeks=args.weeks, by=_user())
     payload = {
-        "file": str(result.path),
+        "stored_in": "ops DB",
         "written": result.written,
         "published_at": iso(result.published.published_at),
         "frozen_until": iso(result.frozen_until),
@@ -123,8 +134,8 @@ def _publish(args) -> int:
     if args.format == "json":
         _print_json(payload)
     else:
-        state = "written" if result.written else "unchanged (nothing to publish)"
-        print(f"{result.path}: {state}; frozen until {payload['frozen_until']}, published until {payload['until']}")
+        state = "published" if result.written else "unchanged (nothing to publish)"
+        print(f"ops DB: {state}; frozen until {payload['frozen_until']}, published until {payload['until']}")
         for change in result.moved:
             print(f"  moved {change.role} {iso(change.start)} .. {iso(change.end)}: {change.previous or '-'} -> "
                   f"{change.current or '-'} (tell {', '.join(change.affected)})")
@@ -185,55 +196,30 @@ def _ics(args) -> int:
     return 0
 
 
-def _overrides_path(args) -> Path:
-    from .. import settings
-
-    return Path(args.config_dir or settings.config_dir()) / OVERRIDES_FILE
-
-
-def _read_overrides(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("overrides") or []
-
-
-def _write_overrides(path: Path, overrides: list[dict]) -> None:
-    header = ("# One-off on-call swaps; they win over the published schedule for [start, end).\n"
-              "# Managed with `techflow-ops oncall override add|list|remove` (this file is rewritten).\n")
-    body = yaml.safe_dump({"overrides": overrides}, sort_keys=False, allow_unicode=True)
-    path.write_text(header + body, encoding="utf-8")
-
-
 def _override_add(args) -> int:
     service = _service(args)
     tz = service.rotation.tz
     start, end = _instant(args.start, tz), _instant(args.end, tz)
-    path = _overrides_path(args)
-    original = path.read_text(encoding="utf-8") if path.exists() else None
-    overrides = _read_overrides(path)
-    entry = {
-        "id": args.id or f"{args.person}-{args.role}-{start:%Y%m%dT%H%M}",
-        "person": args.person, "role": args.role, "start": iso(start), "end": iso(end), "reason": args.reason,
-    }
-    _write_overrides(path, overrides + [entry])
-    clear_registry_cache()
+    override = Override(args.id or f"{args.person}-{args.role}-{start:%Y%m%dT%H%M}", args.person, args.role, start, end, args.reason)
     try:
-        load_schedule_service(args.config_dir)
+        add_override(args.config_dir, override, by=_user())
     except ConfigError as exc:
-        if original is None:
-            path.unlink()
-        else:
-            path.write_text(original, encoding="utf-8")
         print(exc, file=sys.stderr)
         return 1
+    entry = {"id": override.id, "person": override.person, "role": override.role, "start": iso(start), "end": iso(end),
+             "reason": override.reason}
     print(json.dumps(entry) if args.format == "json" else f"added override {entry['id']}")
     return 0
 
 
+def _override_rows(overrides) -> list[dict]:
+    return [{"id": o.id, "person": o.person, "role": o.role, "start": iso(o.start), "end": iso(o.end), "reason": o.reason}
+            for o in overrides]
+
+
 def _override_list(args) -> int:
     service = _service(args)
-    rows = [{"id": o.id, "person": o.person, "role": o.role, "start": iso(o.start), "end": iso(o.end), "reason": o.reason}
-            for o in service.config.overrides]
+    rows = _override_rows(service.config.overrides)
     if args.format == "json":
         _print_json({"overrides": rows})
     else:
@@ -243,14 +229,68 @@ def _override_list(args) -> int:
 
 
 def _override_remove(args) -> int:
-    path = _overrides_path(args)
-    overrides = _read_overrides(path)
-    kept = [o for o in overrides if o.get("id") != args.id]
-    if len(kept) == len(overrides):
-        print(f"error: no override with id {args.id!r} in {path}", file=sys.stderr)
+    _service(args)
+    if not remove_override(args.config_dir, args.id, by=_user()):
+        print(f"error: no active override with id {args.id!r} in the ops DB (see `techflow-ops oncall override list`)",
+              file=sys.stderr)
         return 2
-    _write_overrides(path, kept)
     print(json.dumps({"removed": args.id}) if args.format == "json" else f"removed override {args.id}")
+    return 0
+
+
+def _write_overrides(path: Path, rows: list[dict]) -> None:
+    header = ("# On-call overrides exported from the ops DB by `techflow-ops oncall export` (config-as-code copy).\n"
+              "# The ops DB is the state: change overrides with `techflow-ops oncall override add|remove`.\n")
+    body = yaml.safe_dump({"overrides": rows}, sort_keys=False, allow_unicode=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + body, encoding="utf-8")
+
+
+def _export(args) -> int:
+    from .published import write_published
+
+    service = _service(args)
+    published_path = Path(args.file) if args.file else service.config.published_file
+    overrides_path = Path(args.overrides_file) if args.overrides_file else service.config.overrides_file
+    if service.published is None:
+        print("error: nothing published in the ops DB yet; run `techflow-ops oncall publish` first", file=sys.stderr)
+        return 1
+    write_published(published_path, service.published)
+    _write_overrides(overrides_path, _override_rows(service.config.overrides))
+    payload = {"published_file": str(published_path), "shifts": len(service.published.shifts),
+               "overrides_file": str(overrides_path), "overrides": len(service.config.overrides)}
+    if args.format == "json":
+        _print_json(payload)
+    else:
+        print(f"wrote {published_path} ({payload['shifts']} shifts, published until {iso(service.published.until)}) "
+              f"and {overrides_path} ({payload['overrides']} overrides)")
+    return 0
+
+
+def _import(args) -> int:
+    from .. import settings
+    from ..registry import get_registry
+    from .config import load_oncall_config
+    from .store import StateConflict
+
+    config_dir = Path(args.config_dir or settings.config_dir())
+    try:
+        # Not through `_service`: loading the service would run the first-use import itself.
+        config = load_oncall_config(config_dir, get_registry(config_dir))
+        report = import_yaml_state(config_dir, force=args.force, by=_user())
+    except StateConflict as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    text = report.describe(config.published_file, config.overrides_file)
+    if args.format == "json":
+        _print_json({"rotation": report.rotation, "published": report.published, "shifts": report.shifts, "gaps": report.gaps,
+                     "changes": report.changes, "overrides_added": report.overrides_added,
+                     "overrides_replaced": report.overrides_replaced, "overrides_unchanged": report.overrides_unchanged})
+    else:
+        print(text)
     return 0
 
 
@@ -287,7 +327,7 @@ def register(subparsers) -> None:
     schedule.add_argument("--from", dest="start", help="ISO date or date-time (default: now)")
     schedule.add_argument("--weeks", type=int, default=4)
 
-    pub = command("publish", _publish, "freeze the past, regenerate the future, write the published file")
+    pub = command("publish", _publish, "freeze the past, regenerate the future, record a publish in the ops DB")
     pub.add_argument("--at", help="publish as of this instant (default: now)")
     pub.add_argument("--weeks", type=int, default=None, help="horizon (default: publish.horizon_weeks)")
 
@@ -318,6 +358,13 @@ def register(subparsers) -> None:
             parser.add_argument("--id", help="default: person-role-start")
         elif name == "remove":
             parser.add_argument("id")
+
+    export = command("export", _export, "write the ops DB's published schedule and overrides as YAML (config-as-code)")
+    export.add_argument("--file", help="published schedule YAML (default: publish.file of oncall.yaml)")
+    export.add_argument("--overrides-file", help=f"overrides YAML (default: {OVERRIDES_FILE} in the config folder)")
+
+    imp = command("import", _import, "move the published schedule YAML and the overrides YAML into the ops DB (once)")
+    imp.add_argument("--force", action="store_true", help="replace a different history already in the ops DB")
 
     gaps = command("gaps", _gaps, "uncovered stretches and conflicts (exit 1 if any)")
     gaps.add_argument("--from", dest="start", help="ISO date or date-time (default: now)")

@@ -281,6 +281,18 @@ def _check_overrides(spec: OverridesFile, file: Path, lines: dict, registry: Reg
     return problems
 
 
+def check_override_set(overrides, source: str, registry: Registry) -> list[ConfigProblem]:
+    """The overrides file's checks (known person, role, end after start, no overlap per role, unique
+    ids) on `model.Override` values from elsewhere (the ops DB plus one being added); problems name `source`."""
+    problems = [ConfigProblem(source, f"overrides[{o.id}].role", o.role, f"unknown role (one of {', '.join(ROLES)})")
+                for o in overrides if o.role not in ROLES]
+    if problems:
+        return problems
+    spec = OverridesFile(overrides=[OverrideSpec(id=o.id, person=o.person, role=o.role, start=o.start, end=o.end, reason=o.reason)
+                                    for o in overrides])
+    return _check_overrides(spec, Path(source), {}, registry)
+
+
 def load_oncall_config(config_dir: Path, registry: Registry) -> OnCallConfig:
     """Load and cross-check the rotation and its overrides; raise ConfigError listing every problem."""
     config_dir = Path(config_dir)

@@ -1,9 +1,10 @@
-"""The published schedule: a committed, diffable YAML file, one shift per line, sorted.
+"""The published schedule: what a publish computes, and its YAML form, one shift per line, sorted.
 
-It is the deployable source of truth for past and future shifts. Publishing freezes the past
-and the shift in progress, regenerates only later slots (sticky to what was published, see
-scheduler.py), and records which stretches moved and whom they affect in a short changelog
-kept in the same file, which `ScheduleService.changes_since` reads for "your shifts moved".
+The state lives in the ops DB (store.py); the YAML file is the export for teams that keep
+config-as-code (`oncall export`) and the input of the one-time import (`oncall import`).
+Publishing freezes the past and the shift in progress, regenerates only later slots (sticky
+to what was published, see scheduler.py), and records which stretches moved and whom they
+affect in a changelog, which `ScheduleService.changes_since` reads for "your shifts moved".
 """
 
 from __future__ import annotations
@@ -134,26 +135,26 @@ def diff(old: list[Shift], new: list[Shift], since: datetime, until: datetime, p
 
 @dataclass
 class PublishResult:
-    path: Path
-    written: bool
+    written: bool  # False: the schedule was already so (nothing recorded)
     published: Published
     frozen_until: datetime
     moved: list[ShiftChange]
     notes: list[str] = field(default_factory=list)  # rules the scheduler had to relax, and where
 
 
-def publish(config: OnCallConfig, now: datetime, *, weeks: int | None = None, timeline: Timeline | None = None,
-            scheduler: Scheduler = FAIR) -> PublishResult:
-    """Publish the schedule from `now` for the horizon; leave the file untouched if nothing changed."""
+def publish(config: OnCallConfig, now: datetime, existing: Published | None, *, weeks: int | None = None,
+            timeline: Timeline | None = None, scheduler: Scheduler = FAIR, source: Path | str = "the ops DB") -> PublishResult:
+    """The schedule published from `now` for the horizon on top of `existing` (pure: the caller
+    stores it, see service.publish_schedule); `written` is False when nothing would change.
+    `source` names where `existing` came from in errors."""
     now = utc(now)
     rotation: Rotation = config.rotation
     until = now + timedelta(weeks=weeks or rotation.horizon_weeks)
-    existing = read_published(config.published_file)
     timeline = timeline or make_timeline(rotation, until + rotation.shift_length)
     frozen_until = max(timeline.slot_start(timeline.slot_index_at(now) + 1), timeline.epoch)
     if existing is not None and existing.rotation != rotation.id:
-        raise ConfigError.single(config.published_file, "rotation", existing.rotation,
-                                 f"published for another rotation than {rotation.id!r}; move the file away to start afresh")
+        raise ConfigError.single(source, "rotation", existing.rotation,
+                                 f"published for another rotation than {rotation.id!r}")
     frozen = [s for s in existing.shifts if s.start < frozen_until] if existing else []
     previous = [s for s in existing.shifts if s.start >= frozen_until] if existing else []
     until = max(until, existing.until) if existing else until
@@ -166,8 +167,7 @@ def publish(config: OnCallConfig, now: datetime, *, weeks: int | None = None, ti
     unchanged = existing is not None and existing.shifts == shifts and existing.gaps == gaps and \
         existing.until == new_until and existing.members == rotation.members
     if unchanged:
-        return PublishResult(config.published_file, False, existing, frozen_until, [], generated.notes)
+        return PublishResult(False, existing, frozen_until, [], generated.notes)
     published = Published(rotation.id, now, new_until, shifts, gaps, rotation.members,
                           (existing.changelog if existing else []) + moved)
-    write_published(config.published_file, published)
-    return PublishResult(config.published_file, True, published, frozen_until, moved, generated.notes)
+    return PublishResult(True, published, frozen_until, moved, generated.notes)

@@ -1,6 +1,7 @@
 """`ScheduleService`: who is on call, now or at any instant, and whom to page for a pipeline.
 
-Built from the published schedule plus the overrides; beyond the published horizon (or when
+Built from the rotation config (`oncall.yaml`) and the state in the ops DB (store.py): the
+published schedule plus the overrides. Beyond the published horizon (or when
 nothing was published yet) the schedule is continued by the same deterministic scheduler
 from the published history, marked `source="generated"`. Lookups bisect over per-role sorted
 shifts, so `now()` does no scheduling once loaded.
@@ -8,21 +9,32 @@ shifts, so `now()` does no scheduling once loaded.
 
 from __future__ import annotations
 
+import logging
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from .. import settings
+from ..opsdb import get_engine
 from ..registry import ConfigError, Registry, get_registry
 from ..reloading import ReloadingCache
-from .config import load_oncall_config
-from .model import ROLES, Gap, Handoff, OnCallConfig, OnCallNow, Shift, ShiftChange, iso, shift_order, utc
-from .published import Published, read_published
+from . import store
+from .config import check_override_set, load_oncall_config
+from .model import ROLES, Gap, Handoff, OnCallConfig, OnCallNow, Override, Shift, ShiftChange, iso, shift_order, utc
+from .published import Published, PublishResult, publish, read_published
 from .scheduler import FAIR, Scheduler, make_timeline
 from .timeline import intersect, merge, subtract, vacation_sets
 
 EPSILON = timedelta(microseconds=1)
+# Rolling publish: the engine republishes when less than the horizon minus this is published,
+# so a weekly hand-off never finds the schedule short and a publish happens about once a week.
+ROLLING_MARGIN = timedelta(weeks=1)
+OVERRIDES_SOURCE = "ops DB (oncall_overrides)"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -211,12 +223,108 @@ class ScheduleService:
         return [c for c in log if c.published_at > since]
 
 
-def load_schedule_service(config_dir: Path | None = None, *, now: datetime | None = None) -> ScheduleService:
-    """A fresh service from the config folder (registry, rotation, overrides, published schedule)."""
+def _yaml_state(config: OnCallConfig):
+    """What the one-time import reads: the published file and the overrides file (oncall_overrides.yaml)."""
+    return read_published(config.published_file), config.overrides
+
+
+def load_schedule_service(config_dir: Path | None = None, *, now: datetime | None = None,
+                          engine: Engine | None = None) -> ScheduleService:
+    """A fresh service: the registry and rotation from the config folder, the published schedule
+    and overrides from the ops DB (on first use, the YAML files imported into it once)."""
     config_dir = Path(config_dir or settings.config_dir())
     registry = get_registry(config_dir)
     config = load_oncall_config(config_dir, registry)
-    return ScheduleService(config, registry, read_published(config.published_file), now=now)
+    engine = engine or get_engine()
+    rotation = config.rotation.id
+    report = store.import_once(engine, rotation, lambda: _yaml_state(config), at=datetime.now(timezone.utc))
+    if report is not None:
+        log.warning("on-call first use: %s (the ops DB holds the schedule state from now on; "
+                    "`techflow-ops oncall export` writes the files)", report.describe(config.published_file, config.overrides_file))
+    with engine.connect() as connection:
+        published = store.load_published(connection, rotation)
+        overrides = store.load_overrides(connection, rotation)
+    return ScheduleService(replace(config, overrides=overrides), registry, published, now=now)
+
+
+def publish_schedule(config_dir: Path | None, at: datetime, *, weeks: int | None = None, source: str = "publish",
+                     by: str | None = None, engine: Engine | None = None) -> PublishResult:
+    """Publish from `at` into the ops DB (one transaction, the state version bumped) on top of
+    the DB's current schedule; nothing is recorded when nothing would change."""
+    config_dir = Path(config_dir or settings.config_dir())
+    registry = get_registry(config_dir)
+    config = load_oncall_config(config_dir, registry)
+    engine = engine or get_engine()
+    store.import_once(engine, config.rotation.id, lambda: _yaml_state(config), at=datetime.now(timezone.utc))
+    with engine.begin() as connection:
+        store.lock_state(connection)  # concurrent publishers build on each other's result, one at a time
+        existing = store.load_published(connection, config.rotation.id)
+        result = publish(config, at, existing, weeks=weeks)
+        if result.written:
+            store.record_publish(connection, result.published, result.frozen_until, result.moved, source=source, created_by=by)
+    return result
+
+
+def needs_rolling_publish(service: ScheduleService, at: datetime) -> bool:
+    """True when less than `publish.horizon_weeks` minus the margin is published ahead of `at`."""
+    wanted = utc(at) + timedelta(weeks=service.rotation.horizon_weeks) - ROLLING_MARGIN
+    return service.published is None or service.published.until < wanted
+
+
+def rolling_publish(service: ScheduleService, at: datetime, *, engine: Engine | None = None) -> PublishResult | None:
+    """The engine tick's publish: None when the published horizon is long enough (the check
+    needs no query: `service` is the cached, current schedule)."""
+    if not needs_rolling_publish(service, at):
+        return None
+    result = publish_schedule(service.config.config_dir, at, source="rolling", by="escalation engine", engine=engine)
+    log.info("on-call rolling publish at %s: published until %s, %d stretch(es) moved", iso(at), iso(result.published.until),
+             len(result.moved))
+    return result
+
+
+def add_override(config_dir: Path | None, override: Override, *, by: str, engine: Engine | None = None,
+                 at: datetime | None = None) -> None:
+    """Record an override in the ops DB (the API the CLI and the web app call). Raises ConfigError
+    naming the field and value when it is invalid (unknown person or role, end before start, an
+    id in use, overlap with another override of the role)."""
+    config_dir = Path(config_dir or settings.config_dir())
+    registry = get_registry(config_dir)
+    config = load_oncall_config(config_dir, registry)
+    engine = engine or get_engine()
+    rotation = config.rotation.id
+    store.import_once(engine, rotation, lambda: _yaml_state(config), at=datetime.now(timezone.utc))
+    override = replace(override, start=utc(override.start), end=utc(override.end))
+    with engine.begin() as connection:
+        store.lock_state(connection)  # the overlap check sees every other writer's overrides
+        problems = check_override_set(store.load_overrides(connection, rotation) + (override,), OVERRIDES_SOURCE, registry)
+        if problems:
+            raise ConfigError(problems)
+        store.add_override(connection, rotation, override, created_by=by, at=at or datetime.now(timezone.utc))
+
+
+def remove_override(config_dir: Path | None, override_id: str, *, by: str, engine: Engine | None = None,
+                    at: datetime | None = None) -> bool:
+    """Remove the active override `override_id` (kept in the DB as removed); False if there is none."""
+    config_dir = Path(config_dir or settings.config_dir())
+    config = load_oncall_config(config_dir, get_registry(config_dir))
+    engine = engine or get_engine()
+    store.import_once(engine, config.rotation.id, lambda: _yaml_state(config), at=datetime.now(timezone.utc))
+    with engine.begin() as connection:
+        return store.remove_override(connection, config.rotation.id, override_id, removed_by=by,
+                                     at=at or datetime.now(timezone.utc))
+
+
+def import_yaml_state(config_dir: Path | None, *, force: bool = False, by: str = "oncall import",
+                      engine: Engine | None = None) -> store.ImportReport:
+    """`oncall import`: the published file and oncall_overrides.yaml into the ops DB (idempotent;
+    store.StateConflict when the DB has a different history and not `force`)."""
+    config_dir = Path(config_dir or settings.config_dir())
+    config = load_oncall_config(config_dir, get_registry(config_dir))
+    published, overrides = _yaml_state(config)
+    engine = engine or get_engine()
+    with engine.begin() as connection:
+        return store.import_state(connection, config.rotation.id, published, overrides, at=datetime.now(timezone.utc),
+                                  by=by, force=force)
 
 
 def check_config_dir(config_dir: Path, registry: Registry) -> None:
@@ -230,20 +338,38 @@ def check_config_dir(config_dir: Path, registry: Registry) -> None:
 
 
 _cache: ReloadingCache[ScheduleService] = ReloadingCache()
+# (config folder, ops DB URL) -> (state version, token): the token object stays the same while
+# the version does, so the cache (which compares `built_from` by identity) reloads on a change.
+_version_tokens: dict[tuple, tuple[str | None, object]] = {}
+
+
+def _version_token(key: tuple, version: str | None) -> object:
+    seen = _version_tokens.get(key)
+    if seen is None or seen[0] != version:
+        seen = (version, object())
+        _version_tokens[key] = seen
+    return seen[1]
 
 
 def get_schedule_service(config_dir: Path | None = None) -> ScheduleService:
-    """The service, loaded once per process and config folder; reloaded when the rotation,
-    overrides or published file change on disk, or the registry it checks people against
-    reloads (so a long-running escalation engine sees a new override without a restart)."""
-    key = Path(config_dir or settings.config_dir()).resolve()
-    registry = get_registry(key)
+    """The service, loaded once per process, config folder and ops DB; reloaded when the rotation
+    file changes, the registry it checks people against reloads, or the on-call state in the ops
+    DB changed. The last is one primary-key read of `engine_state.oncall_state_version` per call
+    (every writer replaces it in its own transaction), so the next call after another process's
+    commit sees the change: an override made in the web app pages the new holder at once."""
+    config_dir = Path(config_dir or settings.config_dir()).resolve()
+    registry = get_registry(config_dir)
+    engine = get_engine()
+    with engine.connect() as connection:
+        version = store.state_version(connection)
+    key = (config_dir, str(engine.url))
     return _cache.get(
-        key, lambda: load_schedule_service(key),
-        files=lambda service: (service.config.oncall_file, service.config.overrides_file, service.config.published_file),
-        built_from=(registry,),
+        key, lambda: load_schedule_service(config_dir, engine=engine),
+        files=lambda service: (service.config.oncall_file,),
+        built_from=(registry, _version_token(key, version)),
     )
 
 
 def clear_schedule_cache() -> None:
     _cache.clear()
+    _version_tokens.clear()
