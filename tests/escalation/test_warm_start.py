@@ -29,6 +29,9 @@ def verified(ops_db_url):
 
 def test_task_hooks_warm_the_ops_db_when_the_task_starts(ops_db_url):
     import techflow_ops.escalation as escalation
+    from techflow_ops.oncall import clear_schedule_cache
+
+    clear_schedule_cache()
     from techflow_ops.escalation.callbacks import WarmOpsDb, task_hooks
 
     [hook] = task_hooks("profit")["on_execute_callback"]
@@ -39,6 +42,9 @@ def test_task_hooks_warm_the_ops_db_when_the_task_starts(ops_db_url):
     service = escalation.service()
     assert service.engine.pool.checkedin() >= 1
     assert not [t for t in threading.enumerate() if t.name == "techflow-ops-db-warm-up"]
+    from techflow_ops.oncall import service as oncall_service
+
+    assert oncall_service._cache._entries  # the schedule a failure pages from is loaded too
 
 
 def test_a_task_waits_for_a_hanging_ops_db_one_warm_up_wait_at_most(ops_db_url, monkeypatch):

@@ -144,13 +144,17 @@ class WarmOpsDb(_PipelineCallback):
 
 
 def warm_ops_db() -> bool:
-    """Build the escalation service (its ops DB engine, schema checked) and put one open
-    connection in its pool; True when done. Never raises."""
+    """Build the escalation service (its ops DB engine, schema checked), put one open connection
+    in its pool with the tables a failure report writes already read by that connection (a new
+    PostgreSQL backend loads each table's catalog entries on first use), and look the on-call
+    schedule up once (its state version check); True when done. Never raises."""
     try:
-        from . import service
+        from . import service, store
 
-        with service().engine.connect():
-            pass
+        escalation = service()
+        with escalation.engine.connect() as connection:
+            store.touch_report_tables(connection)
+        escalation.schedule  # noqa: B018 - loads (or checks) the schedule a failure pages from
         return True
     except Exception:  # the failure/success callback connects (and reports) itself
         log.debug("TechFlow escalation: ops DB warm-up failed", exc_info=True)

@@ -308,6 +308,13 @@ def add_event(connection: Connection, incident_id: int, at: datetime, kind: str,
     )
 
 
+def touch_report_tables(connection: Connection) -> None:
+    """Read nothing from the tables a failure report writes, so the connection's server has them
+    ready (their catalog entries, on PostgreSQL; the parsed schema, on SQLite) before a failure."""
+    connection.exec_driver_sql(f"SELECT 1 FROM {incidents.name}, {incident_events.name}, {page_messages.name}, "
+                               f"{outbox.name} WHERE 1 = 0").all()
+
+
 def open_or_touch(connection: Connection, values: dict, at: datetime) -> tuple[int, bool]:
     """Insert the incident unless its dedup key exists; return (id, opened_now)."""
     row = dict(values, status=OPEN, opened_at=at, updated_at=at, reports=1, step_index=0, cycle=0, level=0)
