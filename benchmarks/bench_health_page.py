@@ -10,8 +10,14 @@ sources (an Airflow metadata DB made by `airflow db migrate`, the ops DB, the wa
 keep-alive connection, logged in as an admin (every pipeline readable):
 
 - the Health page for 28 days (the default's length) and for the whole year: the first
-  request (read, compute, draw: no bar) and then p95 of --requests (the bar);
-- the first request after the ops DB changed (a new DQ result: the cache's marker moves);
+  request for the window in the server (read, compute, draw) and then p95 of --requests cached
+  ones (the issue's bar);
+- the uncached requests explicitly: the first after an ops DB change (the cache's marker moves),
+  each kind of change an incident storm makes, landing in both windows: a new incident with its
+  page, its acknowledgement, a new DQ result;
+- a realistic mix: --requests requests of which every 5th follows an ops DB change (the kinds
+  in turn), p95 against 200 ms (the bar for the 28-day window: at 3 a.m. during an incident
+  storm, a fifth of the requests being first ones is no exaggeration);
 - the On-call page, which now shows every pipeline's health too (issue 6's bar: p95 < 100 ms).
 
     .venv/bin/python benchmarks/bench_health_page.py [--requests 50]
@@ -30,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 # Run as a script, this folder is on sys.path: the year's generator is bench_kpi's, shared.
@@ -43,6 +49,9 @@ PIPELINES = 100
 BAR_MS = 200.0
 ONCALL_BAR_MS = 100.0
 WINDOWS = {"28 days": "from=2026-11-01&to=2026-11-28", "whole year": "from=2026-01-01&to=2026-12-31"}
+CHANGE_EVERY = 5  # the mix: every 5th request follows an ops DB change
+# The changes land inside both windows (2026-11-27 is in each), so they change what the page shows.
+CHANGED_AT = datetime(2026, 11, 27, 12, tzinfo=timezone.utc)
 
 
 def build_config(work: Path, pipelines: int) -> Path:
@@ -91,6 +100,37 @@ def start_server(port: int, env: dict, log_path: Path) -> subprocess.Popen:
     raise SystemExit("api-server did not start within 180 s")
 
 
+def server_env(work: Path, urls: dict, config: Path) -> dict:
+    """The environment of an `airflow api-server` on the sources `fill_sources` wrote under
+    `work`: no DAGs, the project's plugin, one admin user "bench" (password PASSWORD)."""
+    (work / "no_dags").mkdir(exist_ok=True)
+    (work / "passwords.json").write_text(json.dumps({"bench": PASSWORD}))
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": urls["airflow_home"],
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(work / "no_dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "bench:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(work / "passwords.json"),
+        "AIRFLOW__API__SECRET_KEY": "bench-" + "s" * 60,
+        "AIRFLOW__API_AUTH__JWT_SECRET": "bench-" + "j" * 60,
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "TECHFLOW_CONFIG_DIR": str(config),
+        "TECHFLOW_DATA_DIR": str(work / "data"),
+        "TECHFLOW_OPS_DB_URL": urls["ops"],
+        "TECHFLOW_WAREHOUSE_URL": urls["warehouse"],
+    }
+    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
+    return env
+
+
+def admin_token(connection: http.client.HTTPConnection) -> str:
+    connection.request("POST", "/auth/token", json.dumps({"username": "bench", "password": PASSWORD}),
+                       {"Content-Type": "application/json"})
+    return json.loads(connection.getresponse().read())["access_token"]
+
+
 def get(connection: http.client.HTTPConnection, path: str, headers: dict) -> float:
     """One GET, in ms; anything but 200 ends the benchmark."""
     started = time.perf_counter()
@@ -107,20 +147,92 @@ def percentile(samples: list[float], q: int) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
 
 
-def add_dq_result(ops_url: str) -> None:
-    """A new validation in the ops DB, as a DQ task records one: the Health page's cache marker moves."""
-    from sqlalchemy import create_engine, insert
+class OpsChanges:
+    """What an incident storm writes to the ops DB, one change at a time, each inside both
+    windows: a new incident with its page (an `opened` and a `paged` event, an outbox row), the
+    acknowledgement of the newest one, a new DQ result. Each moves the Health page's marker."""
 
-    from techflow_ops.quality.tables import quality_results
+    KINDS = ("incident + page", "acknowledgement", "DQ result")
 
-    engine = create_engine(ops_url)
-    now = datetime.now(timezone.utc)
-    with engine.begin() as connection:
+    def __init__(self, ops_url: str):
+        from sqlalchemy import create_engine
+
+        self.engine = create_engine(ops_url)
+        self.count = 0
+        self.unacknowledged: list[tuple[int, datetime]] = []
+
+    def next(self) -> str:
+        kind = self.KINDS[self.count % len(self.KINDS)]
+        self.count += 1
+        at = CHANGED_AT + timedelta(minutes=self.count)
+        with self.engine.begin() as connection:
+            {"incident + page": self._incident, "acknowledgement": self._acknowledgement,
+             "DQ result": self._dq_result}[kind](connection, at)
+        return kind
+
+    def _incident(self, connection, at: datetime) -> None:
+        from sqlalchemy import insert
+
+        from techflow_ops.opsdb.schema import incident_events, incidents, outbox
+
+        n = self.count
+        incident_id = connection.execute(insert(incidents).values(
+            dedup_key=f"bench-storm:{n}", kind="task_failure", pipeline_id="growth", dag_id="growth",
+            run_id="scheduled__2026-11-27", failure_class="task_error", severity="major", error="bench", details="{}",
+            status="open", opened_at=at, updated_at=at)).inserted_primary_key[0]
+        connection.execute(insert(incident_events), [
+            {"incident_id": incident_id, "at": at, "kind": "opened", "message": "", "data": "{}"},
+            {"incident_id": incident_id, "at": at, "kind": "paged", "level": 1, "message": "",
+             "data": json.dumps({"recipients": ["priya"]})}])
+        connection.execute(insert(outbox).values(
+            idempotency_key=f"bench-storm:page:{n}", incident_id=incident_id, purpose="page", recipient="priya",
+            channel="email", target="priya@example.com", message_key=f"bench-storm:{n}", status="delivered", attempts=1,
+            created_at=at, next_attempt_at=at))
+        self.unacknowledged.append((incident_id, at))
+
+    def _acknowledgement(self, connection, at: datetime) -> None:
+        from sqlalchemy import insert, update
+
+        from techflow_ops.opsdb.schema import incident_events, incidents
+
+        incident_id, _ = self.unacknowledged.pop()
+        connection.execute(update(incidents).where(incidents.c.id == incident_id).values(
+            status="acknowledged", acknowledged_at=at, acknowledged_by="priya", updated_at=at))
+        connection.execute(insert(incident_events).values(incident_id=incident_id, at=at, kind="acknowledged",
+                                                          actor="priya", message="", data="{}"))
+
+    def _dq_result(self, connection, at: datetime) -> None:
+        from sqlalchemy import insert
+
+        from techflow_ops.quality.tables import quality_results
+
         connection.execute(insert(quality_results).values(
-            pipeline_id="growth", dataset="growth_output", partition_key=now.date().isoformat(), run_id="bench",
+            pipeline_id="growth", dataset="growth_output", partition_key=at.date().isoformat(), run_id=f"bench-{self.count}",
             status="passed", success=True, evaluated=12, failed_critical=0, failed_warning=0, checks="[]",
-            validated_at=now, duration_seconds=0.0))
-    engine.dispose()
+            validated_at=at, duration_seconds=0.0))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def bench_window(connection, path: str, headers: dict, changes: OpsChanges, requests: int) -> dict:
+    """First request, --requests cached ones, one uncached request after each kind of change,
+    then the mix (every CHANGE_EVERY-th request after a change); times in ms."""
+    first = get(connection, path, headers)
+    cached = [get(connection, path, headers) for _ in range(requests)]
+    after_change = {}
+    for _ in OpsChanges.KINDS:
+        kind = changes.next()
+        after_change[kind] = get(connection, path, headers)
+    mix, uncached = [], []
+    for n in range(requests):
+        changed = n % CHANGE_EVERY == 0
+        if changed:
+            changes.next()
+        mix.append(get(connection, path, headers))
+        if changed:
+            uncached.append(mix[-1])
+    return {"first": first, "cached": cached, "after_change": after_change, "mix": mix, "mix_uncached": uncached}
 
 
 def main() -> int:
@@ -144,48 +256,29 @@ def main() -> int:
         print(f"{len(registry.pipelines)} pipelines, {len(history.runs):,} runs, {len(history.incidents):,} incidents, "
               f"{len(history.dq_results):,} DQ results, {len(history.pages):,} pages written to SQLite "
               f"({time.perf_counter() - started:.0f} s)")
-        (work / "no_dags").mkdir()
-        (work / "passwords.json").write_text(json.dumps({"bench": PASSWORD}))
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": urls["airflow_home"],
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(work / "no_dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "bench:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(work / "passwords.json"),
-            "AIRFLOW__API__SECRET_KEY": "bench-" + "s" * 60,
-            "AIRFLOW__API_AUTH__JWT_SECRET": "bench-" + "j" * 60,
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-            "TECHFLOW_CONFIG_DIR": str(config),
-            "TECHFLOW_DATA_DIR": str(work / "data"),
-            "TECHFLOW_OPS_DB_URL": urls["ops"],
-            "TECHFLOW_WAREHOUSE_URL": urls["warehouse"],
-        }
-        env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
         port = free_port()
-        server = start_server(port, env, work / "api-server.log")
+        server = start_server(port, server_env(work, urls, config), work / "api-server.log")
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        connection.request("POST", "/auth/token", json.dumps({"username": "bench", "password": PASSWORD}),
-                           {"Content-Type": "application/json"})
-        token = json.loads(connection.getresponse().read())["access_token"]
-        headers = {"Authorization": f"Bearer {token}", "Accept": "text/html"}
+        headers = {"Authorization": f"Bearer {admin_token(connection)}", "Accept": "text/html"}
 
-        rows, failures = [], []
+        rows, uncached_rows, failures = [], [], []
+        changes = OpsChanges(urls["ops"])
         for name, query in WINDOWS.items():
-            path = f"/techflow/health?{query}"
-            first = get(connection, path, headers)
-            samples = [get(connection, path, headers) for _ in range(args.requests)]
-            add_dq_result(urls["ops"])
-            after_change = get(connection, path, headers)
-            p50, p95 = percentile(samples, 50), percentile(samples, 95)
-            rows.append((f"Health page, {name}", first, after_change, p50, p95, BAR_MS))
+            found = bench_window(connection, f"/techflow/health?{query}", headers, changes, args.requests)
+            p50, p95 = percentile(found["cached"], 50), percentile(found["cached"], 95)
+            rows.append((f"Health page, {name}, cached", p50, p95, BAR_MS))
             if p95 >= BAR_MS:
-                failures.append(f"Health page, {name}: p95 {p95:.1f} ms >= {BAR_MS:.0f} ms")
+                failures.append(f"Health page, {name}, cached: p95 {p95:.1f} ms >= {BAR_MS:.0f} ms")
+            mix_p50, mix_p95 = percentile(found["mix"], 50), percentile(found["mix"], 95)
+            rows.append((f"Health page, {name}, mix (1 in {CHANGE_EVERY} after a change)", mix_p50, mix_p95, BAR_MS))
+            if name == "28 days" and mix_p95 >= BAR_MS:
+                failures.append(f"Health page, {name}, mix: p95 {mix_p95:.1f} ms >= {BAR_MS:.0f} ms")
+            uncached_rows.append((name, found["first"], found["after_change"], found["mix_uncached"]))
+        changes.close()
         first = get(connection, "/techflow/oncall", headers)
         samples = [get(connection, "/techflow/oncall", headers) for _ in range(args.requests)]
         p50, p95 = percentile(samples, 50), percentile(samples, 95)
-        rows.append(("On-call page (with every pipeline's health)", first, None, p50, p95, ONCALL_BAR_MS))
+        rows.append(("On-call page (with every pipeline's health)", p50, p95, ONCALL_BAR_MS))
         if p95 >= ONCALL_BAR_MS:
             failures.append(f"On-call page: p95 {p95:.1f} ms >= {ONCALL_BAR_MS:.0f} ms")
     finally:
@@ -194,12 +287,21 @@ def main() -> int:
             server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\n{args.requests} sequential requests per page after the first, one keep-alive connection, admin user")
-    print(f"{'page':46} {'first ms':>9} {'after ops change ms':>20} {'p50 ms':>8} {'p95 ms':>8} {'bar ms':>7} {'p95 / bar':>10}")
-    for name, first, after_change, p50, p95, bar in rows:
-        changed = "-" if after_change is None else f"{after_change:.0f}"
-        print(f"{name:46} {first:9.0f} {changed:>20} {p50:8.1f} {p95:8.1f} {bar:7.0f} {p95 / bar:10.3f}")
-    print("\nbar (Health page p95 < 200 ms; On-call page p95 < 100 ms):", "MET" if not failures else "NOT MET")
+    print(f"\nUncached Health page requests (ms; ratio to the {BAR_MS:.0f} ms bar in brackets)")
+    kinds = OpsChanges.KINDS
+    print(f"{'window':12} {'first':>14} " + " ".join(f"{'after ' + kind:>24}" for kind in kinds) +
+          f" {'mix uncached median':>20} {'max':>14}")
+    for name, first, after_change, mix_uncached in uncached_rows:
+        cells = " ".join(f"{after_change[kind]:>15.0f} ({after_change[kind] / BAR_MS:.2f}x)" for kind in kinds)
+        median, worst = statistics.median(mix_uncached), max(mix_uncached)
+        print(f"{name:12} {first:>6.0f} ({first / BAR_MS:.2f}x) {cells} {median:>11.0f} ({median / BAR_MS:.2f}x) "
+              f"{worst:>6.0f} ({worst / BAR_MS:.2f}x)")
+    print(f"\n{args.requests} sequential requests per row, one keep-alive connection, admin user")
+    print(f"{'requests':62} {'p50 ms':>8} {'p95 ms':>8} {'bar ms':>7} {'p95 / bar':>10}")
+    for name, p50, p95, bar in rows:
+        print(f"{name:62} {p50:8.1f} {p95:8.1f} {bar:7.0f} {p95 / bar:10.3f}")
+    print("\nbar (Health page p95 < 200 ms cached, and over the mix for 28 days; On-call page p95 < 100 ms):",
+          "MET" if not failures else "NOT MET")
     for failure in failures:
         print("  " + failure)
     return 0 if not failures else 1

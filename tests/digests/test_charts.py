@@ -87,3 +87,35 @@ def test_dollar_signs_in_names_are_literal_text_in_every_chart():
     ]
     for chart in drawn:
         assert name.encode() in charts.render(chart, "svg"), chart.name
+
+
+def test_alt_texts_say_one_day_and_one_incident_not_one_days():
+    # Growth: one failed day (11-25) and one stale day (11-23); Profit: two of each; 2 pipelines.
+    def days(failed: set, stale: set) -> list[dict]:
+        return [{"date": f"2026-11-{d}", "success_rate": 0.0 if d in failed else 1.0, "fresh": d not in stale}
+                for d in (23, 24, 25)]
+
+    grid = charts.daily_grid({"growth": days({25}, {23}), "profit": days({24, 25}, {23, 24})},
+                             {"growth": "Growth", "profit": "Profit"})
+    assert grid.alt == ("Run success and freshness per pipeline per day, 2026-11-23 to 2026-11-25, 2 pipelines: "
+                        "3 pipeline-days with a failed run, 3 stale pipeline-days. Growth: 1 day with a failed run, "
+                        "1 stale day; Profit: 2 days with a failed run, 2 stale days.")
+    single = charts.daily_grid({"growth": days({25}, set())}, {"growth": "Growth"})
+    assert single.alt.startswith("Run success and freshness per pipeline per day, 2026-11-23 to 2026-11-25, 1 pipeline: "
+                                 "1 pipeline-day with a failed run, 0 stale pipeline-days.")
+    weekly = charts.weekly_response([{"week_start": "2026-10-26", "mtta_median": None, "mttr_median": None, "incidents": 1}])
+    assert weekly.alt == "Median time to acknowledge and to resolve per week. week of 2026-10-26: 1 incident, MTTA none, MTTR none."
+
+
+def test_row_labels_and_bars_of_the_hundred_row_charts_stay_text_and_shapes():
+    """The daily grid and the DQ chart draw their row labels as texts and their bars as one
+    collection (for speed): each label is still text in the SVG, and a bar per value is drawn."""
+    titles = {f"p{i:03d}": f"Pipeline {i:03d}" for i in range(30)}
+    daily = {pid: [{"date": "2026-11-23", "success_rate": 1.0, "fresh": True}] for pid in titles}
+    rates = {pid: {"dq_pass_rate": {"validations": 0.5, "checks": 0.75}} for pid in titles}
+    for chart in (charts.daily_grid(daily, titles), charts.dq_pass_rate(rates, titles)):
+        svg = charts.render(chart, "svg")
+        ElementTree.fromstring(svg)
+        assert all(f">{title}<".encode() in svg for title in titles.values()), chart.name
+    dq_svg = charts.render(charts.dq_pass_rate(rates, titles), "svg").decode()
+    assert dq_svg.count(">50%<") == 30  # each validations bar carries its value

@@ -204,7 +204,7 @@ def test_charts_are_inline_svg_with_their_numbers_in_words(api_client, tokens, s
     from techflow_ops.registry import get_registry
 
     title = get_registry().pipelines[PIPELINE].title
-    assert f"{title}: 1 days with a failed run, 1 stale days" in html  # the alt text, under the grid
+    assert f"{title}: 1 day with a failed run, 1 stale day" in html  # the alt text, under the grid
 
 
 def test_the_json_api_answers_the_same_numbers_without_the_drawings(api_client, tokens, seeded):

@@ -27,6 +27,11 @@ def _percent(value: float | None) -> str:
     return "no runs" if value is None else f"{value * 100:.0f} %"
 
 
+def _count(number: int, noun: str) -> str:
+    """"1 day", "2 days": `noun` is singular and takes an "s" for any other number."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "none"
@@ -64,7 +69,7 @@ def weekly_response(weekly_series: list[dict], *, name: str = "mtta_mttr") -> Ch
     (their scales differ a hundredfold: one axis would flatten MTTA to nothing)."""
     weeks = [{"week_start": str(w["week_start"]), "mtta": w.get("mtta_median"), "mttr": w.get("mttr_median"),
               "incidents": w.get("incidents", 0)} for w in weekly_series]
-    parts = [f"week of {w['week_start']}: {w['incidents']} incidents, MTTA {_duration(w['mtta'])}, "
+    parts = [f"week of {w['week_start']}: {_count(w['incidents'], 'incident')}, MTTA {_duration(w['mtta'])}, "
              f"MTTR {_duration(w['mttr'])}" for w in weeks]
     alt = "Median time to acknowledge and to resolve per week. " + ("; ".join(parts) if parts else "No weeks") + "."
     return Chart(name, "weekly_response", "MTTA / MTTR per week (median)", alt, {"weeks": weeks})
@@ -121,12 +126,12 @@ def daily_grid(daily_series: dict[str, list[dict]], titles: dict[str, str], *, n
         failed_total += failed
         stale_total += stale
         if failed or stale:
-            problems.append(f"{label}: {failed} days with a failed run, {stale} stale days")
+            problems.append(f"{label}: {_count(failed, 'day')} with a failed run, {_count(stale, 'stale day')}")
     dates = [str(d["date"]) for d in next(iter(daily_series.values()), [])]
     span = f"{dates[0]} to {dates[-1]}" if dates else "no days"
-    alt = (f"Run success and freshness per pipeline per day, {span}, {len(rows)} pipelines: {failed_total} pipeline-days "
-           f"with a failed run, {stale_total} stale pipeline-days. " + ("; ".join(problems) if problems else
-                                                                          "Every day successful and fresh") + ".")
+    alt = (f"Run success and freshness per pipeline per day, {span}, {_count(len(rows), 'pipeline')}: "
+           f"{_count(failed_total, 'pipeline-day')} with a failed run, {_count(stale_total, 'stale pipeline-day')}. "
+           + ("; ".join(problems) if problems else "Every day successful and fresh") + ".")
     return Chart(name, "daily_grid", "Run success and freshness per day", alt, {"dates": dates, "rows": rows},
                  height_px=12 * max(len(rows), 1) + 80)
 
@@ -147,3 +152,40 @@ def dq_pass_rate(pipelines: dict[str, dict], titles: dict[str, str], *, name: st
     alt = ("Data-quality pass rate per pipeline: " + ("; ".join(parts) if parts else "no validations") +
            (f"; {without} pipelines without validations" if without else "") + ".")
     return Chart(name, "dq_pass_rate", "Data-quality pass rate", alt, {"rows": rows}, height_px=22 * max(len(rows), 1) + 60)
+
+
+# The fairness report's hour components (oncall.fairness.COMPONENT_METRICS) in the order the
+# small multiples show them, with their short labels.
+FAIRNESS_COMPONENTS = (("business_hours", "business"), ("off_hours", "off-hours"), ("sleep_hours", "sleep"),
+                       ("weekend_hours", "weekend"), ("holiday_hours", "own holiday"), ("investor_hours", "investor period"))
+
+
+def fairness_burden(role: str, fair: dict[str, dict], round_robin: dict[str, dict], names: dict[str, str], *,
+                    period: str, name: str | None = None) -> Chart:
+    """One role's on-call burden per person, the fair schedule beside strict round-robin on the
+    same window: the weighted burden as grouped bars, and a small panel per hour component
+    (business, off-hours, sleep, weekend, own holiday, investor period). `fair` and `round_robin`
+    are `techflow-ops oncall fairness --format json`'s `per_person[role]` (person -> metric -> value)."""
+    metrics = ("burden", *(metric for metric, _ in FAIRNESS_COMPONENTS))
+    people = list(dict.fromkeys([*fair, *round_robin]))
+    rows = [{"person": person, "label": names.get(person, person),
+             "fair": {m: float((fair.get(person) or {}).get(m, 0.0)) for m in metrics},
+             "round_robin": {m: float((round_robin.get(person) or {}).get(m, 0.0)) for m in metrics}} for person in people]
+
+    def spread(which: str, metric: str) -> float:
+        values = [r[which][metric] for r in rows]
+        return round(max(values) - min(values), 2) if values else 0.0
+
+    spreads = {which: {m: spread(which, m) for m in metrics} for which in ("fair", "round_robin")}
+    role_name = role.replace("_", " ")
+
+    def figures(metric: str) -> str:
+        return ", ".join(f"{r['label']} {r['fair'][metric]:g} vs {r['round_robin'][metric]:g}" for r in rows) or "nobody"
+
+    alt = (f"{role_name.capitalize()} on-call burden per person, {period}, fair schedule vs strict round-robin. "
+           f"Weighted burden: {figures('burden')}; spread {spreads['fair']['burden']:g} vs {spreads['round_robin']['burden']:g}. "
+           + " ".join(f"{label.capitalize()} (h): {figures(metric)}." for metric, label in FAIRNESS_COMPONENTS))
+    size = max(len(rows), 1)
+    return Chart(name or f"fairness_{role}", "fairness_burden", f"{role_name.capitalize()}: fair vs round-robin", alt,
+                 {"role": role, "rows": rows, "components": [list(c) for c in FAIRNESS_COMPONENTS], "spreads": spreads},
+                 height_px=2 * (14 * size + 44) + 22 * size + 80)

@@ -6,8 +6,10 @@
   paginated, authenticated requests to a server that may not be running (a CLI on a laptop,
   a digest task), for five columns. Not the ORM: `airflow.models.DagRun` costs the ~2 s
   Airflow import and its settings set-up, and ties this read to Airflow's session handling;
-  the five columns read here (`dag_id, run_id, state, queued_at, start_date, end_date`) have
-  been stable since Airflow 2.
+  the columns read here (`dag_id, run_id, state, queued_at, start_date, end_date`, and
+  `run_after`, NOT NULL since Airflow 3.0) are stable. A run's instant is `queued_at`, else
+  `start_date` (a run created running, e.g. `dag.test()`), else `run_after` (a run created
+  in any other state, never queued: the earliest it could run).
 - Incidents, their timelines (first acknowledgement, escalation steps) and pages (outbox
   rows of purpose `page`): the ops DB (`opsdb.schema`); DQ results: `quality.tables`.
 - Published days (freshness) and investor snapshots (completeness): the warehouse
@@ -18,6 +20,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import and_, bindparam, column, create_engine, func, or_, select, table
@@ -30,9 +33,16 @@ _metadata_engines: dict = {}
 
 
 def _instant(value) -> datetime | None:
-    from ..watchdog.probes import _parse_instant
-
-    return _parse_instant(value)
+    """An aware UTC instant from what the driver returns: a datetime (naive is UTC: SQLite) or
+    ISO text (SQLite without a column type). Called per value of tens of thousands of rows, so
+    it does the least work for each case."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:  # Airflow stores UTC; SQLite gives it back naive
+        return value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
 
 
 def _bound(url: str, at: datetime):
@@ -41,7 +51,8 @@ def _bound(url: str, at: datetime):
 
 
 def load_runs(window: Window, dag_ids: list[str], url: str | None = None) -> list[Run]:
-    """DAG runs of `dag_ids` (dag id = pipeline id) queued in [start - 7 days, end)."""
+    """DAG runs of `dag_ids` (dag id = pipeline id) whose instant (module docstring) is in
+    [start - 7 days, end)."""
     from ..watchdog.probes import metadata_db_url
 
     url = url or metadata_db_url()
@@ -49,8 +60,8 @@ def load_runs(window: Window, dag_ids: list[str], url: str | None = None) -> lis
     if engine is None:
         engine = _metadata_engines[url] = create_engine(url, pool_pre_ping=True)
     dag_run = table("dag_run", column("dag_id"), column("run_id"), column("state"), column("queued_at"),
-                    column("start_date"), column("end_date"))
-    queued = func.coalesce(dag_run.c.queued_at, dag_run.c.start_date)
+                    column("start_date"), column("end_date"), column("run_after"))
+    queued = func.coalesce(dag_run.c.queued_at, dag_run.c.start_date, dag_run.c.run_after)
     query = (select(dag_run.c.dag_id, dag_run.c.run_id, dag_run.c.state, queued.label("queued_at"),
                     dag_run.c.start_date, dag_run.c.end_date)
              .where(dag_run.c.dag_id.in_(bindparam("dag_ids", expanding=True)),
@@ -110,10 +121,12 @@ def load_ops(window: Window, ops_db_url: str | None = None) -> tuple[list[Incide
             incidents.c.id, incidents.c.pipeline_id, incidents.c.kind, incidents.c.severity, incidents.c.opened_at,
             incidents.c.acknowledged_at, incidents.c.acknowledged_by, incidents.c.resolved_at, incidents.c.run_id,
         ).where(overlapping)).all()
+        # The window's incidents first, then their events through the (incident_id, id) index: a
+        # join let SQLite walk every event ever recorded.
         event_rows = connection.execute(
             select(events.c.incident_id, events.c.at, events.c.kind, events.c.actor, events.c.data)
-            .join(incidents, incidents.c.id == events.c.incident_id)
-            .where(overlapping, events.c.kind.in_(("acknowledged", *STEP_KINDS)))
+            .where(events.c.incident_id.in_(select(incidents.c.id).where(overlapping)),
+                   events.c.kind.in_(("acknowledged", *STEP_KINDS)))
             .order_by(events.c.incident_id, events.c.at, events.c.id)).all()
         # One page per recipient, incident and message, whatever the number of its contact methods.
         page_rows = connection.execute(
@@ -160,18 +173,32 @@ def load_history(window: Window, *, registry=None, ops_db_url: str | None = None
                  metadata_db_url: str | None = None, schedule=None, config_dir=None) -> History:
     """Everything `compute_kpis` needs for `window`, from the sources in the module docstring;
     each URL defaults to the project's settings (`settings.py`)."""
+    outside = load_outside_ops(window, registry=registry, warehouse_url=warehouse_url, metadata_db_url=metadata_db_url,
+                               schedule=schedule, config_dir=config_dir)
+    return with_ops(outside, window, ops_db_url)
+
+
+def load_outside_ops(window: Window, *, registry=None, warehouse_url: str | None = None, metadata_db_url: str | None = None,
+                     schedule=None, config_dir=None) -> History:
+    """The part of `load_history` that lives outside the ops DB: DAG runs, published days,
+    shifts and investor snapshots (no incidents, pages, steps or DQ results). The Health page
+    keeps it for a minute and reads only the ops DB again when that changes (`web.health`)."""
     if registry is None:
         from ..registry import get_registry
 
         registry = get_registry(config_dir)
-    incidents, steps, pages, dq_results = load_ops(window, ops_db_url)
     return History(
         runs=load_runs(window, sorted(p.dag_id for p in registry.pipelines.values()), metadata_db_url),
         published=load_published(window, warehouse_url),
-        incidents=incidents, pages=pages, steps=steps, dq_results=dq_results,
         shifts=load_shifts(window, schedule, config_dir),
         investor_snapshots=load_investor_snapshots(window, warehouse_url),
     )
+
+
+def with_ops(outside: History, window: Window, ops_db_url: str | None = None) -> History:
+    """`outside` (from `load_outside_ops`, not changed) completed with the ops DB's part for `window`."""
+    incidents, steps, pages, dq_results = load_ops(window, ops_db_url)
+    return replace(outside, incidents=incidents, pages=pages, steps=steps, dq_results=dq_results)
 
 
 def _naive(at: datetime) -> datetime:

@@ -16,9 +16,12 @@ from ..links import PLUGIN_PREFIX
 
 @cache
 def _fastapi_app():
+    from . import health
     from .app import create_app
 
-    return create_app()
+    app = create_app()
+    health.start_warm_up()  # the Health page's imports and first drawing, off the first request
+    return app
 
 
 class TechFlowOpsPlugin(AirflowPlugin):
