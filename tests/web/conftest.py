@@ -1,7 +1,8 @@
 """The TechFlow app mounted in Airflow's real API server app, with real SimpleAuthManager users.
 
 Users and their roles: `viewer` (VIEWER: reads everything), `editor` (USER: may edit DAGs,
-so may acknowledge and resolve), `admin` (ADMIN). Passwords are written to the password
+so may acknowledge and resolve), `admin` (ADMIN), and priya, marcus, sofia, jonas, dana (USER,
+named after people.yaml ids: the on-call swap buttons act as that person). Passwords are written to the password
 file the auth manager reads, so tests log in through `POST /auth/token` like any client.
 """
 
@@ -16,6 +17,8 @@ import pytest
 
 VENV_BIN_DIR = Path(sys.executable).parent
 WEB_USERS = {"viewer": ("viewer", "viewer-pass"), "editor": ("user", "editor-pass"), "admin": ("admin", "admin-pass")}
+# Users named after people.yaml ids (USER role), so the on-call swap buttons know who acts.
+WEB_USERS.update({person: ("user", f"{person}-pass") for person in ("priya", "marcus", "sofia", "jonas", "dana")})
 
 
 def airflow_web_env(home: Path) -> dict[str, str]:

@@ -154,7 +154,8 @@ def test_log_in_see_who_is_on_call_and_acknowledge(api_server, browser, screensh
     assert table.is_visible()
     assert table.locator('tr[data-pipeline="profit"] td[data-col="runs"]').inner_text().strip().isdigit()
     assert page.locator('[data-testid="chart-load"] svg').is_visible() and page.locator('[data-testid="load-table"]').is_visible()
-    page.screenshot(path=screenshot_dir / "health.png", full_page=True)
+    # Not health.png: that one (README) shows a realistic year, made by scripts/screenshot_health.py.
+    page.screenshot(path=screenshot_dir / "health-browser-test.png", full_page=True)
     # ... and inside the Airflow UI, from its "Pipeline health" navigation entry.
     page.goto(f"{api_server}/plugin/techflow-health")
     frame = page.frame_locator("iframe").first
@@ -243,6 +244,42 @@ def test_the_on_call_person_acknowledges_from_the_page_in_the_inbox(api_server, 
     page.close()
     incident = escalation.get_incident(incident_id)
     assert (incident.status, incident.acknowledged_by) == ("acknowledged", primary_id)
+
+
+def test_month_grid_and_fairness_charts_render_without_javascript(api_server, browser, screenshot_dir):
+    """The calendar's month grid and the fairness charts are server-rendered: after logging in
+    (Airflow's login page needs JavaScript), a context with JavaScript off shows both."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(f"{api_server}/techflow/calendar")
+    page.wait_for_url("**/auth/login**")
+    page.fill("input[name=username]", "viewer")
+    page.fill("input[name=password]", WEB_USERS["viewer"][1])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/techflow/calendar")
+    no_script = browser.new_context(viewport={"width": 1400, "height": 900}, java_script_enabled=False)
+    no_script.add_cookies(context.cookies())
+    page = no_script.new_page()
+
+    page.goto(f"{api_server}/techflow/calendar?month=2026-12")
+    grid = page.locator('[data-testid="month-grid"]')
+    assert grid.is_visible() and grid.locator("thead th").count() == 1 + 31
+    holiday = grid.locator('tr[data-person="jonas"] td[data-date="2026-12-26"] [data-kind="holiday"]')
+    assert holiday.is_visible() and holiday.get_attribute("title") == "Second Day of Christmas"
+    page.click('[data-testid="month-next"]')
+    page.wait_for_url("**/techflow/calendar?month=2027-01")
+    assert page.locator('[data-testid="month-title"]').inner_text() == "January 2027"
+    page.goto(f"{api_server}/techflow/calendar?month=2026-12")
+    page.locator('[data-testid="month-grid"]').screenshot(path=screenshot_dir / "oncall-month.png")
+
+    page.goto(f"{api_server}/techflow/fairness")
+    chart = page.locator('[data-testid="chart-primary"] svg')
+    assert chart.is_visible() and chart.bounding_box()["height"] > 100
+    assert chart.get_attribute("role") == "img" and "fair schedule vs strict round-robin" in chart.get_attribute("aria-label")
+    assert page.locator('[data-testid="fairness-primary"]').is_visible()
+    assert page.locator('[data-testid="round-robin-primary"]').is_visible()
+    no_script.close()
+    context.close()
 
 
 def test_anonymous_browser_sees_nothing(api_server, browser):

@@ -6,19 +6,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from . import store
 from .policy import Recipient
 
 
 @dataclass(frozen=True)
 class Notice:
     key: str  # idempotency key prefix: the same notice is never queued twice
-    purpose: str  # handoff | shift_change
+    purpose: str  # handoff | shift_change | swap
     recipient: Recipient
     subject: str
     body: str
 
 
-def _recipient(registry, person_id: str, role: str) -> Recipient | None:
+def queue_email(connection, notice: Notice, smtp_conn_id: str, at: datetime) -> int:
+    """Queue `notice` to the outbox for each of its recipient's email addresses (notices are not
+    pages: email only); the key makes a second queueing of the same notice a no-op. Rows queued."""
+    added = 0
+    for method in notice.recipient.contacts:
+        if method.type != "email":
+            continue
+        added += store.enqueue(connection, store.OutboxRow(
+            f"{notice.key}:{notice.recipient.id}:{method.target}", None, notice.purpose, notice.recipient.id, "email",
+            method.target, method.connection_id or smtp_conn_id, subject=notice.subject, body=notice.body, payload="{}",
+        ), at)
+    return added
+
+
+def person_recipient(registry, person_id: str, role: str) -> Recipient | None:
     person = registry.people.get(person_id)
     if person is None:
         return None
@@ -39,7 +54,7 @@ def handoff_notices(schedule, registry, since: datetime, until: datetime) -> lis
             "Review open incidents: techflow-ops incidents list --status unresolved"
         )
         for person_id, direction in ((handoff.on, "coming on"), (handoff.off, "going off")):
-            recipient = _recipient(registry, person_id, f"{handoff.role} {direction}") if person_id else None
+            recipient = person_recipient(registry, person_id, f"{handoff.role} {direction}") if person_id else None
             if recipient is None:
                 continue
             notices.append(Notice(
@@ -54,7 +69,7 @@ def handoff_notices(schedule, registry, since: datetime, until: datetime) -> lis
             if not (since < change.published_at <= until):
                 continue
             for person_id in change.affected:
-                recipient = _recipient(registry, person_id, f"{change.role} shift change")
+                recipient = person_recipient(registry, person_id, f"{change.role} shift change")
                 if recipient is None:
                     continue
                 previous = change.previous or "nobody"

@@ -585,7 +585,7 @@ class Escalation:
         if schedule is None or not hasattr(schedule, "handoffs"):
             return 0
         from ..oncall import store as oncall_store
-        from .notices import handoff_notices
+        from .notices import handoff_notices, queue_email
 
         with self.engine.begin() as connection:
             last = store.get_state(connection, "handoffs_checked_until")
@@ -602,15 +602,7 @@ class Escalation:
                 if notice.purpose == "shift_change" and rotation is not None and \
                         not oncall_store.record_notice(connection, rotation, notice.key, notice.recipient.id, notice.purpose, at):
                     continue  # this person was told of this change already (oncall_notices_sent)
-                for method in notice.recipient.contacts:
-                    if method.type != "email":
-                        continue  # hand-offs are not pages: email only
-                    added += store.enqueue(connection, store.OutboxRow(
-                        f"{notice.key}:{notice.recipient.id}:{method.target}", None, notice.purpose,
-                        notice.recipient.id, "email", method.target,
-                        method.connection_id or self.policy.notifications.smtp_conn_id,
-                        subject=notice.subject, body=notice.body, payload="{}",
-                    ), at)
+                added += queue_email(connection, notice, self.policy.notifications.smtp_conn_id, at)
             store.set_state(connection, "handoffs_checked_until", at.isoformat())
         return added
 

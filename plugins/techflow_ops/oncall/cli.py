@@ -1,4 +1,4 @@
-"""`techflow-ops oncall now|schedule|publish|fairness|ics|override|gaps|export|import`.
+"""`techflow-ops oncall now|schedule|publish|fairness|ics|override|swap|take|gaps|export|import`.
 
 The schedule state (published schedule, overrides) lives in the ops DB; `export` writes it as
 the YAML files for teams that keep config-as-code, `import` moves such files into the DB.
@@ -19,7 +19,20 @@ from ..registry import ConfigError
 from .config import OVERRIDES_FILE
 from .fairness import METRICS, fairness_report
 from .model import Override, iso
-from .service import add_override, import_yaml_state, load_schedule_service, publish_schedule, remove_override
+from .service import (
+    accept_swap,
+    add_override,
+    approve_swap,
+    cancel_swap,
+    decline_swap,
+    import_yaml_state,
+    list_swaps,
+    load_schedule_service,
+    publish_schedule,
+    remove_override,
+    request_swap,
+    take_shift,
+)
 
 
 def _instant(text: str, tz) -> datetime:
@@ -294,6 +307,101 @@ def _import(args) -> int:
     return 0
 
 
+# --- swaps and takes ------------------------------------------------------------------------
+
+# SwapError.field -> the flag (or argument) that gave the value
+SWAP_FLAGS = {"by": "--by", "with": "--with", "from": "--from", "role": "--role", "start": "--start", "end": "--end",
+              "give_back": "--give-back", "id": "request id"}
+
+
+def _swap_row(request) -> dict:
+    return request.to_json()
+
+
+def _print_swap(request) -> None:
+    give = request.give_back
+    print(f"#{request.id:<4} {request.kind:<4} {request.status:<9}{' (in effect)' if request.in_effect else '':<12} "
+          f"{request.role:<14} {iso(request.start)} .. {iso(request.end)}  "
+          + (f"{request.requester} covers {request.counterpart}" if request.kind == "take" else
+             f"{request.requester} -> {request.accepted_by or request.counterpart or 'anyone eligible'}")
+          + (f", back {iso(give.start)} .. {iso(give.end)}" if give else "")
+          + (f"  ({request.reason})" if request.reason else ""))
+
+
+def _swap_action(args, action) -> int:
+    """Run one swap API call; a refusal prints the flag and value at fault and exits 2."""
+    from .swaps import SwapError
+
+    service = _service(args)  # a config error exits 1 here, before the action
+    tz = service.rotation.tz
+    try:
+        request = action(tz)
+    except SwapError as exc:
+        print(f"error: {SWAP_FLAGS.get(exc.field, exc.field)} {exc.value!r}: {exc.message}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        _print_json(_swap_row(request))
+    else:
+        _print_swap(request)
+        if request.status == "accepted" and not request.in_effect:
+            print("  waiting for the team lead's approval (rules.swap_approval: lead)")
+    return 0
+
+
+def _swap_request(args) -> int:
+    def act(tz):
+        return request_swap(args.config_dir, by=args.by, role=args.role, start=_instant(args.start, tz),
+                            end=_instant(args.end, tz) if args.end else None, with_person=args.with_person, reason=args.reason)
+    return _swap_action(args, act)
+
+
+def _swap_accept(args) -> int:
+    def act(tz):
+        return accept_swap(args.config_dir, args.id, by=args.by,
+                           give_back_start=_instant(args.give_back, tz) if args.give_back else None,
+                           give_back_end=_instant(args.give_back_end, tz) if args.give_back_end else None)
+    return _swap_action(args, act)
+
+
+def _swap_decline(args) -> int:
+    return _swap_action(args, lambda tz: decline_swap(args.config_dir, args.id, by=args.by, reason=args.reason))
+
+
+def _swap_approve(args) -> int:
+    return _swap_action(args, lambda tz: approve_swap(args.config_dir, args.id, by=args.by))
+
+
+def _swap_cancel(args) -> int:
+    return _swap_action(args, lambda tz: cancel_swap(args.config_dir, args.id, by=args.by))
+
+
+def _take(args) -> int:
+    def act(tz):
+        return take_shift(args.config_dir, by=args.by, holder=args.holder, role=args.role, start=_instant(args.start, tz),
+                          end=_instant(args.end, tz) if args.end else None, reason=args.reason)
+    return _swap_action(args, act)
+
+
+def _swap_list(args) -> int:
+    from .swaps import OPEN
+
+    _service(args)
+    requests = list_swaps(args.config_dir, statuses=OPEN if args.open else None)
+    if args.format == "json":
+        _print_json({"requests": [_swap_row(r) for r in requests]})
+        return 0
+    for request in requests:
+        _print_swap(request)
+        for event in request.events:  # the audit trail
+            what = f" {event.role} {iso(event.start)} .. {iso(event.end)} {event.from_person} -> " \
+                f"{event.to_person or 'anyone eligible'}" if event.start else ""
+            print(f"      {iso(event.at)} {event.action:<9} by {event.actor}{what}"
+                  + (f" [override {event.override_id}]" if event.override_id else "") + (f": {event.note}" if event.note else ""))
+    if not requests:
+        print("no swap or take requests" + (" open" if args.open else ""))
+    return 0
+
+
 def _gaps(args) -> int:
     service = _service(args)
     start, end = _range(args, service)
@@ -358,6 +466,47 @@ def register(subparsers) -> None:
             parser.add_argument("--id", help="default: person-role-start")
         elif name == "remove":
             parser.add_argument("id")
+
+    swap = sub.add_parser("swap", help="ask a colleague (or anyone eligible) to swap a shift or part of one; accept, "
+                                       "decline, approve (team lead), cancel, list")
+    ssub = swap.add_subparsers(dest="swap_command", required=True)
+    for name, handler, text in (
+        ("request", _swap_request, "ask to hand a stretch of your shift to a colleague or anyone eligible"),
+        ("accept", _swap_accept, "accept a request (optionally giving back a stretch of your own shift)"),
+        ("decline", _swap_decline, "decline a request asked of you (or, as the lead, one waiting for approval)"),
+        ("approve", _swap_approve, "approve an accepted swap or a take (team lead; rules.swap_approval: lead)"),
+        ("cancel", _swap_cancel, "withdraw your request before it is in effect"),
+        ("list", _swap_list, "requests with their audit trail, newest first"),
+    ):
+        parser = ssub.add_parser(name, help=text)
+        parser.add_argument("--config-dir", default=None)
+        parser.add_argument("--format", choices=("table", "json"), default="table")
+        parser.set_defaults(handler=handler)
+        if name == "list":
+            parser.add_argument("--open", action="store_true", help="only requests not decided yet")
+            continue
+        parser.add_argument("--by", required=True, help="the person acting (people.yaml id)")
+        if name == "request":
+            parser.add_argument("--role", required=True, choices=("primary", "secondary", "investor_watch"))
+            parser.add_argument("--start", required=True, help="an instant inside your shift: the stretch starts here")
+            parser.add_argument("--end", help="end of the stretch (default: the end of that shift)")
+            parser.add_argument("--with", dest="with_person", default="anyone", help="a colleague's id, or 'anyone' (default)")
+            parser.add_argument("--reason")
+        else:
+            parser.add_argument("id", type=int, help="the request id (see `oncall swap list`)")
+        if name == "accept":
+            parser.add_argument("--give-back", help="an instant inside your own shift of the same role to give back")
+            parser.add_argument("--give-back-end", help="end of what you give back (default: the end of that shift)")
+        if name == "decline":
+            parser.add_argument("--reason")
+
+    take = command("take", _take, "cover a colleague's shift (or part of it) outright")
+    take.add_argument("--by", required=True, help="the person covering (people.yaml id)")
+    take.add_argument("--from", dest="holder", required=True, help="whose shift you cover")
+    take.add_argument("--role", required=True, choices=("primary", "secondary", "investor_watch"))
+    take.add_argument("--start", required=True, help="an instant inside their shift: the stretch starts here")
+    take.add_argument("--end", help="end of the stretch (default: the end of that shift)")
+    take.add_argument("--reason")
 
     export = command("export", _export, "write the ops DB's published schedule and overrides as YAML (config-as-code)")
     export.add_argument("--file", help="published schedule YAML (default: publish.file of oncall.yaml)")

@@ -94,6 +94,8 @@ class InvestorPeriodSpec(StrictModel):
 
 class RulesSpec(StrictModel):
     no_back_to_back: bool = Field(True, description="nobody holds the same role two shifts running")
+    swap_approval: Literal["lead", "none"] = Field(
+        "none", description="lead: an accepted swap or a take waits for the rotation team's lead (teams.yaml `lead`)")
 
 
 Weight = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
@@ -179,6 +181,9 @@ def _cross_check(spec: OnCallFile, file: Path, lines: dict, registry: Registry) 
         why = "primary, a distinct secondary and an investor watch" if needed == 3 else "primary and a distinct secondary"
         problem(("rotation", "members"), "rotation.members", rot.members,
                 f"a rotation needs at least {needed} members ({why})")
+    if spec.rules.swap_approval == "lead" and team is not None and not team.lead:
+        problem(("rules", "swap_approval"), "rules.swap_approval", "lead",
+                f"team {rot.team!r} has no `lead` in teams.yaml to approve swaps; add one or use 'none'")
     if rot.shift_length < timedelta(hours=1):
         problem(("rotation", "shift_length"), "rotation.shift_length", str(rot.shift_length), "shifts last at least 1h")
     if rot.coverage is not None:
@@ -351,6 +356,7 @@ def load_oncall_config(config_dir: Path, registry: Registry) -> OnCallConfig:
         investor_business_days=spec.investor_period.business_days if spec.investor_period.enabled else 0,
         investor_watch=spec.investor_period.watch_role,
         no_back_to_back=spec.rules.no_back_to_back,
+        swap_approval=spec.rules.swap_approval,
         horizon_weeks=spec.publish.horizon_weeks,
         homes=homes,
         weights=weights,

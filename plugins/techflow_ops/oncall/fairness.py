@@ -115,15 +115,16 @@ def fairness_report(rotation: Rotation, shifts: list[Shift], timeline: Timeline,
 
 
 def window_shifts(service, since, until) -> tuple[list[Shift], Timeline, list[str]]:
-    """The schedule's shifts in [since, until) for a fairness report (overrides left out), the
-    timeline to measure them on, and notes saying where they come from. Past the service's
-    horizon the schedule is continued with the same fair generator, from everything known."""
+    """The schedule's effective shifts in [since, until) for a fairness report (overrides, swaps
+    and takes applied: an hour counts against the person who served it), the timeline to measure
+    them on, and notes saying where they come from. Past the service's horizon the schedule is
+    continued with the same fair generator, from everything known."""
     from .scheduler import FAIR, make_timeline
 
     notes: list[str] = []
     if since < service.covered_from:
         notes.append(f"the rotation starts {iso(service.covered_from)}: counted from there")
-    shifts = [s for s in service.shifts(since, until) if s.source != "override"]
+    shifts = service.shifts(since, until)
     timeline = service.timeline
     if until > service.covered_until:
         timeline = make_timeline(service.rotation, until + service.rotation.shift_length, service.covered_from)

@@ -179,6 +179,7 @@ class Rotation:
     investor_business_days: int = 5  # 0: no investor period
     investor_watch: bool = True
     no_back_to_back: bool = True
+    swap_approval: str = "none"  # "lead": swaps and takes wait for the rotation team's lead
     horizon_weeks: int = 26
     # Each member's own calendar (people.yaml); a member without one lives in the rotation's
     # timezone and holiday calendar (`holiday_country`, which also fixes the investor period).

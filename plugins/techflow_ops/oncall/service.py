@@ -21,7 +21,7 @@ from .. import settings
 from ..opsdb import get_engine
 from ..registry import ConfigError, Registry, get_registry
 from ..reloading import ReloadingCache
-from . import store
+from . import store, swaps
 from .config import check_override_set, load_oncall_config
 from .model import ROLES, Gap, Handoff, OnCallConfig, OnCallNow, Override, Shift, ShiftChange, iso, shift_order, utc
 from .published import Published, PublishResult, publish, read_published
@@ -373,3 +373,331 @@ def get_schedule_service(config_dir: Path | None = None) -> ScheduleService:
 def clear_schedule_cache() -> None:
     _cache.clear()
     _version_tokens.clear()
+
+
+# --- swaps and takes (swaps.py has the state machine; here it runs in one ops-DB transaction) ---
+
+SWAP_NOTICE_ROLE = "on-call swap"
+
+
+@dataclass
+class _SwapContext:
+    config: OnCallConfig
+    registry: Registry
+    engine: Engine
+    at: datetime
+
+    @property
+    def rotation(self):
+        return self.config.rotation
+
+    @property
+    def lead(self) -> str | None:
+        team = self.registry.teams.get(self.rotation.team)
+        return team.lead if team else None
+
+    def effective(self, connection) -> list[Shift]:
+        """The current effective schedule, read in the caller's (locked) transaction."""
+        rotation = self.rotation.id
+        published, overrides = store.load_published(connection, rotation), store.load_overrides(connection, rotation)
+        return ScheduleService(replace(self.config, overrides=overrides), self.registry, published, now=self.at).effective
+
+
+def _swap_context(config_dir: Path | None, engine: Engine | None, at: datetime | None) -> _SwapContext:
+    config_dir = Path(config_dir or settings.config_dir())
+    registry = get_registry(config_dir)
+    config = load_oncall_config(config_dir, registry)
+    engine = engine or get_engine()
+    store.import_once(engine, config.rotation.id, lambda: _yaml_state(config), at=datetime.now(timezone.utc))
+    return _SwapContext(config, registry, engine, utc(at or datetime.now(timezone.utc)))
+
+
+def _member(ctx: _SwapContext, person: str, field: str) -> str:
+    if person not in ctx.registry.people:
+        raise swaps.SwapError(field, person, f"unknown person (not in {ctx.registry.config_dir / 'people.yaml'})")
+    if person not in ctx.rotation.members:
+        raise swaps.SwapError(field, person, f"not a member of rotation {ctx.rotation.id!r}")
+    return person
+
+
+def _role(ctx: _SwapContext, role: str) -> str:
+    if role not in ctx.rotation.roles:
+        raise swaps.SwapError("role", role, f"not a role of rotation {ctx.rotation.id!r} (one of {', '.join(ctx.rotation.roles)})")
+    return role
+
+
+def _load_request(ctx: _SwapContext, connection, request_id: int) -> swaps.SwapRequest:
+    found = store.load_swap_requests(connection, ctx.rotation.id, request_id=request_id)
+    if not found:
+        raise swaps.SwapError("id", request_id, "no such swap request (see `techflow-ops oncall swap list`)", "not_found")
+    return found[0]
+
+
+def _decided(request: swaps.SwapRequest) -> swaps.SwapError:
+    who = request.decided_by or request.accepted_by or request.requester
+    when = request.decided_at or request.accepted_at or request.updated_at
+    return swaps.SwapError("id", request.id, f"already {request.status} (by {who} at {iso(when)})", "conflict")
+
+
+def _notify(ctx: _SwapContext, connection, request_id: int, step: str, people, subject: str, body: str) -> int:
+    """Tell `people` of a step of request `request_id` through the outbox, once each (oncall_notices_sent)."""
+    from ..escalation.notices import Notice, person_recipient, queue_email
+    from ..escalation.policy import get_policy
+
+    smtp_conn_id = get_policy(ctx.config.config_dir).notifications.smtp_conn_id
+    key, queued = f"swap:{ctx.rotation.id}:{request_id}:{step}", 0
+    for person in dict.fromkeys(p for p in people if p):
+        recipient = person_recipient(ctx.registry, person, SWAP_NOTICE_ROLE)
+        if recipient is None or not store.record_notice(connection, ctx.rotation.id, key, person, "swap", ctx.at):
+            continue
+        queued += queue_email(connection, Notice(key, "swap", recipient, f"[TechFlow on-call] {subject}", body), smtp_conn_id, ctx.at)
+    return queued
+
+
+def _name(ctx: _SwapContext, person: str | None) -> str:
+    return ctx.registry.people[person].name if person in ctx.registry.people else (person or "anyone eligible")
+
+
+def _make_room(ctx: _SwapContext, connection, role: str, start: datetime, end: datetime, by: str) -> None:
+    """Trim active overrides of `role` that overlap [start, end) (a stretch swapped again): the
+    parts outside stay as overrides of their own, so the new one never overlaps another."""
+    for old in store.load_overrides(connection, ctx.rotation.id):
+        if old.role != role or old.start >= end or old.end <= start:
+            continue
+        store.remove_override(connection, ctx.rotation.id, old.id, removed_by=by, at=ctx.at)
+        for a, b in subtract([(old.start, old.end)], [(start, end)]):
+            store.add_override(connection, ctx.rotation.id, replace(old, id=f"{old.id}@{iso(a)}", start=a, end=b),
+                               created_by=by, at=ctx.at)
+
+
+def _apply(ctx: _SwapContext, connection, request: swaps.SwapRequest, cover: str, give_back: swaps.Stretch | None,
+           by: str) -> None:
+    """Put a request in effect: its overrides (state version bumped), an `applied` event per
+    stretch moved, the request approved, and everyone whose shifts moved told."""
+    effective = ctx.effective(connection)
+    if not swaps.holds(effective, request.holder, request.role, request.start, request.end):
+        raise swaps.SwapError("id", request.id, f"the schedule changed: {request.holder} no longer holds "
+                              f"{request.role} {iso(request.start)} .. {iso(request.end)}; cancel and ask again", "conflict")
+    why = swaps.ineligible_because(ctx.rotation, effective, cover, request.role, request.start, request.end)
+    if why:
+        raise swaps.SwapError("by", cover, f"not eligible for {request.role} {iso(request.start)} .. {iso(request.end)}: {why}")
+    moved = []
+    for override, stretch in swaps.overrides_for(request, cover, give_back):
+        _make_room(ctx, connection, override.role, override.start, override.end, f"swap #{request.id}")
+        store.add_override(connection, ctx.rotation.id, override, created_by=f"swap #{request.id} ({by})", at=ctx.at)
+        store.add_swap_event(connection, request.id, ctx.rotation.id, swaps.SwapEvent(
+            "applied", ctx.at, by, stretch.role, stretch.start, stretch.end, stretch.person, override.person, override.id))
+        moved.append(f"{stretch.describe()}: {_name(ctx, stretch.person)} -> {_name(ctx, override.person)}")
+    store.update_swap_request(connection, request.id, status="approved", decided_by=by, decided_at=ctx.at, updated_at=ctx.at)
+    people = [request.holder, cover] + ([give_back.person] if give_back else [])
+    _notify(ctx, connection, request.id, "applied", people, f"{request.kind} #{request.id} is in effect: your shifts moved",
+            "The on-call schedule changed (in effect now, everywhere):\n" + "\n".join(f"  {line}" for line in moved)
+            + f"\n\nDecided by {_name(ctx, by)}. See `techflow-ops oncall swap list` or the Calendar page.")
+
+
+def list_swaps(config_dir: Path | None = None, *, statuses: tuple[str, ...] | None = None, engine: Engine | None = None,
+               at: datetime | None = None) -> list[swaps.SwapRequest]:
+    """Swap and take requests, newest first, each with its audit trail (`events`)."""
+    ctx = _swap_context(config_dir, engine, at)
+    with ctx.engine.connect() as connection:
+        return store.load_swap_requests(connection, ctx.rotation.id, statuses=statuses)
+
+
+def request_swap(config_dir: Path | None, *, by: str, role: str, start: datetime, end: datetime | None = None,
+                 with_person: str | None = None, reason: str | None = None, engine: Engine | None = None,
+                 at: datetime | None = None) -> swaps.SwapRequest:
+    """`by` asks to hand [start, end) of their `role` shift (end None: to the shift's end) to
+    `with_person`, or to anyone eligible (None or "anyone"). Raises swaps.SwapError naming the
+    parameter and value (unknown person, not their shift, past, colleague not eligible)."""
+    ctx = _swap_context(config_dir, engine, at)
+    _member(ctx, by, "by")
+    _role(ctx, role)
+    counterpart = None if with_person in (None, "", swaps.ANYONE) else _member(ctx, with_person, "with")
+    if counterpart == by:
+        raise swaps.SwapError("with", counterpart, "is the person asking; name a colleague or 'anyone'")
+    with ctx.engine.begin() as connection:
+        store.lock_state(connection)
+        effective = ctx.effective(connection)
+        stretch = swaps.stretch_of(effective, by, role, utc(start), utc(end) if end else None, field="start", at=ctx.at)
+        if counterpart is not None:
+            why = swaps.ineligible_because(ctx.rotation, effective, counterpart, role, stretch.start, stretch.end)
+            if why:
+                raise swaps.SwapError("with", counterpart, f"not eligible for {stretch.describe()}: {why}")
+            asked = [counterpart]
+        else:
+            asked = [p for p in ctx.rotation.members if p != by
+                     and not swaps.ineligible_because(ctx.rotation, effective, p, role, stretch.start, stretch.end)]
+        for other in store.load_swap_requests(connection, ctx.rotation.id, statuses=swaps.OPEN):
+            if other.holder == by and other.role == role and other.start < stretch.end and other.end > stretch.start:
+                raise swaps.SwapError("start", iso(stretch.start), f"request #{other.id} already asks for this stretch "
+                                      f"({other.status}); cancel it first", "conflict")
+        request_id = store.insert_swap_request(connection, ctx.rotation.id, kind=swaps.SWAP, requester=by, role=role,
+                                               start=stretch.start, end=stretch.end, counterpart=counterpart, reason=reason,
+                                               at=ctx.at)
+        store.add_swap_event(connection, request_id, ctx.rotation.id, swaps.SwapEvent(
+            "requested", ctx.at, by, role, stretch.start, stretch.end, by, counterpart, note=reason))
+        _notify(ctx, connection, request_id, "requested", asked, f"{_name(ctx, by)} asks you to swap {stretch.describe()}",
+                f"{_name(ctx, by)} asks {_name(ctx, counterpart)} to take {stretch.describe()}"
+                + (f" ({reason})" if reason else "") + f".\nAnswer with `techflow-ops oncall swap accept|decline {request_id} "
+                "--by YOU` or from the Calendar page.")
+        return store.load_swap_requests(connection, ctx.rotation.id, request_id=request_id)[0]
+
+
+def accept_swap(config_dir: Path | None, request_id: int, *, by: str, give_back_start: datetime | None = None,
+                give_back_end: datetime | None = None, engine: Engine | None = None,
+                at: datetime | None = None) -> swaps.SwapRequest:
+    """`by` accepts request `request_id`, optionally giving back [give_back_start, give_back_end)
+    of their own shift in the same role. In effect at once unless `rules.swap_approval: lead`."""
+    ctx = _swap_context(config_dir, engine, at)
+    _member(ctx, by, "by")
+    with ctx.engine.begin() as connection:
+        store.lock_state(connection)  # two acceptors of one request: the second sees it accepted
+        request = _load_request(ctx, connection, request_id)
+        if request.kind != swaps.SWAP:
+            raise swaps.SwapError("id", request_id, "is a take: nothing to accept (a lead approves it)", "conflict")
+        if request.status != "requested":
+            raise _decided(request)
+        if by == request.requester:
+            raise swaps.SwapError("by", by, f"asked for request #{request_id}; the colleague accepts it", "forbidden")
+        if request.counterpart is not None and by != request.counterpart:
+            raise swaps.SwapError("by", by, f"request #{request_id} asks {request.counterpart}, not {by}", "forbidden")
+        if request.start <= ctx.at:
+            raise swaps.SwapError("id", request_id, f"its stretch began {iso(request.start)}: too late to accept", "conflict")
+        effective = ctx.effective(connection)
+        why = swaps.ineligible_because(ctx.rotation, effective, by, request.role, request.start, request.end)
+        if why:
+            raise swaps.SwapError("by", by, f"not eligible for {request.role} {iso(request.start)} .. {iso(request.end)}: {why}")
+        give_back = None
+        if give_back_start is not None:
+            give_back = swaps.stretch_of(effective, by, request.role, utc(give_back_start),
+                                         utc(give_back_end) if give_back_end else None, field="give_back", at=ctx.at)
+            why = swaps.ineligible_because(ctx.rotation, effective, request.requester, give_back.role, give_back.start,
+                                           give_back.end)
+            if why:
+                raise swaps.SwapError("give_back", iso(give_back.start), f"{request.requester} cannot take it back: {why}")
+        store.update_swap_request(connection, request_id, status="accepted", accepted_by=by, accepted_at=ctx.at, updated_at=ctx.at)
+        store.add_swap_event(connection, request_id, ctx.rotation.id, swaps.SwapEvent(
+            "accepted", ctx.at, by, give_back.role if give_back else None, give_back.start if give_back else None,
+            give_back.end if give_back else None, by if give_back else None, request.requester if give_back else None))
+        request = replace(request, accepted_by=by)
+        if ctx.rotation.swap_approval == "lead":
+            _notify(ctx, connection, request_id, "accepted", [request.requester, ctx.lead],
+                    f"swap #{request_id} accepted by {_name(ctx, by)}, waiting for the lead",
+                    f"{_name(ctx, by)} accepted {request.role} {iso(request.start)} .. {iso(request.end)} from "
+                    f"{_name(ctx, request.requester)}. It takes effect once {_name(ctx, ctx.lead)} approves: "
+                    f"`techflow-ops oncall swap approve {request_id} --by {ctx.lead}`.")
+        else:
+            _apply(ctx, connection, request, by, give_back, by)
+        return _load_request(ctx, connection, request_id)
+
+
+def approve_swap(config_dir: Path | None, request_id: int, *, by: str, engine: Engine | None = None,
+                 at: datetime | None = None) -> swaps.SwapRequest:
+    """The team lead puts an accepted swap or a take in effect (`rules.swap_approval: lead`)."""
+    ctx = _swap_context(config_dir, engine, at)
+    if by not in ctx.registry.people:
+        raise swaps.SwapError("by", by, f"unknown person (not in {ctx.registry.config_dir / 'people.yaml'})")
+    with ctx.engine.begin() as connection:
+        store.lock_state(connection)
+        request = _load_request(ctx, connection, request_id)
+        if request.status == "requested":
+            raise swaps.SwapError("id", request_id, f"not accepted yet (waiting for {request.counterpart or 'anyone eligible'})",
+                                  "conflict")
+        if request.status != "accepted":
+            raise _decided(request)
+        if ctx.rotation.swap_approval != "lead":
+            raise swaps.SwapError("id", request_id, "needs no approval (rules.swap_approval: none)", "conflict")
+        if by != ctx.lead:
+            raise swaps.SwapError("by", by, f"only the lead of team {ctx.rotation.team!r} ({ctx.lead}) approves swaps", "forbidden")
+        if request.start <= ctx.at:
+            raise swaps.SwapError("id", request_id, f"its stretch began {iso(request.start)}: too late to approve", "conflict")
+        store.add_swap_event(connection, request_id, ctx.rotation.id, swaps.SwapEvent("approved", ctx.at, by))
+        _apply(ctx, connection, request, request.cover, request.give_back, by)
+        return _load_request(ctx, connection, request_id)
+
+
+def decline_swap(config_dir: Path | None, request_id: int, *, by: str, reason: str | None = None, engine: Engine | None = None,
+                 at: datetime | None = None) -> swaps.SwapRequest:
+    """The named colleague declines a request, or the lead refuses one waiting for approval."""
+    ctx = _swap_context(config_dir, engine, at)
+    if by not in ctx.registry.people:
+        raise swaps.SwapError("by", by, f"unknown person (not in {ctx.registry.config_dir / 'people.yaml'})")
+    with ctx.engine.begin() as connection:
+        store.lock_state(connection)
+        request = _load_request(ctx, connection, request_id)
+        if request.status == "requested":
+            if request.counterpart is None:
+                raise swaps.SwapError("id", request_id, "is open to anyone eligible: nobody declines it (the requester may "
+                                      "cancel it)", "conflict")
+            if by != request.counterpart:
+                raise swaps.SwapError("by", by, f"request #{request_id} asks {request.counterpart}, not {by}", "forbidden")
+        elif request.status == "accepted":
+            if by != ctx.lead:
+                raise swaps.SwapError("by", by, f"request #{request_id} waits for the lead {ctx.lead}; only they decline it now",
+                                      "forbidden")
+        else:
+            raise _decided(request)
+        store.update_swap_request(connection, request_id, status="declined", decided_by=by, decided_at=ctx.at, updated_at=ctx.at)
+        store.add_swap_event(connection, request_id, ctx.rotation.id, swaps.SwapEvent("declined", ctx.at, by, note=reason))
+        _notify(ctx, connection, request_id, "declined", [request.requester, request.accepted_by],
+                f"{request.kind} #{request_id} declined by {_name(ctx, by)}",
+                f"{_name(ctx, by)} declined {request.kind} #{request_id} ({request.role} {iso(request.start)} .. "
+                f"{iso(request.end)})" + (f": {reason}" if reason else "") + ". The schedule is unchanged.")
+        return _load_request(ctx, connection, request_id)
+
+
+def cancel_swap(config_dir: Path | None, request_id: int, *, by: str, engine: Engine | None = None,
+                at: datetime | None = None) -> swaps.SwapRequest:
+    """The requester withdraws a request that is not in effect yet."""
+    ctx = _swap_context(config_dir, engine, at)
+    if by not in ctx.registry.people:
+        raise swaps.SwapError("by", by, f"unknown person (not in {ctx.registry.config_dir / 'people.yaml'})")
+    with ctx.engine.begin() as connection:
+        store.lock_state(connection)
+        request = _load_request(ctx, connection, request_id)
+        if request.status not in swaps.OPEN:
+            raise _decided(request)
+        if by != request.requester:
+            raise swaps.SwapError("by", by, f"only the requester {request.requester} cancels request #{request_id}", "forbidden")
+        store.update_swap_request(connection, request_id, status="cancelled", decided_by=by, decided_at=ctx.at, updated_at=ctx.at)
+        store.add_swap_event(connection, request_id, ctx.rotation.id, swaps.SwapEvent("cancelled", ctx.at, by))
+        _notify(ctx, connection, request_id, "cancelled", [request.counterpart, request.accepted_by],
+                f"{request.kind} #{request_id} cancelled by {_name(ctx, by)}",
+                f"{_name(ctx, by)} cancelled {request.kind} #{request_id} ({request.role} {iso(request.start)} .. "
+                f"{iso(request.end)}). The schedule is unchanged.")
+        return _load_request(ctx, connection, request_id)
+
+
+def take_shift(config_dir: Path | None, *, by: str, holder: str, role: str, start: datetime, end: datetime | None = None,
+               reason: str | None = None, engine: Engine | None = None, at: datetime | None = None) -> swaps.SwapRequest:
+    """`by` covers [start, end) of `holder`'s `role` shift outright (end None: to the shift's
+    end). In effect at once, or once the lead approves (`rules.swap_approval: lead`)."""
+    ctx = _swap_context(config_dir, engine, at)
+    _member(ctx, by, "by")
+    _member(ctx, holder, "from")
+    _role(ctx, role)
+    if holder == by:
+        raise swaps.SwapError("from", holder, "is the person taking; name whose shift you cover")
+    with ctx.engine.begin() as connection:
+        store.lock_state(connection)
+        effective = ctx.effective(connection)
+        stretch = swaps.stretch_of(effective, holder, role, utc(start), utc(end) if end else None, field="start", at=ctx.at)
+        why = swaps.ineligible_because(ctx.rotation, effective, by, role, stretch.start, stretch.end)
+        if why:
+            raise swaps.SwapError("by", by, f"not eligible for {stretch.describe()}: {why}")
+        request_id = store.insert_swap_request(connection, ctx.rotation.id, kind=swaps.TAKE, requester=by, role=role,
+                                               start=stretch.start, end=stretch.end, counterpart=holder, reason=reason, at=ctx.at)
+        store.update_swap_request(connection, request_id, status="accepted", accepted_by=by, accepted_at=ctx.at)
+        for action in ("requested", "accepted"):
+            store.add_swap_event(connection, request_id, ctx.rotation.id, swaps.SwapEvent(
+                action, ctx.at, by, role, stretch.start, stretch.end, holder, by, note=reason if action == "requested" else None))
+        request = store.load_swap_requests(connection, ctx.rotation.id, request_id=request_id)[0]
+        if ctx.rotation.swap_approval == "lead":
+            _notify(ctx, connection, request_id, "accepted", [holder, ctx.lead],
+                    f"{_name(ctx, by)} offers to take {stretch.describe()}, waiting for the lead",
+                    f"{_name(ctx, by)} offers to cover {_name(ctx, holder)}'s {stretch.describe()}"
+                    + (f" ({reason})" if reason else "") + f". It takes effect once {_name(ctx, ctx.lead)} approves: "
+                    f"`techflow-ops oncall swap approve {request_id} --by {ctx.lead}`.")
+        else:
+            _apply(ctx, connection, request, by, None, by)
+        return _load_request(ctx, connection, request_id)

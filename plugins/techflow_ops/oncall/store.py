@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from ..opsdb.schema import engine_state
 from .model import Gap, Override, Shift, ShiftChange, gap_order, iso, shift_order
 from .published import Published
+from .swaps import SwapEvent, SwapRequest
 from .tables import (
     STATE_VERSION_KEY,
     oncall_notices_sent,
@@ -29,6 +30,8 @@ from .tables import (
     oncall_published_shifts,
     oncall_publishes,
     oncall_shift_changes,
+    oncall_swap_events,
+    oncall_swap_requests,
 )
 
 log = logging.getLogger(__name__)
@@ -89,6 +92,19 @@ def load_overrides(connection: Connection, rotation: str) -> tuple[Override, ...
     o = oncall_overrides
     rows = connection.execute(select(o).where(o.c.rotation == rotation, o.c.removed_at.is_(None)).order_by(o.c.start, o.c.row_id))
     return tuple(Override(r.id, r.person, r.role, r.start, r.end, r.reason) for r in rows)
+
+
+def swap_requests_overlapping(connection: Connection, rotation: str, start: datetime, end: datetime,
+                              statuses: tuple[str, ...]) -> list[dict]:
+    """Swap/take requests of `rotation` in one of `statuses` whose shift part overlaps
+    [start, end), oldest first, as plain dicts (the calendar's read; the workflow writes them)."""
+    r = oncall_swap_requests
+    rows = connection.execute(
+        select(r.c.id, r.c.requester, r.c.counterpart, r.c.role, r.c.start, r.c.end, r.c.kind, r.c.status, r.c.reason,
+               r.c.requested_at)
+        .where(r.c.rotation == rotation, r.c.status.in_(statuses), r.c.start < end, r.c.end > start)
+        .order_by(r.c.start, r.c.id))
+    return [dict(row._mapping) for row in rows]
 
 
 def has_publish(connection: Connection, rotation: str) -> bool:
@@ -263,3 +279,46 @@ def record_notice(connection: Connection, rotation: str, change_key: str, recipi
         return False
     connection.execute(insert(n).values(rotation=rotation, change_key=change_key, recipient=recipient, purpose=purpose, sent_at=at))
     return True
+
+
+# --- swap requests and their audit trail ------------------------------------------------------
+
+def insert_swap_request(connection: Connection, rotation: str, *, kind: str, requester: str, role: str, start: datetime,
+                        end: datetime, counterpart: str | None, reason: str | None, at: datetime) -> int:
+    return connection.execute(insert(oncall_swap_requests).values(
+        rotation=rotation, kind=kind, requester=requester, role=role, start=start, end=end, counterpart=counterpart,
+        status="requested", reason=reason, requested_at=at, updated_at=at,
+    )).inserted_primary_key[0]
+
+
+def update_swap_request(connection: Connection, request_id: int, **values) -> None:
+    connection.execute(update(oncall_swap_requests).where(oncall_swap_requests.c.id == request_id).values(**values))
+
+
+def add_swap_event(connection: Connection, request_id: int, rotation: str, event: SwapEvent) -> None:
+    connection.execute(insert(oncall_swap_events).values(
+        request_id=request_id, rotation=rotation, at=event.at, actor=event.actor, action=event.action, role=event.role,
+        start=event.start, end=event.end, from_person=event.from_person, to_person=event.to_person,
+        override_id=event.override_id, note=event.note,
+    ))
+
+
+def load_swap_requests(connection: Connection, rotation: str, *, request_id: int | None = None,
+                       statuses: tuple[str, ...] | None = None) -> list[SwapRequest]:
+    """Requests (newest first) with their events (oldest first)."""
+    r, e = oncall_swap_requests, oncall_swap_events
+    query = select(r).where(r.c.rotation == rotation).order_by(r.c.id.desc())
+    if request_id is not None:
+        query = query.where(r.c.id == request_id)
+    if statuses is not None:
+        query = query.where(r.c.status.in_(statuses))
+    rows = list(connection.execute(query))
+    if not rows:
+        return []
+    events: dict[int, list[SwapEvent]] = {}
+    for x in connection.execute(select(e).where(e.c.request_id.in_([row.id for row in rows])).order_by(e.c.id)):
+        events.setdefault(x.request_id, []).append(SwapEvent(x.action, x.at, x.actor, x.role, x.start, x.end, x.from_person,
+                                                             x.to_person, x.override_id, x.note))
+    return [SwapRequest(row.id, row.rotation, row.kind, row.requester, row.role, row.start, row.end, row.counterpart, row.status,
+                        row.reason, row.accepted_by, row.decided_by, row.requested_at, row.accepted_at, row.decided_at,
+                        row.updated_at, tuple(events.get(row.id, ()))) for row in rows]

@@ -100,7 +100,8 @@ oncall_overrides = Table(
     Index("ix_oncall_overrides_active", "rotation", "removed_at"),
 )
 
-# Schema only for now (issue 17 part 3 builds the workflow on it).
+# Swaps and takes (oncall/swaps.py). `counterpart`: the colleague asked (a swap) or whose shift is
+# taken (a take, where `requester` is the person covering).
 oncall_swap_requests = Table(
     "oncall_swap_requests",
     metadata,
@@ -135,6 +136,31 @@ oncall_notices_sent = Table(
     Column("purpose", String(32), nullable=False),  # shift_change | handoff | swap | override
     Column("sent_at", UTCDateTime, nullable=False),  # queued to the outbox
     UniqueConstraint("change_key", "recipient", name="uq_oncall_notices_sent_change_recipient"),
+)
+
+# The swap workflow's audit trail (created by the `0010_oncall_swap_events` revision): one row per
+# step of a request (requested, accepted, declined, approved, cancelled) and one per stretch it
+# moved (`applied`: role, start, end, from_person -> to_person, and the override that does it).
+# An `accepted` row of a swap with something given back names that stretch (from the acceptor to
+# the requester), so the overrides can be made when a lead approves later.
+oncall_swap_events = Table(
+    "oncall_swap_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", Integer, ForeignKey("oncall_swap_requests.id"), nullable=False),
+    Column("rotation", String(200), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(16), nullable=False),  # requested | accepted | declined | approved | cancelled | applied
+    Column("role", String(32)),
+    Column("start", UTCDateTime),
+    Column("end", UTCDateTime),
+    Column("from_person", String(200)),
+    Column("to_person", String(200)),
+    Column("override_id", String(200)),
+    Column("note", Text),
+    Index("ix_oncall_swap_events_request", "request_id", "id"),
+    Index("ix_oncall_swap_events_rotation", "rotation", "at"),
 )
 
 TABLES = (oncall_publishes, oncall_published_shifts, oncall_published_gaps, oncall_shift_changes, oncall_overrides,

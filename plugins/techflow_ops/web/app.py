@@ -12,7 +12,7 @@ import re
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
@@ -30,7 +30,7 @@ from ..digests import compose
 from ..escalation import action_links
 from ..oncall.ical import ics_for_person, ics_for_team
 from ..registry import get_registry
-from . import security, views
+from . import security, swap_views, views
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
@@ -161,9 +161,20 @@ def oncall_page(request: Request, user: GetUserDep) -> HTMLResponse:
 
 
 @pages.get("/calendar")
-def calendar_page(request: Request, user: GetUserDep, start: date | None = None) -> HTMLResponse:
-    data = views.calendar(_calendar_start(start), CALENDAR_WEEKS)
-    return _page(request, "calendar.html", user, title="Calendar", calendar=data)
+def calendar_page(
+    request: Request, user: GetUserDep, start: date | None = None, month: str | None = None
+) -> HTMLResponse:
+    # The month grid, then six weeks day by day from `start` (default: the month's first day);
+    # `start` alone (the older links) picks its month.
+    try:
+        grid = views.month_grid(month if month is not None or start is None else start.strftime("%Y-%m"))
+    except views.BadRequest as exc:
+        return _page(request, "calendar.html", user, status_code=status.HTTP_400_BAD_REQUEST, title="Calendar",
+                     month=None, calendar=None, error=str(exc))
+    data = views.calendar(start or date.fromisoformat(grid["month"] + "-01"), CALENDAR_WEEKS)
+    return _page(request, "calendar.html", user, title="Calendar", month=grid, calendar=data, error=None,
+                 swaps=_swap_panel(user, start or date.fromisoformat(grid["month"] + "-01")),
+                 swap_message=request.query_params.get("swap_message"))
 
 
 @pages.get("/ownership")
@@ -176,7 +187,8 @@ def ownership_page(request: Request, user: GetUserDep, session: SessionDep) -> H
 def fairness_page(
     request: Request, user: GetUserDep, start: date | None = None, weeks: Annotated[int | None, Query(ge=1, le=260)] = None
 ) -> HTMLResponse:
-    return _page(request, "fairness.html", user, title="Fairness", fairness=views.fairness(start, weeks))
+    data = views.fairness(start, weeks)
+    return _page(request, "fairness.html", user, title="Fairness", fairness=data, charts=views.fairness_charts(data))
 
 
 @pages.get("/health")
@@ -252,6 +264,46 @@ def data_docs(path: str) -> Response:
     return FileResponse(target, headers=DATA_DOCS_HEADERS)
 
 
+# --- on-call swaps and takes: the Calendar page's buttons (DAG edit rights and CSRF, like acknowledge) ---
+
+
+def _swap_panel(user, start: date) -> dict:
+    try:
+        person = swap_views.acting_person(user)
+    except swap_views.Forbidden:
+        person = None  # the panel still lists the requests, without buttons
+    return swap_views.swap_panel(person, *swap_views.panel_window(start, CALENDAR_WEEKS))
+
+
+def _swap(user, action: str, fields: dict) -> dict:
+    security.require_schedule_edit(user, {p.dag_id for p in get_registry().pipelines.values()})
+    return swap_views.swap_action(action, swap_views.acting_person(user), fields)
+
+
+@pages.post("/calendar/swaps/{action}")
+def swap_action_form(
+    request: Request,
+    user: GetUserDep,
+    action: str,
+    csrf_token: Annotated[str | None, Form()] = None,
+    request_id: Annotated[str, Form(alias="id", max_length=20)] = "",
+    role: Annotated[str, Form(max_length=32)] = "",
+    start: Annotated[str, Form(max_length=40)] = "",
+    end: Annotated[str, Form(max_length=40)] = "",
+    with_person: Annotated[str, Form(alias="with", max_length=200)] = "",
+    holder: Annotated[str, Form(alias="from", max_length=200)] = "",
+    give_back: Annotated[str, Form(max_length=40)] = "",
+    reason: Annotated[str, Form(max_length=300)] = "",
+) -> RedirectResponse:
+    security.check_csrf(request, csrf_token)
+    fields = {"id": request_id, "role": role, "start": start, "end": end, "with": with_person, "from": holder,
+              "give_back": give_back, "reason": reason}
+    done = _swap(user, action, fields)
+    message = f"{done['kind']} #{done['id']}: {done['status']}" + (" (in effect)" if done["in_effect"] else "")
+    return RedirectResponse(f"{links.PLUGIN_PREFIX}/calendar?{urlencode({'swap_message': message})}#swaps",
+                            status_code=status.HTTP_303_SEE_OTHER)
+
+
 # --- incidents: reading needs the plugin view and DAG read rights, acknowledging/resolving DAG edit rights ---
 
 INCIDENT_ACTIONS = ("acknowledge", "resolve", "escalate", "reassign")
@@ -309,6 +361,11 @@ def api_calendar(start: date | None = None, weeks: Annotated[int, Query(ge=1, le
     return views.calendar(_calendar_start(start), weeks)
 
 
+@api.get("/calendar/month")
+def api_calendar_month(month: str | None = None) -> dict:
+    return views.month_grid(month)
+
+
 @api.get("/ownership")
 def api_ownership(user: GetUserDep, session: SessionDep) -> dict:
     return views.ownership(session, _readable_by(user))
@@ -316,7 +373,8 @@ def api_ownership(user: GetUserDep, session: SessionDep) -> dict:
 
 @api.get("/fairness")
 def api_fairness(start: date | None = None, weeks: Annotated[int | None, Query(ge=1, le=260)] = None) -> dict:
-    return views.fairness(start, weeks)
+    data = views.fairness(start, weeks)
+    return {**data, "charts": views.fairness_charts(data, draw=False)}
 
 
 @api.get("/health")
@@ -382,6 +440,23 @@ def api_incident_action(
     security.check_csrf(request, csrf_header)
     note = str((body or {}).get("note", ""))[:2000]
     return _act(user, incident_id, action, note, str((body or {}).get("to", ""))[:300])
+
+
+@api.get("/swaps")
+def api_swaps(user: GetUserDep, open_only: Annotated[bool, Query(alias="open")] = False) -> dict:
+    return swap_views.swap_list(open_only)
+
+
+@api.post("/swaps/{action}")
+def api_swap_action(
+    request: Request,
+    user: GetUserDep,
+    action: str,
+    body: dict | None = None,
+    csrf_header: Annotated[str | None, Header(alias=security.CSRF_HEADER)] = None,
+) -> dict:
+    security.check_csrf(request, csrf_header)
+    return _swap(user, action, {str(k): str(v)[:300] for k, v in (body or {}).items() if v is not None})
 
 
 # --- iCal feeds: calendar clients cannot log in, so each feed URL carries its own token ---
@@ -492,7 +567,7 @@ def create_app() -> FastAPI:
     app.include_router(actions)
     app.include_router(schemas)
 
-    for error, code in ((views.NotFound, 404), (views.BadRequest, 400), (views.Conflict, 409)):
+    for error, code in ((views.NotFound, 404), (views.BadRequest, 400), (views.Conflict, 409), (swap_views.Forbidden, 403)):
         app.add_exception_handler(error, _json_error(code))
     app.add_exception_handler(StarletteHTTPException, _login_first)
 

@@ -79,6 +79,14 @@ def require_dag_edit(user, dag_id: str) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"user {user.get_name()!r} may not edit DAG {dag_id!r}")
 
 
+def require_schedule_edit(user, dag_ids) -> None:
+    """Swapping or taking an on-call shift changes who is paged for the pipelines the rotation
+    covers: the right to edit (at least one of) their DAGs, the same right acknowledging needs."""
+    if not any(_may(user, "PUT", dag_id) for dag_id in sorted(dag_ids)):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"user {user.get_name()!r} may not edit the pipelines' DAGs, so may not change the on-call schedule")
+
+
 def require_dag_read(user, dag_id: str) -> None:
     """An incident shows the DAG's errors, log links and runs: same right as reading the DAG."""
     if not _may(user, "GET", dag_id):

@@ -6,11 +6,14 @@ Pages and API share these builders so they never disagree.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+import re
 from datetime import date, datetime, time, timedelta, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
 from .. import escalation, links, settings
 from .. import inbox as inbox_area
@@ -19,6 +22,7 @@ from ..escalation.policy import PLATFORM_PIPELINE_ID, get_policy
 from ..failures import FailureClass
 from ..oncall import get_schedule_service
 from ..oncall.fairness import METRICS, fairness_report
+from ..oncall.model import ROLES
 from ..oncall.timeline import holiday_names
 from ..pipelines import warehouse
 from ..quality.results import latest_results
@@ -185,17 +189,194 @@ def calendar(start: date, weeks: int) -> dict:
     }
 
 
+# Light backgrounds that keep dark text readable, no two of the same hue; the name is always
+# written beside the colour, so nobody is told apart by colour alone.
+PERSON_COLOURS = ("#93c5fd", "#fcd34d", "#86efac", "#f9a8d4", "#c4b5fd", "#fdba74", "#67e8f9", "#bef264", "#fca5a5",
+                  "#5eead4")
+MONTH_YEARS = range(2000, 2101)  # a month outside is a typo: its calendar would cost a year of holidays for nothing
+ROLE_SHORT = {"primary": "P", "secondary": "S", "investor_watch": "IW"}
+
+
+def person_colours(people) -> dict[str, str]:
+    """A colour per person, the same on every page and day: picked by a hash of the person's id
+    (not their place in the rotation, which changes when someone joins), the next free one on a
+    clash among `people` (taken in id order, so the result does not depend on their order)."""
+    colours: dict[str, str] = {}
+    for person in sorted(set(people)):
+        index = int.from_bytes(hashlib.blake2b(person.encode("utf-8"), digest_size=4).digest(), "big") % len(PERSON_COLOURS)
+        for probe in range(len(PERSON_COLOURS)):
+            colour = PERSON_COLOURS[(index + probe) % len(PERSON_COLOURS)]
+            if colour not in colours.values():
+                break
+        colours[person] = colour  # more people than colours: clashes allowed, the name is written anyway
+    return colours
+
+
+def parse_month(text: str | None, today: date) -> date:
+    """`?month=YYYY-MM` as the month's first day (None or empty: `today`'s month). Raises
+    BadRequest naming the parameter and its value."""
+    if text is None or not text.strip():
+        return today.replace(day=1)
+    value = text.strip()
+    shown = value if len(value) <= 40 else value[:40] + "..."
+    if not re.fullmatch(r"\d{4}-\d{2}", value):
+        raise BadRequest(f"month={shown!r}: not a month (YYYY-MM, e.g. 2026-12)")
+    year, month = int(value[:4]), int(value[5:])
+    if not 1 <= month <= 12:
+        raise BadRequest(f"month={shown!r}: month {month} is not 01..12")
+    if year not in MONTH_YEARS:
+        raise BadRequest(f"month={shown!r}: year {year} is outside {MONTH_YEARS.start}..{MONTH_YEARS.stop - 1}")
+    return date(year, month, 1)
+
+
+def _local_days(span: tuple[datetime, datetime], tz) -> set[date]:
+    """The local dates an interval touches in `tz` (a vacation's whole days in the person's own zone)."""
+    first = span[0].astimezone(tz).date()
+    last = (span[1] - timedelta(microseconds=1)).astimezone(tz).date()
+    return {first + timedelta(days=n) for n in range((last - first).days + 1)}
+
+
+def month_grid(month_text: str | None = None, today: date | None = None) -> dict:
+    """The calendar's month view: a column per day of the month (the rotation's time zone), a
+    row per role with its holders, and a row per person with their own public holidays and
+    company days, vacations, the roles they hold, and the swap requests waiting for someone.
+    Raises BadRequest for a bad `month`."""
+    from ..oncall import store
+    from ..oncall.timeline import Timeline
+    from ..opsdb import get_engine
+
+    registry = get_registry()
+    service = get_schedule_service()
+    rotation = service.rotation
+    tz = rotation.tz
+    first = parse_month(month_text, today or datetime.now(tz).date())
+    following = (first + timedelta(days=32)).replace(day=1)
+    begin, end = datetime.combine(first, time(0), tz), datetime.combine(following, time(0), tz)
+    dates = [first + timedelta(days=n) for n in range((following - first).days)]
+    day_bounds = [(datetime.combine(d, time(0), tz), datetime.combine(d + timedelta(days=1), time(0), tz)) for d in dates]
+    # The month's own calendar: the service's timeline only spans the known schedule's years.
+    timeline = Timeline(rotation, first.year, first.year)
+    shifts = service.shifts(begin, end)
+    # Pending: waiting for the colleague, or accepted and waiting for the lead when one must approve.
+    pending = ("requested", "accepted") if rotation.swap_approval == "lead" else ("requested",)
+    with get_engine().connect() as connection:
+        swaps = store.swap_requests_overlapping(connection, rotation.id, begin, end, pending)
+    people = list(rotation.members) + sorted({s.person for s in shifts} - set(rotation.members))
+    colours = person_colours(people)
+
+    def name(person_id: str | None) -> str | None:
+        if person_id is None:
+            return None
+        return registry.people[person_id].name if person_id in registry.people else person_id
+
+    def holder(shift) -> dict:
+        return {"person": shift.person, "name": name(shift.person), "colour": colours.get(shift.person, "#e5e7eb"),
+                "source": shift.source, "reason": shift.reason}
+
+    def overlapping(items, index: int, start=lambda x: x.start, stop=lambda x: x.end) -> list:
+        lo, hi = day_bounds[index]
+        return [x for x in items if start(x) < hi and stop(x) > lo]
+
+    days = []
+    for index, day in enumerate(dates):
+        lo, hi = day_bounds[index]
+        roles = {}
+        for role in rotation.roles:
+            held = []
+            for shift in overlapping([s for s in shifts if s.role == role], index):
+                entry = holder(shift)
+                if entry not in held:
+                    held.append(entry)
+            roles[role] = held
+        days.append({"date": day.isoformat(), "day": day.day, "weekday": day.strftime("%a"), "weekend": day.weekday() >= 5,
+                     "investor_period": bool(timeline.investor.overlap(lo, hi)), "roles": roles})
+
+    # Consecutive days with the same holders are one cell, wide enough for the holder's whole name.
+    role_runs: dict[str, list[dict]] = {role: [] for role in rotation.roles}
+    for role, runs in role_runs.items():
+        for day in days:
+            if runs and runs[-1]["holders"] == day["roles"][role]:
+                runs[-1].update(last=day["date"], span=runs[-1]["span"] + 1)
+            else:
+                runs.append({"date": day["date"], "last": day["date"], "span": 1, "holders": day["roles"][role]})
+    swap_rows = [{**swap, "start": swap["start"].isoformat(), "end": swap["end"].isoformat(),
+                  "requested_at": swap["requested_at"].isoformat(), "requester_name": name(swap["requester"]),
+                  "counterpart_name": name(swap["counterpart"]) or "anyone eligible"} for swap in swaps]
+    rows = []
+    for person in people:
+        home = rotation.home(person)
+        holidays = timeline.home_calendar(person).names
+        away = set().union(*(_local_days(span, ZoneInfo(home.timezone)) for span in rotation.vacations.get(person, ())))
+        cells = []
+        for index, day in enumerate(dates):
+            mine = [s for s in overlapping(shifts, index) if s.person == person]
+            cells.append({
+                "date": day.isoformat(),
+                "roles": sorted({s.role for s in mine}, key=ROLES.index),
+                "override": any(s.source == "override" for s in mine),
+                "holiday": holidays.get(day),
+                "vacation": day in away,
+                "swaps": [s["id"] for s in overlapping(swaps, index, lambda x: x["start"], lambda x: x["end"])
+                          if person in (s["requester"], s["counterpart"])],
+            })
+        rows.append({"person": person, "name": name(person), "colour": colours[person], "member": person in rotation.members,
+                     "home": {"timezone": home.timezone, "country": home.country, "subdivision": home.subdivision},
+                     "days": cells})
+    holidays_listed = {}
+    for row in rows:
+        for cell in row["days"]:
+            if cell["holiday"]:
+                holidays_listed.setdefault((cell["date"], cell["holiday"]), []).append(row["name"])
+    overrides = [{"person": s.person, "name": name(s.person), "role": s.role, "start": s.start.isoformat(),
+                  "end": s.end.isoformat(), "reason": s.reason} for s in shifts if s.source == "override"]
+    return {
+        "month": first.strftime("%Y-%m"),
+        "title": first.strftime("%B %Y"),
+        "previous": (first - timedelta(days=1)).strftime("%Y-%m"),
+        "next": following.strftime("%Y-%m"),
+        "timezone": str(tz),
+        "roles": list(rotation.roles),
+        "role_short": {role: ROLE_SHORT.get(role, role) for role in rotation.roles},
+        "days": days,
+        "role_runs": role_runs,
+        "people": rows,
+        "holidays": [{"date": d, "name": n, "people": who} for (d, n), who in sorted(holidays_listed.items())],
+        "overrides": overrides,
+        "pending_swaps": swap_rows,
+        "covered_until": service.covered_until.isoformat(),
+        "beyond_schedule": end > service.covered_until,
+    }
+
+
 def fairness(start: date | None = None, weeks: int | None = None) -> dict:
-    """On-call load per person and role over the known schedule (overrides excluded, as in
-    `techflow-ops oncall fairness`), beside what strict round-robin would have given."""
+    """On-call load per person and role over the known schedule, counted against whoever served
+    each hour (effective shifts: overrides, swaps and takes applied, as in `techflow-ops oncall
+    fairness`), beside what strict round-robin would have given."""
     registry = get_registry()
     service = get_schedule_service()
     begin = datetime.combine(start, time(0), service.rotation.tz) if start else service.covered_from
     end = min(begin + timedelta(weeks=weeks) if weeks else service.covered_until, service.covered_until)
-    shifts = [s for s in service.shifts(begin, end) if s.source != "override"]
-    report = fairness_report(service.rotation, shifts, service.timeline, begin, end)
+    report = fairness_report(service.rotation, service.shifts(begin, end), service.timeline, begin, end)
     names = {person: registry.people[person].name if person in registry.people else person for person in report["members"]}
     return {"metrics": list(METRICS), "names": names, "report": report}
+
+
+def fairness_charts(data: dict, *, draw: bool = True) -> dict[str, dict]:
+    """role -> the fairness page's chart of `fairness()`'s `data`: each person's weighted burden
+    and hour components, fair schedule vs round-robin (`charts.fairness_burden`); with `draw`,
+    also as inline SVG (`web.health.chart_svg`: drawn again only when the numbers change)."""
+    from .. import charts
+    from .health import chart_svg
+
+    report = data["report"]
+    period = f"{report['from'][:10]} to {report['until'][:10]}"
+    out = {}
+    for role, rows in report["fair"]["per_person"].items():
+        spec = charts.fairness_burden(role, rows, report["round_robin"]["per_person"].get(role, {}), data["names"], period=period)
+        out[role] = {"title": spec.title, "alt": spec.alt, "data": spec.data}
+        if draw:
+            out[role]["svg"] = chart_svg(spec)
+    return out
 
 
 # --- ownership ---------------------------------------------------------------------------
