@@ -22,14 +22,17 @@ from .model import Override, iso
 from .service import (
     accept_swap,
     add_override,
+    add_vacation,
     approve_swap,
     cancel_swap,
     decline_swap,
     import_yaml_state,
     list_swaps,
+    list_vacations,
     load_schedule_service,
     publish_schedule,
     remove_override,
+    remove_vacation,
     request_swap,
     take_shift,
 )
@@ -402,6 +405,76 @@ def _swap_list(args) -> int:
     return 0
 
 
+# --- vacations -------------------------------------------------------------------------------
+
+VACATION_FLAGS = {"person": "--person", "start": "--start", "end": "--end", "id": "--id", "by": "--by", "with": "--person"}
+
+
+def _day(text: str, field: str) -> date:
+    from .vacations import VacationError
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise VacationError(field, text, "not a date (YYYY-MM-DD, a whole day in the person's own time zone)") from None
+
+
+def _vacation_refused(exc) -> int:
+    print(f"error: {VACATION_FLAGS.get(exc.field, exc.field)} {exc.value!r}: {exc.message}", file=sys.stderr)
+    return 2
+
+
+def _vacation_add(args) -> int:
+    from .swaps import SwapError
+
+    _service(args)  # a config error exits 1 here, before the action
+    try:
+        first, last = _day(args.start, "start"), _day(args.end, "end")
+        added = add_vacation(args.config_dir, person=args.person, first_day=first, last_day=last, note=args.note,
+                             by=args.by)
+    except SwapError as exc:
+        return _vacation_refused(exc)
+    if args.format == "json":
+        _print_json(added.to_json())
+        return 0
+    v = added.vacation
+    print(f"added vacation #{v.id}: {v.person} {v.first_day} .. {v.last_day}" + (f" ({v.note})" if v.note else ""))
+    for request in added.requests:
+        print("  hits a published shift: swap request opened (the schedule changes once it is accepted)")
+        _print_swap(request)
+    return 0
+
+
+def _vacation_list(args) -> int:
+    _service(args)
+    listed = list_vacations(args.config_dir, person=args.person)
+    if args.format == "json":
+        _print_json({"vacations": [v.to_json() for v in listed]})
+        return 0
+    for v in listed:
+        print(f"{'#' + str(v.id) if v.id is not None else '-':<6} {v.person:<10} {v.first_day} .. {v.last_day}  {v.source:<11}"
+              + (f"  {v.note}" if v.note else ""))
+    if not listed:
+        print("no vacations")
+    return 0
+
+
+def _vacation_remove(args) -> int:
+    from .swaps import SwapError
+
+    _service(args)
+    try:
+        cancelled = remove_vacation(args.config_dir, args.id, by=args.by)
+    except SwapError as exc:
+        return _vacation_refused(exc)
+    if args.format == "json":
+        _print_json({"removed": args.id, "cancelled_swap_requests": [r.id for r in cancelled]})
+    else:
+        print(f"removed vacation #{args.id}" + (f"; cancelled swap request(s) {', '.join(f'#{r.id}' for r in cancelled)}"
+                                                if cancelled else ""))
+    return 0
+
+
 def _gaps(args) -> int:
     service = _service(args)
     start, end = _range(args, service)
@@ -507,6 +580,28 @@ def register(subparsers) -> None:
     take.add_argument("--start", required=True, help="an instant inside their shift: the stretch starts here")
     take.add_argument("--end", help="end of the stretch (default: the end of that shift)")
     take.add_argument("--reason")
+
+    vacation = sub.add_parser("vacation", help="vacations in the ops DB (besides oncall.yaml's): a new one that hits a "
+                                               "published shift asks the next person in rotation to swap")
+    vsub = vacation.add_subparsers(dest="vacation_command", required=True)
+    for name, handler, text in (("add", _vacation_add, "add a vacation (whole days in the person's time zone)"),
+                                ("list", _vacation_list, "vacations from oncall.yaml and the ops DB"),
+                                ("remove", _vacation_remove, "remove an ops-DB vacation and cancel its open swap requests")):
+        parser = vsub.add_parser(name, help=text)
+        parser.add_argument("--config-dir", default=None)
+        parser.add_argument("--format", choices=("table", "json"), default="table")
+        parser.set_defaults(handler=handler)
+        if name == "add":
+            parser.add_argument("--person", required=True, help="people.yaml id")
+            parser.add_argument("--start", required=True, help="first day away (YYYY-MM-DD)")
+            parser.add_argument("--end", required=True, help="last day away, inclusive (YYYY-MM-DD)")
+            parser.add_argument("--note")
+        elif name == "list":
+            parser.add_argument("--person")
+        else:
+            parser.add_argument("--id", type=int, required=True, help="the vacation id (see `oncall vacation list`)")
+        if name != "list":
+            parser.add_argument("--by", help="who records it (default: the CLI user)")
 
     export = command("export", _export, "write the ops DB's published schedule and overrides as YAML (config-as-code)")
     export.add_argument("--file", help="published schedule YAML (default: publish.file of oncall.yaml)")

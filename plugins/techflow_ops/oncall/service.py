@@ -14,6 +14,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
@@ -21,9 +22,22 @@ from .. import settings
 from ..opsdb import get_engine
 from ..registry import ConfigError, Registry, get_registry
 from ..reloading import ReloadingCache
-from . import store, swaps
+from . import store, swaps, vacations
 from .config import check_override_set, load_oncall_config
-from .model import ROLES, Gap, Handoff, OnCallConfig, OnCallNow, Override, Shift, ShiftChange, iso, shift_order, utc
+from .model import (
+    ROLES,
+    Gap,
+    Handoff,
+    OnCallConfig,
+    OnCallNow,
+    Override,
+    Shift,
+    ShiftChange,
+    iso,
+    shift_order,
+    utc,
+    vacation_interval,
+)
 from .published import Published, PublishResult, publish, read_published
 from .scheduler import FAIR, Scheduler, make_timeline
 from .timeline import intersect, merge, subtract, vacation_sets
@@ -244,7 +258,21 @@ def load_schedule_service(config_dir: Path | None = None, *, now: datetime | Non
     with engine.connect() as connection:
         published = store.load_published(connection, rotation)
         overrides = store.load_overrides(connection, rotation)
+        config = with_db_vacations(config, registry, store.load_vacations(connection, rotation))
     return ScheduleService(replace(config, overrides=overrides), registry, published, now=now)
+
+
+def with_db_vacations(config: OnCallConfig, registry: Registry, stored: list[vacations.Vacation]) -> OnCallConfig:
+    """`config` with the ops DB's vacations added to oncall.yaml's (the union: the YAML ones stay
+    configuration), each as whole days in the person's own time zone like the YAML ones."""
+    if not stored:
+        return config
+    merged = {person: list(spans) for person, spans in config.rotation.vacations.items()}
+    for vac in stored:
+        tz = ZoneInfo(registry.people[vac.person].timezone) if vac.person in registry.people else config.rotation.tz
+        merged.setdefault(vac.person, []).append(vacation_interval(vac.first_day, vac.last_day, tz))
+    spans = {person: tuple(sorted(items)) for person, items in merged.items()}
+    return replace(config, rotation=replace(config.rotation, vacations=spans))
 
 
 def publish_schedule(config_dir: Path | None, at: datetime, *, weeks: int | None = None, source: str = "publish",
@@ -258,6 +286,7 @@ def publish_schedule(config_dir: Path | None, at: datetime, *, weeks: int | None
     store.import_once(engine, config.rotation.id, lambda: _yaml_state(config), at=datetime.now(timezone.utc))
     with engine.begin() as connection:
         store.lock_state(connection)  # concurrent publishers build on each other's result, one at a time
+        config = with_db_vacations(config, registry, store.load_vacations(connection, config.rotation.id))
         existing = store.load_published(connection, config.rotation.id)
         result = publish(config, at, existing, weeks=weeks)
         if result.written:
@@ -409,6 +438,8 @@ def _swap_context(config_dir: Path | None, engine: Engine | None, at: datetime |
     config = load_oncall_config(config_dir, registry)
     engine = engine or get_engine()
     store.import_once(engine, config.rotation.id, lambda: _yaml_state(config), at=datetime.now(timezone.utc))
+    with engine.connect() as connection:  # eligibility sees the ops DB's vacations too
+        config = with_db_vacations(config, registry, store.load_vacations(connection, config.rotation.id))
     return _SwapContext(config, registry, engine, utc(at or datetime.now(timezone.utc)))
 
 
@@ -517,30 +548,36 @@ def request_swap(config_dir: Path | None, *, by: str, role: str, start: datetime
         raise swaps.SwapError("with", counterpart, "is the person asking; name a colleague or 'anyone'")
     with ctx.engine.begin() as connection:
         store.lock_state(connection)
-        effective = ctx.effective(connection)
-        stretch = swaps.stretch_of(effective, by, role, utc(start), utc(end) if end else None, field="start", at=ctx.at)
-        if counterpart is not None:
-            why = swaps.ineligible_because(ctx.rotation, effective, counterpart, role, stretch.start, stretch.end)
-            if why:
-                raise swaps.SwapError("with", counterpart, f"not eligible for {stretch.describe()}: {why}")
-            asked = [counterpart]
-        else:
-            asked = [p for p in ctx.rotation.members if p != by
-                     and not swaps.ineligible_because(ctx.rotation, effective, p, role, stretch.start, stretch.end)]
-        for other in store.load_swap_requests(connection, ctx.rotation.id, statuses=swaps.OPEN):
-            if other.holder == by and other.role == role and other.start < stretch.end and other.end > stretch.start:
-                raise swaps.SwapError("start", iso(stretch.start), f"request #{other.id} already asks for this stretch "
-                                      f"({other.status}); cancel it first", "conflict")
-        request_id = store.insert_swap_request(connection, ctx.rotation.id, kind=swaps.SWAP, requester=by, role=role,
-                                               start=stretch.start, end=stretch.end, counterpart=counterpart, reason=reason,
-                                               at=ctx.at)
-        store.add_swap_event(connection, request_id, ctx.rotation.id, swaps.SwapEvent(
-            "requested", ctx.at, by, role, stretch.start, stretch.end, by, counterpart, note=reason))
-        _notify(ctx, connection, request_id, "requested", asked, f"{_name(ctx, by)} asks you to swap {stretch.describe()}",
-                f"{_name(ctx, by)} asks {_name(ctx, counterpart)} to take {stretch.describe()}"
-                + (f" ({reason})" if reason else "") + f".\nAnswer with `techflow-ops oncall swap accept|decline {request_id} "
-                "--by YOU` or from the Calendar page.")
-        return store.load_swap_requests(connection, ctx.rotation.id, request_id=request_id)[0]
+        return _request_swap_in(ctx, connection, by, role, utc(start), utc(end) if end else None, counterpart, reason)
+
+
+def _request_swap_in(ctx: _SwapContext, connection, by: str, role: str, start: datetime, end: datetime | None,
+                     counterpart: str | None, reason: str | None) -> swaps.SwapRequest:
+    """request_swap inside the caller's locked transaction (a new vacation opens its requests here)."""
+    effective = ctx.effective(connection)
+    stretch = swaps.stretch_of(effective, by, role, start, end, field="start", at=ctx.at)
+    if counterpart is not None:
+        why = swaps.ineligible_because(ctx.rotation, effective, counterpart, role, stretch.start, stretch.end)
+        if why:
+            raise swaps.SwapError("with", counterpart, f"not eligible for {stretch.describe()}: {why}")
+        asked = [counterpart]
+    else:
+        asked = [p for p in ctx.rotation.members if p != by
+                 and not swaps.ineligible_because(ctx.rotation, effective, p, role, stretch.start, stretch.end)]
+    for other in store.load_swap_requests(connection, ctx.rotation.id, statuses=swaps.OPEN):
+        if other.holder == by and other.role == role and other.start < stretch.end and other.end > stretch.start:
+            raise swaps.SwapError("start", iso(stretch.start), f"request #{other.id} already asks for this stretch "
+                                  f"({other.status}); cancel it first", "conflict")
+    request_id = store.insert_swap_request(connection, ctx.rotation.id, kind=swaps.SWAP, requester=by, role=role,
+                                           start=stretch.start, end=stretch.end, counterpart=counterpart, reason=reason,
+                                           at=ctx.at)
+    store.add_swap_event(connection, request_id, ctx.rotation.id, swaps.SwapEvent(
+        "requested", ctx.at, by, role, stretch.start, stretch.end, by, counterpart, note=reason))
+    _notify(ctx, connection, request_id, "requested", asked, f"{_name(ctx, by)} asks you to swap {stretch.describe()}",
+            f"{_name(ctx, by)} asks {_name(ctx, counterpart)} to take {stretch.describe()}"
+            + (f" ({reason})" if reason else "") + f".\nAnswer with `techflow-ops oncall swap accept|decline {request_id} "
+            "--by YOU` or from the Calendar page.")
+    return store.load_swap_requests(connection, ctx.rotation.id, request_id=request_id)[0]
 
 
 def accept_swap(config_dir: Path | None, request_id: int, *, by: str, give_back_start: datetime | None = None,
@@ -659,13 +696,19 @@ def cancel_swap(config_dir: Path | None, request_id: int, *, by: str, engine: En
             raise _decided(request)
         if by != request.requester:
             raise swaps.SwapError("by", by, f"only the requester {request.requester} cancels request #{request_id}", "forbidden")
-        store.update_swap_request(connection, request_id, status="cancelled", decided_by=by, decided_at=ctx.at, updated_at=ctx.at)
-        store.add_swap_event(connection, request_id, ctx.rotation.id, swaps.SwapEvent("cancelled", ctx.at, by))
-        _notify(ctx, connection, request_id, "cancelled", [request.counterpart, request.accepted_by],
-                f"{request.kind} #{request_id} cancelled by {_name(ctx, by)}",
-                f"{_name(ctx, by)} cancelled {request.kind} #{request_id} ({request.role} {iso(request.start)} .. "
-                f"{iso(request.end)}). The schedule is unchanged.")
+        _cancel_in(ctx, connection, request, by)
         return _load_request(ctx, connection, request_id)
+
+
+def _cancel_in(ctx: _SwapContext, connection, request: swaps.SwapRequest, by: str, why: str = "") -> None:
+    """Cancel an open request inside the caller's transaction (also when its vacation is removed)."""
+    request_id = request.id
+    store.update_swap_request(connection, request_id, status="cancelled", decided_by=by, decided_at=ctx.at, updated_at=ctx.at)
+    store.add_swap_event(connection, request_id, ctx.rotation.id, swaps.SwapEvent("cancelled", ctx.at, by, note=why or None))
+    _notify(ctx, connection, request_id, "cancelled", [request.counterpart, request.accepted_by],
+            f"{request.kind} #{request_id} cancelled by {_name(ctx, by)}",
+            f"{_name(ctx, by)} cancelled {request.kind} #{request_id} ({request.role} {iso(request.start)} .. "
+            f"{iso(request.end)})" + (f": {why}" if why else "") + ". The schedule is unchanged.")
 
 
 def take_shift(config_dir: Path | None, *, by: str, holder: str, role: str, start: datetime, end: datetime | None = None,
@@ -701,3 +744,94 @@ def take_shift(config_dir: Path | None, *, by: str, holder: str, role: str, star
         else:
             _apply(ctx, connection, request, by, None, by)
         return _load_request(ctx, connection, request_id)
+
+
+# --- vacations (vacations.py has the checks; the ops DB holds them next to oncall.yaml's) -------
+
+@dataclass
+class VacationAdded:
+    vacation: vacations.Vacation
+    requests: list[swaps.SwapRequest]  # one per published stretch the vacation hit
+
+    def to_json(self) -> dict:
+        return {**self.vacation.to_json(), "swap_requests": [r.to_json() for r in self.requests]}
+
+
+def _yaml_vacations(ctx: _SwapContext, yaml_config: OnCallConfig) -> list[vacations.Vacation]:
+    """oncall.yaml's vacations as whole local days (configuration: listed, never removed here)."""
+    out = []
+    for person, spans in yaml_config.rotation.vacations.items():
+        tz = ZoneInfo(ctx.registry.people[person].timezone) if person in ctx.registry.people else ctx.rotation.tz
+        for a, b in spans:
+            out.append(vacations.Vacation(None, person, a.astimezone(tz).date(), (b.astimezone(tz) - timedelta(days=1)).date(),
+                                          None, "oncall.yaml"))
+    return out
+
+
+def list_vacations(config_dir: Path | None = None, *, person: str | None = None, engine: Engine | None = None) -> list[vacations.Vacation]:
+    """Every vacation the schedule uses: oncall.yaml's and the ops DB's, by first day."""
+    ctx = _swap_context(config_dir, engine, None)
+    yaml_config = load_oncall_config(ctx.config.config_dir, ctx.registry)
+    with ctx.engine.connect() as connection:
+        stored = store.load_vacations(connection, ctx.rotation.id, person)
+    listed = [v for v in _yaml_vacations(ctx, yaml_config) if person in (None, v.person)] + stored
+    return sorted(listed, key=lambda v: (v.first_day, v.person, v.id or 0))
+
+
+def add_vacation(config_dir: Path | None, *, person: str, first_day, last_day, note: str | None = None, by: str | None = None,
+                 engine: Engine | None = None, at: datetime | None = None) -> VacationAdded:
+    """Record `person`'s vacation (whole local days, `last_day` inclusive) in the ops DB. The
+    published schedule is not regenerated: each published stretch of theirs it hits gets a swap
+    request to the next eligible person in rotation order (or anyone eligible), the vacation as
+    its reason. Raises vacations.VacationError naming the parameter (unknown person, end before
+    start, overlap with another vacation of theirs, a stretch already asked for)."""
+    ctx = _swap_context(config_dir, engine, at)
+    _member(ctx, person, "person")
+    if by is not None and by not in ctx.registry.people:
+        raise vacations.VacationError("by", by, f"unknown person (not in {ctx.registry.config_dir / 'people.yaml'})")
+    yaml_config = load_oncall_config(ctx.config.config_dir, ctx.registry)
+    with ctx.engine.begin() as connection:
+        store.lock_state(connection)  # the overlap check sees every other writer's vacations
+        vacations.check_days(person, first_day, last_day, _yaml_vacations(ctx, yaml_config)
+                             + store.load_vacations(connection, ctx.rotation.id, person))
+        # What was published before this vacation: the shifts it hits keep their holder until a swap is accepted.
+        published = store.load_published(connection, ctx.rotation.id)
+        effective = [s for s in ctx.effective(connection) if s.source != "generated"
+                     and (published is None or s.start < published.until)]
+        vacation_id = store.add_vacation(connection, ctx.rotation.id, person, first_day, last_day, note, created_by=by or person,
+                                         at=ctx.at)
+        tz = ZoneInfo(ctx.registry.people[person].timezone)
+        away = vacation_interval(first_day, last_day, tz)
+        why = vacations.reason(vacation_id, person, first_day, last_day, note)
+        opened = []
+        for role, start, end in vacations.hit_stretches(effective, person, away, ctx.at):
+            counterpart = vacations.next_in_rotation(ctx.rotation, effective, person, role, start, end)
+            request = _request_swap_in(ctx, connection, person, role, start, end, counterpart, why)
+            store.link_vacation_request(connection, vacation_id, request.id)
+            opened.append(request)
+        vacation = next(v for v in store.load_vacations(connection, ctx.rotation.id, person) if v.id == vacation_id)
+        return VacationAdded(vacation, opened)
+
+
+def remove_vacation(config_dir: Path | None, vacation_id: int, *, by: str | None = None, engine: Engine | None = None,
+                    at: datetime | None = None) -> list[swaps.SwapRequest]:
+    """Remove an ops-DB vacation (kept as removed) and cancel the swap requests it opened that
+    are still open; those cancelled are returned. VacationError (not_found) when there is none."""
+    ctx = _swap_context(config_dir, engine, at)
+    if by is not None and by not in ctx.registry.people:
+        raise vacations.VacationError("by", by, f"unknown person (not in {ctx.registry.config_dir / 'people.yaml'})")
+    with ctx.engine.begin() as connection:
+        store.lock_state(connection)
+        vacation = next((v for v in store.load_vacations(connection, ctx.rotation.id) if v.id == vacation_id), None)
+        if vacation is None:
+            raise vacations.VacationError("id", vacation_id, "no such vacation in the ops DB (see `techflow-ops oncall vacation "
+                                          "list`; oncall.yaml's are configuration: edit the file)", "not_found")
+        actor = by or vacation.person
+        store.remove_vacation(connection, ctx.rotation.id, vacation_id, removed_by=actor, at=ctx.at)
+        cancelled = []
+        for request_id in store.vacation_request_ids(connection, vacation_id):
+            request = _load_request(ctx, connection, request_id)
+            if request.status in swaps.OPEN and not request.in_effect:
+                _cancel_in(ctx, connection, request, actor, f"vacation #{vacation_id} removed")
+                cancelled.append(_load_request(ctx, connection, request_id))
+        return cancelled

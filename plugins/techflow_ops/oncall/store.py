@@ -32,7 +32,10 @@ from .tables import (
     oncall_shift_changes,
     oncall_swap_events,
     oncall_swap_requests,
+    oncall_vacation_swaps,
+    oncall_vacations,
 )
+from .vacations import Vacation
 
 log = logging.getLogger(__name__)
 
@@ -322,3 +325,42 @@ def load_swap_requests(connection: Connection, rotation: str, *, request_id: int
     return [SwapRequest(row.id, row.rotation, row.kind, row.requester, row.role, row.start, row.end, row.counterpart, row.status,
                         row.reason, row.accepted_by, row.decided_by, row.requested_at, row.accepted_at, row.decided_at,
                         row.updated_at, tuple(events.get(row.id, ()))) for row in rows]
+
+
+# --- vacations (oncall_vacations) and the swap requests they opened ---------------------------
+
+def load_vacations(connection: Connection, rotation: str, person: str | None = None) -> list[Vacation]:
+    """Active vacations of `rotation` (of `person` when given), by first day."""
+    v = oncall_vacations
+    query = select(v).where(v.c.rotation == rotation, v.c.removed_at.is_(None)).order_by(v.c.first_day, v.c.id)
+    if person is not None:
+        query = query.where(v.c.person == person)
+    return [Vacation(r.id, r.person, r.first_day, r.last_day, r.note, "ops DB", r.created_by) for r in connection.execute(query)]
+
+
+def add_vacation(connection: Connection, rotation: str, person: str, first_day, last_day, note: str | None, *,
+                 created_by: str, at: datetime) -> int:
+    vacation_id = connection.execute(insert(oncall_vacations).values(
+        rotation=rotation, person=person, first_day=first_day, last_day=last_day, note=note, created_by=created_by,
+        created_at=at)).inserted_primary_key[0]
+    bump_version(connection)
+    return vacation_id
+
+
+def remove_vacation(connection: Connection, rotation: str, vacation_id: int, *, removed_by: str, at: datetime) -> bool:
+    """Mark the active vacation removed (kept for the audit trail); False if there is none."""
+    v = oncall_vacations
+    done = connection.execute(update(v).where(v.c.rotation == rotation, v.c.id == vacation_id, v.c.removed_at.is_(None))
+                              .values(removed_at=at, removed_by=removed_by)).rowcount
+    if done:
+        bump_version(connection)
+    return bool(done)
+
+
+def link_vacation_request(connection: Connection, vacation_id: int, request_id: int) -> None:
+    connection.execute(insert(oncall_vacation_swaps).values(vacation_id=vacation_id, request_id=request_id))
+
+
+def vacation_request_ids(connection: Connection, vacation_id: int) -> list[int]:
+    w = oncall_vacation_swaps
+    return [r.request_id for r in connection.execute(select(w.c.request_id).where(w.c.vacation_id == vacation_id).order_by(w.c.id))]

@@ -13,7 +13,7 @@ The current schedule is the rows with `superseded_by IS NULL`.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, Date, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 
 from ..opsdb.schema import UTCDateTime, metadata
 
@@ -161,6 +161,35 @@ oncall_swap_events = Table(
     Column("note", Text),
     Index("ix_oncall_swap_events_request", "request_id", "id"),
     Index("ix_oncall_swap_events_rotation", "rotation", "at"),
+)
+
+# Vacations entered from the CLI or the Calendar page (created by the `0011_oncall_vacations`
+# revision); oncall.yaml's `vacations:` stay configuration and the schedule uses both. Whole local
+# days in the person's own time zone, last day inclusive, like the YAML ones.
+oncall_vacations = Table(
+    "oncall_vacations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rotation", String(200), nullable=False),
+    Column("person", String(200), nullable=False),
+    Column("first_day", Date, nullable=False),
+    Column("last_day", Date, nullable=False),
+    Column("note", Text),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("removed_at", UTCDateTime),  # None: active; removed vacations stay for the audit trail
+    Column("removed_by", String(200)),
+    Index("ix_oncall_vacations_active", "rotation", "removed_at"),
+)
+
+# The swap requests a vacation opened for the published shifts it hit (cancelled when it is removed).
+oncall_vacation_swaps = Table(
+    "oncall_vacation_swaps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("vacation_id", Integer, ForeignKey("oncall_vacations.id"), nullable=False),
+    Column("request_id", Integer, ForeignKey("oncall_swap_requests.id"), nullable=False),
+    UniqueConstraint("vacation_id", "request_id", name="uq_oncall_vacation_swaps"),
 )
 
 TABLES = (oncall_publishes, oncall_published_shifts, oncall_published_gaps, oncall_shift_changes, oncall_overrides,

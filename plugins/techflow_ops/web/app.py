@@ -174,7 +174,8 @@ def calendar_page(
     data = views.calendar(start or date.fromisoformat(grid["month"] + "-01"), CALENDAR_WEEKS)
     return _page(request, "calendar.html", user, title="Calendar", month=grid, calendar=data, error=None,
                  swaps=_swap_panel(user, start or date.fromisoformat(grid["month"] + "-01")),
-                 swap_message=request.query_params.get("swap_message"))
+                 swap_message=request.query_params.get("swap_message"), vacations=_vacation_panel(user),
+                 vacation_message=request.query_params.get("vacation_message"))
 
 
 @pages.get("/ownership")
@@ -301,6 +302,42 @@ def swap_action_form(
     done = _swap(user, action, fields)
     message = f"{done['kind']} #{done['id']}: {done['status']}" + (" (in effect)" if done["in_effect"] else "")
     return RedirectResponse(f"{links.PLUGIN_PREFIX}/calendar?{urlencode({'swap_message': message})}#swaps",
+                            status_code=status.HTTP_303_SEE_OTHER)
+
+
+def _vacation_panel(user) -> dict:
+    try:
+        person = swap_views.acting_person(user)
+    except swap_views.Forbidden:
+        person = None  # the list still shows, without the form
+    return swap_views.vacation_panel(person)
+
+
+@pages.post("/calendar/vacations/{action}")
+def vacation_action_form(
+    request: Request,
+    user: GetUserDep,
+    action: str,
+    csrf_token: Annotated[str | None, Form()] = None,
+    vacation_id: Annotated[str, Form(alias="id", max_length=20)] = "",
+    start: Annotated[str, Form(max_length=40)] = "",
+    end: Annotated[str, Form(max_length=40)] = "",
+    note: Annotated[str, Form(max_length=300)] = "",
+) -> RedirectResponse:
+    # The same gate as the swap buttons: CSRF, then DAG edit rights, then the user as a person.
+    security.check_csrf(request, csrf_token)
+    security.require_schedule_edit(user, {p.dag_id for p in get_registry().pipelines.values()})
+    done = swap_views.vacation_action(action, swap_views.acting_person(user),
+                                      {"id": vacation_id, "start": start, "end": end, "note": note})
+    if action == "add":
+        message = f"vacation #{done['id']} added ({done['start']} .. {done['end']})" + (
+            f"; swap request(s) {', '.join('#' + str(r['id']) for r in done['swap_requests'])} opened for your shifts"
+            if done["swap_requests"] else "")
+    else:
+        message = f"vacation #{done['removed']} removed" + (
+            f"; swap request(s) {', '.join('#' + str(i) for i in done['cancelled_swap_requests'])} cancelled"
+            if done["cancelled_swap_requests"] else "")
+    return RedirectResponse(f"{links.PLUGIN_PREFIX}/calendar?{urlencode({'vacation_message': message})}#vacations",
                             status_code=status.HTTP_303_SEE_OTHER)
 
 

@@ -4,7 +4,7 @@ same functions the CLI calls). No Airflow import: app.py checks permission and C
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 from ..oncall import get_schedule_service
 from ..oncall import service as oncall_service
@@ -141,3 +141,56 @@ def panel_window(start_date, weeks: int) -> tuple[datetime, datetime]:
 def swap_list(open_only: bool) -> dict:
     """`GET /api/swaps`: requests newest first with their audit trail (`oncall swap list --format json`)."""
     return {"requests": [r.to_json() for r in oncall_service.list_swaps(statuses=OPEN if open_only else None)]}
+
+
+# --- the Calendar page's "Vacations" form (the same service API as `oncall vacation add|remove`) ---
+
+VACATION_ACTIONS = ("add", "remove")
+
+
+def _day(field: str, text: str | None) -> date:
+    try:
+        return date.fromisoformat((text or "").strip())
+    except ValueError:
+        raise BadRequest(f"{field}={str(text)[:40]!r}: not a date (YYYY-MM-DD, a whole day in your own time zone)") from None
+
+
+def vacation_action(action: str, person: str, form: dict) -> dict:
+    """Add a vacation for `person` (the acting user) or remove one of theirs (the team lead may
+    remove anyone's); a refusal becomes BadRequest, NotFound, Conflict or Forbidden naming field and value."""
+    if action not in VACATION_ACTIONS:
+        raise NotFound(f"unknown vacation action {action!r} (one of {', '.join(VACATION_ACTIONS)})")
+    get = form.get
+    try:
+        if action == "add":
+            return oncall_service.add_vacation(None, person=person, first_day=_day("start", get("start")),
+                                               last_day=_day("end", get("end")), note=get("note") or None, by=person).to_json()
+        vacation_id = _request_id(get("id"))
+        rotation = get_schedule_service().rotation
+        registry = get_registry()
+        lead = registry.teams[rotation.team].lead if rotation.team in registry.teams else None
+        mine = {v.id: v for v in oncall_service.list_vacations() if v.id is not None}
+        if vacation_id in mine and person not in (mine[vacation_id].person, lead):
+            raise Forbidden(f"id={vacation_id}: vacation of {mine[vacation_id].person}; only they or the team lead remove it")
+        cancelled = oncall_service.remove_vacation(None, vacation_id, by=person)
+        return {"removed": vacation_id, "cancelled_swap_requests": [r.id for r in cancelled]}
+    except SwapError as exc:  # VacationError is one
+        error = {"not_found": NotFound, "conflict": Conflict, "forbidden": Forbidden}.get(exc.kind, BadRequest)
+        raise error(f"{exc.field}={exc.value!r}: {exc.message}") from None
+
+
+def vacation_panel(person: str | None) -> dict:
+    """The vacations the schedule uses (oncall.yaml's and the ops DB's), those from today on,
+    each marked removable by `person` (their own ops-DB ones; the lead: any ops-DB one)."""
+    registry = get_registry()
+    rotation = get_schedule_service().rotation
+    lead = registry.teams[rotation.team].lead if rotation.team in registry.teams else None
+    today = datetime.now(rotation.tz).date()
+    rows = []
+    for v in oncall_service.list_vacations():
+        if v.last_day < today:
+            continue
+        name = registry.people[v.person].name if v.person in registry.people else v.person
+        rows.append({**v.to_json(), "name": name,
+                     "removable": bool(person) and v.id is not None and person in (v.person, lead)})
+    return {"person": person, "vacations": rows}
