@@ -26,6 +26,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+# Run as a script, this folder is on sys.path: one api-server launcher for the web benchmarks.
+from bench_health_page import start_server
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 WORK = Path(tempfile.mkdtemp(prefix="techflow-bench-web-"))
@@ -110,27 +113,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int) -> subprocess.Popen:
-    log = (WORK / "api-server.log").open("w")
-    process = subprocess.Popen(
-        [str(VENV_BIN / "airflow"), "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"api-server exited: see {WORK / 'api-server.log'}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/api/v2/monitor/health")
-            if connection.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.5)
-    process.terminate()
-    raise SystemExit("api-server did not start within 180 s")
-
-
 def token(port: int) -> str:
     connection = http.client.HTTPConnection("127.0.0.1", port)
     connection.request("POST", "/auth/token", json.dumps({"username": "bench", "password": PASSWORD}),
@@ -171,7 +153,7 @@ def main() -> int:
     pipeline_ids = build_config(args.pipelines)
     seed(pipeline_ids, args.incidents)
     port = free_port()
-    server = start_server(port)
+    server = start_server(port, os.environ.copy(), WORK / "api-server.log")
     try:
         headers = {"Authorization": f"Bearer {token(port)}", "Accept": "text/html,application/json"}
         endpoints = {

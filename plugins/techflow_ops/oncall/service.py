@@ -443,9 +443,14 @@ def _swap_context(config_dir: Path | None, engine: Engine | None, at: datetime |
     return _SwapContext(config, registry, engine, utc(at or datetime.now(timezone.utc)))
 
 
-def _member(ctx: _SwapContext, person: str, field: str) -> str:
+def _known_person(ctx: _SwapContext, person: str, field: str, error=swaps.SwapError) -> str:
     if person not in ctx.registry.people:
-        raise swaps.SwapError(field, person, f"unknown person (not in {ctx.registry.config_dir / 'people.yaml'})")
+        raise error(field, person, f"unknown person (not in {ctx.registry.config_dir / 'people.yaml'})")
+    return person
+
+
+def _member(ctx: _SwapContext, person: str, field: str) -> str:
+    _known_person(ctx, person, field)
     if person not in ctx.rotation.members:
         raise swaps.SwapError(field, person, f"not a member of rotation {ctx.rotation.id!r}")
     return person
@@ -632,8 +637,7 @@ def approve_swap(config_dir: Path | None, request_id: int, *, by: str, engine: E
                  at: datetime | None = None) -> swaps.SwapRequest:
     """The team lead puts an accepted swap or a take in effect (`rules.swap_approval: lead`)."""
     ctx = _swap_context(config_dir, engine, at)
-    if by not in ctx.registry.people:
-        raise swaps.SwapError("by", by, f"unknown person (not in {ctx.registry.config_dir / 'people.yaml'})")
+    _known_person(ctx, by, "by")
     with ctx.engine.begin() as connection:
         store.lock_state(connection)
         request = _load_request(ctx, connection, request_id)
@@ -657,8 +661,7 @@ def decline_swap(config_dir: Path | None, request_id: int, *, by: str, reason: s
                  at: datetime | None = None) -> swaps.SwapRequest:
     """The named colleague declines a request, or the lead refuses one waiting for approval."""
     ctx = _swap_context(config_dir, engine, at)
-    if by not in ctx.registry.people:
-        raise swaps.SwapError("by", by, f"unknown person (not in {ctx.registry.config_dir / 'people.yaml'})")
+    _known_person(ctx, by, "by")
     with ctx.engine.begin() as connection:
         store.lock_state(connection)
         request = _load_request(ctx, connection, request_id)
@@ -687,8 +690,7 @@ def cancel_swap(config_dir: Path | None, request_id: int, *, by: str, engine: En
                 at: datetime | None = None) -> swaps.SwapRequest:
     """The requester withdraws a request that is not in effect yet."""
     ctx = _swap_context(config_dir, engine, at)
-    if by not in ctx.registry.people:
-        raise swaps.SwapError("by", by, f"unknown person (not in {ctx.registry.config_dir / 'people.yaml'})")
+    _known_person(ctx, by, "by")
     with ctx.engine.begin() as connection:
         store.lock_state(connection)
         request = _load_request(ctx, connection, request_id)
@@ -787,8 +789,8 @@ def add_vacation(config_dir: Path | None, *, person: str, first_day, last_day, n
     start, overlap with another vacation of theirs, a stretch already asked for)."""
     ctx = _swap_context(config_dir, engine, at)
     _member(ctx, person, "person")
-    if by is not None and by not in ctx.registry.people:
-        raise vacations.VacationError("by", by, f"unknown person (not in {ctx.registry.config_dir / 'people.yaml'})")
+    if by is not None:
+        _known_person(ctx, by, "by", vacations.VacationError)
     yaml_config = load_oncall_config(ctx.config.config_dir, ctx.registry)
     with ctx.engine.begin() as connection:
         store.lock_state(connection)  # the overlap check sees every other writer's vacations
@@ -818,8 +820,8 @@ def remove_vacation(config_dir: Path | None, vacation_id: int, *, by: str | None
     """Remove an ops-DB vacation (kept as removed) and cancel the swap requests it opened that
     are still open; those cancelled are returned. VacationError (not_found) when there is none."""
     ctx = _swap_context(config_dir, engine, at)
-    if by is not None and by not in ctx.registry.people:
-        raise vacations.VacationError("by", by, f"unknown person (not in {ctx.registry.config_dir / 'people.yaml'})")
+    if by is not None:
+        _known_person(ctx, by, "by", vacations.VacationError)
     with ctx.engine.begin() as connection:
         store.lock_state(connection)
         vacation = next((v for v in store.load_vacations(connection, ctx.rotation.id) if v.id == vacation_id), None)
