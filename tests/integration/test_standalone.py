@@ -47,6 +47,29 @@ def _log_tail(airflow_home: Path, lines: int = 60) -> str:
     return "".join(log.read_text(errors="replace").splitlines(keepends=True)[-lines:]) if log.exists() else ""
 
 
+def test_the_aggregates_run_when_their_upstream_pipelines_publish(airflow_server):
+    """The scheduler starts the aggregates once profit, growth and engagement have published
+    (their daily runs start with standalone), and each aggregate run processes the dates the
+    upstream Asset events carry; a run that fell back to its own date would fail its checks.
+    It runs before the test that backfills a profit day by hand: a day profit published and
+    growth and engagement did not makes the month's investor data incomplete, which the
+    executive/investor run rightly fails (a race the order of these two tests removes)."""
+    client, _, airflow_home = airflow_server
+
+    def asset_runs_done():
+        states = {}
+        for dag_id in ("executive_investor", "experiment_team"):
+            runs = client.get(f"/api/v2/dags/{dag_id}/dagRuns", params={"run_type": "asset_triggered"}).json()
+            finished = [r["state"] for r in runs["dag_runs"] if r["state"] in ("success", "failed")]
+            if not finished:
+                return None
+            states[dag_id] = finished
+        return states
+
+    states = _wait(asset_runs_done, 300, "asset-triggered runs of both aggregates")
+    assert all("success" in s for s in states.values()), f"{states}\n{_log_tail(airflow_home)}"
+
+
 def test_start_script_serves_the_pipelines_with_their_owners_and_runs_one(airflow_server):
     client, output, airflow_home = airflow_server
     assert any("TechFlow Ops is up" in line for line in output)
@@ -84,26 +107,6 @@ def test_start_script_serves_the_pipelines_with_their_owners_and_runs_one(airflo
     if state != "success":
         tasks = client.get(f"/api/v2/dags/profit/dagRuns/{run_id}/taskInstances").json()["task_instances"]
         pytest.fail(f"profit run {run_id} {state}: " + json.dumps({t["task_id"]: t["state"] for t in tasks}))
-
-
-def test_the_aggregates_run_when_their_upstream_pipelines_publish(airflow_server):
-    """The scheduler starts the aggregates once profit, growth and engagement have published
-    (their daily runs start with standalone), and each aggregate run processes the dates the
-    upstream Asset events carry; a run that fell back to its own date would fail its checks."""
-    client, _, airflow_home = airflow_server
-
-    def asset_runs_done():
-        states = {}
-        for dag_id in ("executive_investor", "experiment_team"):
-            runs = client.get(f"/api/v2/dags/{dag_id}/dagRuns", params={"run_type": "asset_triggered"}).json()
-            finished = [r["state"] for r in runs["dag_runs"] if r["state"] in ("success", "failed")]
-            if not finished:
-                return None
-            states[dag_id] = finished
-        return states
-
-    states = _wait(asset_runs_done, 300, "asset-triggered runs of both aggregates")
-    assert all("success" in s for s in states.values()), f"{states}\n{_log_tail(airflow_home)}"
 
 
 def test_a_trigger_waits_for_a_writer_holding_the_sqlite_metadata_db(airflow_server):
