@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from techflow_ops.oncall.burden import nominal_shift_burden
 from techflow_ops.oncall.fairness import heaviest_shift_burden, spreads, tally
 from techflow_ops.oncall.model import HomeCalendar, Rotation, vacation_interval
-from techflow_ops.oncall.scheduler import generate, make_timeline
+from techflow_ops.oncall.scheduler import INVESTOR_BAND, generate, make_timeline
 from techflow_ops.oncall.timeline import IntervalSet, merge
 
 START = date(2027, 1, 4)
@@ -86,17 +87,16 @@ def test_burden_spread_is_bounded_when_the_team_is_large_enough(rotation):
     """"Large enough" = at least two more members than roles (4 with primary and secondary, 5 with
     the investor watch). Then, leaving out the holders of the slot's other roles and the role's
     previous holder (no back-to-back), each role still has two or more members to choose from, so
-    a pick is never forced onto someone already ahead. The bound is one shift's burden: the
-    heaviest shift in the year (when the shifts do not divide evenly, someone holds one more
-    than someone else, so no bound below one shift holds on every team). The greedy pass alone
-    reached 0.71 of a plain shift past that; levelling (levelling.py) brings it under (measured
-    on 130 large teams: at worst 0.21 plain shifts below the heaviest shift). With three
-    people and two roles the pick is forced every slot (measured up to 0.6 past the heaviest).
-    The bound against a plain shift holds for the shipped team: test_burden.py."""
+    a pick is never forced onto someone already ahead. The bound: the heaviest shift in the year
+    (a pick moves the spread by at most that) plus the investor band (INVESTOR_BAND plain shifts:
+    the most an investor-period pick may be ahead on burden, so that investor hours stay level).
+    With three people and two roles the pick is forced every slot and the spread is not bounded
+    by anything smaller than the year (measured up to 2.4 plain shifts past the heaviest).
+    The strict bar (one shift's burden) holds for the shipped team: test_burden.py."""
     if len(rotation.members) < len(rotation.roles) + 2:
         return
     since, until, timeline, schedule = year(rotation)
     spread = spreads(tally(rotation, schedule.shifts, timeline))
-    bound = heaviest_shift_burden(rotation, timeline, since, until)
+    bound = heaviest_shift_burden(rotation, timeline, since, until) + INVESTOR_BAND * nominal_shift_burden(rotation)
     for role in ("primary", "secondary"):
         assert spread[role]["burden"] <= bound, (role, spread[role], bound)

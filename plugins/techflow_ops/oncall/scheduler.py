@@ -14,35 +14,30 @@ whoever loses hours to a vacation makes them up later. The main person's own pub
 a substitute too, someone free and not on their own holiday; when nobody is, the main person keeps
 the holiday and `notes` says so. When nobody is free at all, the stretch becomes a Gap.
 
-After the greedy pass, levelling (levelling.py) exchanges whole shifts of clean slots while that
-lowers the imbalance of the burden, the investor hours and each component: the greedy pass alone
-left up to a shift and a half between people, and three roles among four people in an investor
-week left it little choice.
-
-`previous` (the last published schedule) makes regeneration sticky: a published slot that is still
-valid (every role's need covered, nobody away) is kept exactly as it is; in a slot that is not,
-a previously published main holder keeps the role whenever still eligible; levelling moves a
-published shift only when the gain outweighs levelling.MOVE_COST. So republishing the same inputs
-changes nothing, and a config change moves as few shifts as fairness allows.
+`previous` (the last published schedule) makes regeneration sticky: a previously published
+person keeps a future slot whenever they are still eligible and within the fairness level,
+so a config change moves as few shifts as fairness allows.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from itertools import product
 from typing import Protocol, runtime_checkable
 
 from .burden import BURDEN, COMPONENTS, HOURS, INVESTOR, Measure, nominal_kind_hours, nominal_shift_burden
-from .levelling import level
 from .model import KINDS, Gap, Rotation, Shift, iso, shift_order
 from .timeline import HOUR, IntervalSet, Slot, Timeline, hours, intersect, merge, subtract, vacation_sets
 
 HOLIDAY_UNIT = 24.0  # a typical shift holds no holiday: one day is the unit for the holiday load
 LEVEL_TOLERANCE = 0.25  # in shifts' burden: how far ahead of the least-loaded eligible member a pick may be
+# A previously published holder keeps a slot within this, wider, margin: republishing after a
+# vacation moves a few weeks, not the whole horizon.
+STICKY_TOLERANCE = 0.5
 JOINT_POOL = 4  # best options per role tried together when choosing a slot's main holders
 COMPONENT_WEIGHT = 0.1  # relative component cost, against the squared burden lead (in shifts)
 INVESTOR_LEAD_WEIGHT = 0.1  # squared investor lead (in periods), against the squared burden lead
@@ -178,20 +173,6 @@ def generate(
         # can hold more of a short investor stretch than the main person).
         if s.source != "override" and not (s.reason or "").startswith("covers "):
             sticky_by_slot[(timeline.slot_index_at(s.start), s.role)][s.person] += s.hours
-        elif s.source != "override":
-            # A main holder covered for the whole slot still was its main holder (the
-            # back-to-back rule counts them): named in the cover's reason, "covers <main> (...)".
-            covered = s.reason[len("covers "):].split(" (", 1)[0]
-            sticky_by_slot[(timeline.slot_index_at(s.start), s.role)][covered] += 1e-6
-
-    published_covers: dict[str, list[Shift]] = defaultdict(list)
-    for s in previous:
-        if (s.reason or "").startswith("covers "):
-            published_covers[s.role].append(s)
-
-    def previous_cover(role: str, a: datetime, b: datetime) -> str | None:
-        """Who covered [a, b) of `role` in the last published schedule, if anyone did."""
-        return next((s.person for s in published_covers[role] if s.start <= a and b <= s.end), None)
 
     last_index = timeline.slot_index_at(until)
     if timeline.slot_start(last_index) == until:
@@ -229,7 +210,7 @@ def generate(
             load = loads[role]
             floor = min(load[p][BURDEN] for p in able)
             sticky = _slot_holder(sticky_by_slot, slot.index, role)
-            if sticky in able:
+            if sticky in able and load[sticky][BURDEN] < floor + unit_burden * STICKY_TOLERANCE:
                 options[role] = [(0.0, 0, sticky)]
                 continue
             amounts_of = amounts_for(need)
@@ -264,7 +245,7 @@ def generate(
         """`amounts_of(person)`: the components this stretch holds for that person."""
         load = loads[role]
         floor = min(load[p][BURDEN] for p in candidates)
-        if sticky in candidates:
+        if sticky in candidates and load[sticky][BURDEN] < floor + unit_burden * STICKY_TOLERANCE:
             return sticky
         level = [p for p in candidates if load[p][BURDEN] < floor + unit_burden * LEVEL_TOLERANCE]
         if amounts_of(candidates[0])[INVESTOR] >= units[INVESTOR] * 0.5:
@@ -351,33 +332,7 @@ def generate(
             for k, v in enumerate(measure(intervals, person)):
                 loads[role][person][k] += v
 
-    main_holders: dict[tuple[int, str], str | None] = {(first_index - 1, role): last_main[role] for role in roles}
-    published_by_slot: dict[int, list[Shift]] = defaultdict(list)
-    for s in previous:
-        if s.source != "override":
-            published_by_slot[timeline.slot_index_at(s.start)].append(s)
-
-    def still_valid(slot: Slot, published: list[Shift]) -> bool:
-        """A published slot stays exactly as it is when it still covers every role's need, by
-        members who are not away during their part (republishing is then a no-op there)."""
-        for role in roles:
-            pieces = [(s.start, s.end) for s in published if s.role == role]
-            if merge(pieces) != merge(role_need(role, slot, timeline)):
-                return False
-        return all(s.role in loads and s.person in loads[s.role] and not vacations[s.person].overlap(s.start, s.end)
-                   for s in published)
-
     for slot in slots:
-        published = published_by_slot.get(slot.index)
-        if published and still_valid(slot, published):
-            for s in published:
-                shifts.append(Shift(s.person, s.role, s.start, s.end, "schedule", s.reason))
-                credit(s.role, s.person, [(s.start, s.end)])
-            for role in roles:
-                main = _slot_holder(sticky_by_slot, slot.index, role)
-                if main is not None:
-                    last_main[role] = main_holders[(slot.index, role)] = main
-            continue
         holds: dict[str, list] = defaultdict(list)
         away = {p: vacations[p].overlap(slot.start, slot.end) for p in members}
         festive = {p: own_holidays[p].overlap(slot.start, slot.end) for p in members}  # their own holidays
@@ -407,7 +362,6 @@ def generate(
             if main not in whole:  # an earlier role's cover took them: pick among who is left
                 main = pick(role, whole, amounts_for(need), sticky, slot.index)
             last_main[role] = main
-            main_holders[(slot.index, role)] = main
             # The main person hands on what they cannot take (vacation, another role) and, when
             # someone else can, the hours of their own public holidays.
             pieces = [(a, b, main, None) for a, b in subtract(free[main], festive[main])]
@@ -432,9 +386,6 @@ def generate(
                                         f"{main} is away and no other member is free (vacation or another role)"))
                         continue
                     pool = rested or able
-                    kept = previous_cover(role, a, b)
-                    if kept in pool and kept != main:
-                        substitute = kept  # republishing keeps a published cover that is still free
                     if substitute not in pool:
                         # Whoever can stay longest takes over (holidays start at each person's own
                         # midnight: picking per hour would hand the role round in one-hour pieces).
@@ -460,59 +411,8 @@ def generate(
                 shifts.append(Shift(person, role, a, b, "schedule", reason))
                 holds[person].append((a, b))
                 credit(role, person, [(a, b)])
-    shifts = _levelled(shifts, gaps, main_holders, sticky_by_slot, loads=loads, units=units, rotation=rotation,
-                       timeline=timeline, slot_at=slot_at, future_amounts=future_amounts, vacations=vacations,
-                       own_holidays=own_holidays)
     shifts.sort(key=shift_order)
     return GeneratedSchedule(shifts, gaps, notes)
-
-
-def _levelled(shifts: list[Shift], gaps: list[Gap], mains: dict, sticky_by_slot: dict, *, loads, units, rotation: Rotation,
-              timeline: Timeline, slot_at, future_amounts, vacations, own_holidays) -> list[Shift]:
-    """`shifts` after levelling (levelling.py): whole shifts of clean slots exchanged while that
-    makes the schedule fairer."""
-    by_key: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for position, s in enumerate(shifts):
-        by_key[(timeline.slot_index_at(s.start), s.role)].append(position)
-    unclean = {timeline.slot_index_at(g.start) for g in gaps}
-    needs: dict[tuple[int, str], list] = {}
-    clean: dict[int, dict[tuple[int, str], str]] = {}
-    for index in sorted({i for i, _ in by_key} - unclean):
-        slot = slot_at(index)
-        here: dict[tuple[int, str], str] = {}
-        for role in rotation.roles:
-            need = role_need(role, slot, timeline)
-            pieces = [shifts[k] for k in by_key.get((index, role), ())]
-            if not need and not pieces:
-                continue
-            people = {s.person for s in pieces}
-            person = next(iter(people)) if len(people) == 1 else None
-            if person is None or any(s.reason for s in pieces) or \
-                    abs(sum(s.hours for s in pieces) - hours(need)) > 1e-9 or \
-                    any(own_holidays[person].overlap(a, b) for a, b in need):
-                unclean.add(index)
-                break
-            here[(index, role)] = person
-            needs[(index, role)] = need
-        else:
-            clean[index] = here
-    holders = {key: person for here in clean.values() for key, person in here.items()}
-    if not holders:
-        return shifts
-
-    def free(index: int, role: str, person: str) -> bool:
-        return not any(vacations[person].overlap(a, b) or own_holidays[person].overlap(a, b) for a, b in needs[(index, role)])
-
-    anchors = {key: _slot_holder(sticky_by_slot, *key) for key in holders}
-    result = level(holders, mains, anchors={k: v for k, v in anchors.items() if v}, members=rotation.members, roles=rotation.roles, loads=loads, units=units,
-                   amounts=lambda index, role, person: future_amounts(role, index, person), free=free,
-                   no_back_to_back=rotation.no_back_to_back)
-    shifts = list(shifts)
-    for key, person in result.holders.items():
-        if person != holders[key]:
-            for k in by_key[key]:
-                shifts[k] = replace(shifts[k], person=person)
-    return shifts
 
 
 def _run_end(atoms: list, start: int, busy: IntervalSet, holidays: IntervalSet | None) -> datetime:
